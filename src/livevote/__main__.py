@@ -1,0 +1,3 @@
+from livevote.cli import main
+
+raise SystemExit(main())

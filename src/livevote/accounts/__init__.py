@@ -1,0 +1,1 @@
+"""Accounts: register, login, profile (seed 002's API)."""

@@ -1,0 +1,80 @@
+"""create_app(settings) -> Litestar: routes, lifespans, middleware, the one error handler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from livevote.accounts.controllers import route_handlers as account_routes
+from livevote.config import Settings
+from livevote.errors import handle_exception
+from livevote.infra import health
+from livevote.infra.logs import configure_logging
+from livevote.infra.metrics import MetricsMiddleware
+from livevote.infra.ratelimit import RateLimitMiddleware
+from livevote.infra.resources import (
+    Clock,
+    mongo_lifespan,
+    provide_clock,
+    provide_db,
+    provide_limiter,
+    provide_redis,
+    provide_settings,
+    provide_tokens,
+    redis_lifespan,
+    utc_now,
+)
+
+WEB = Path(__file__).parent / "web"
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level, settings.log_json)
+    app = Litestar(
+        route_handlers=[
+            *health.route_handlers,
+            *account_routes,
+            create_static_files_router("/static", [WEB / "static"], include_in_schema=False),
+        ],
+        lifespan=[redis_lifespan, mongo_lifespan],
+        dependencies={
+            "db": Provide(provide_db, sync_to_thread=False),
+            "redis": Provide(provide_redis, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "clock": Provide(provide_clock, sync_to_thread=False),
+            "limiter": Provide(provide_limiter, sync_to_thread=False),
+            "tokens": Provide(provide_tokens, sync_to_thread=False),
+        },
+        middleware=[DefineMiddleware(MetricsMiddleware), DefineMiddleware(RateLimitMiddleware)],
+        exception_handlers={Exception: handle_exception},
+        openapi_config=OpenAPIConfig(
+            title="livevote",
+            version="0.1.0",
+            description="Real-time voting: live events, a poll feed and election tallies.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
+        compression_config=CompressionConfig(backend="gzip", exclude=["/api/.*/stream"]),
+        request_max_body_size=settings.limits.max_body_bytes,
+        debug=False,
+        logging_config=None,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    return app
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for uvicorn workers (`livevote serve --workers N`)."""
+    return create_app()

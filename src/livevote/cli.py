@@ -1,0 +1,162 @@
+"""The `livevote` command: serve, indexes apply|check (domains add recount and demo commands)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from livevote.config import Settings
+from livevote.infra.embedded import EmbeddedStack
+from livevote.infra.logs import configure_logging
+
+log = logging.getLogger("livevote.cli")
+
+
+def _raise_system_exit(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def start_backing_services(settings: Settings) -> tuple[Settings, EmbeddedStack | None]:
+    """Start embedded servers for what is not configured; export their URLs for workers."""
+    if not (settings.embedded_mongo or settings.embedded_redis):
+        return settings, None
+    stack = EmbeddedStack(Path(settings.data_dir)).start(
+        mongo=settings.embedded_mongo, redis=settings.embedded_redis
+    )
+    if settings.embedded_mongo:
+        os.environ["MONGODB_URI"] = stack.mongo_uri
+    if settings.embedded_redis:
+        os.environ["REDIS_URL"] = stack.redis_url
+    return Settings.from_env(), stack
+
+
+def with_database(settings: Settings, fn: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
+    """Run `fn(db)` against the configured (or embedded) MongoDB."""
+    from livevote.infra.mongo import make_client
+
+    settings, stack = start_backing_services(settings)
+
+    async def run() -> int:
+        client = make_client(settings.mongo.uri, settings.mongo.timeout_ms)
+        try:
+            return await fn(client[settings.mongo.database])
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        if stack:
+            stack.stop()
+
+
+async def _apply(db: Any) -> int:
+    from livevote.infra.mongo import apply_indexes
+
+    created = await apply_indexes(db)
+    for line in created:
+        print(f"created: {line}")
+    print(f"indexes up to date ({len(created)} created)")
+    return 0
+
+
+async def _check(db: Any) -> int:
+    from livevote.infra.mongo import check_indexes
+
+    problems = await check_indexes(db)
+    for line in problems:
+        print(line)
+    if problems:
+        print(f"{len(problems)} index difference(s): run `livevote indexes apply`")
+        return 1
+    print("indexes match indexes/")
+    return 0
+
+
+async def _seed_demo(db: Any, settings: Settings) -> None:
+    try:
+        from livevote.demo import seed_demo
+    except ImportError:
+        return
+    await seed_demo(db, settings)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_json)
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    settings, stack = start_backing_services(settings)
+    multiproc_dir = None
+    try:
+        if settings.demo:
+            with_database(settings, lambda db: _seed_and_ok(db, settings))
+        workers = args.workers or settings.workers
+        if workers > 1:
+            multiproc_dir = tempfile.mkdtemp(prefix="livevote-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
+        host = args.host or settings.host
+        port = args.port or settings.port
+        log.info("serving", extra={"url": f"http://{host}:{port}", "workers": workers})
+        uvicorn.run(
+            "livevote.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+            proxy_headers=False,
+        )
+        return 0
+    finally:
+        if stack:
+            stack.stop()
+        if multiproc_dir:
+            shutil.rmtree(multiproc_dir, ignore_errors=True)
+
+
+async def _seed_and_ok(db: Any, settings: Settings) -> int:
+    await _seed_demo(db, settings)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="livevote", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="run the web service")
+    p_serve.add_argument("--host")
+    p_serve.add_argument("--port", type=int)
+    p_serve.add_argument("--workers", type=int)
+    p_serve.set_defaults(func=serve)
+    p_idx = sub.add_parser("indexes", help="apply or check indexes/ against the database")
+    p_idx.add_argument("action", choices=["apply", "check"])
+    p_idx.set_defaults(
+        func=lambda a: with_database(Settings.from_env(), _apply if a.action == "apply" else _check)
+    )
+    try:
+        from livevote import commands  # domain commands (recount, ...)
+
+        commands.register(sub)
+    except ImportError:
+        pass
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Credentials: argon2id password hashes and JWTs (PyJWT, HS256 pinned).
+
+Two kinds of token share one signing key and differ by audience:
+- user tokens (`aud` = settings.jwt.audience) for accounts, hosts and poll-feed users;
+- attendee tokens (`aud` = "<audience>:attendee") for anonymous event attendees.
+A token is only ever read from the Authorization header (or, for attendees, the HttpOnly
+cookie) — never from a URL.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from litestar.connection import ASGIConnection
+
+from livevote.config import JwtSettings
+from livevote.errors import Unauthorized
+
+ALGORITHM = "HS256"
+ATTENDEE_COOKIE = "lv_attendee"
+_REQUIRED = ["exp", "iat", "iss", "aud", "sub"]
+
+# Moderate cost: an interactive login must stay well under 100 ms on 2 cores.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Constant work whether or not the account exists."""
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user account or an event attendee."""
+
+    subject: str
+    kind: str  # "user" | "attendee"
+    claims: dict[str, Any]
+
+    @property
+    def event_id(self) -> str | None:
+        value = self.claims.get("evt")
+        return str(value) if value is not None else None
+
+
+class TokenService:
+    def __init__(self, settings: JwtSettings) -> None:
+        self.settings = settings
+        self.attendee_audience = f"{settings.audience}:attendee"
+
+    def _issue(self, sub: str, aud: str, ttl: int, extra: dict[str, Any] | None = None) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": sub,
+            "iss": self.settings.issuer,
+            "aud": aud,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+        }
+        if extra:
+            claims.update(extra)
+        return jwt.encode(claims, self.settings.secret, algorithm=ALGORITHM)
+
+    def issue_user(self, user_id: str) -> str:
+        return self._issue(user_id, self.settings.audience, self.settings.ttl_seconds)
+
+    def issue_attendee(self, attendee_id: str, event_id: str) -> str:
+        return self._issue(
+            attendee_id,
+            self.attendee_audience,
+            self.settings.attendee_ttl_seconds,
+            {"evt": event_id},
+        )
+
+    def decode(self, token: str, kind: str) -> Principal:
+        audience = self.settings.audience if kind == "user" else self.attendee_audience
+        if len(token) > 4096:
+            raise Unauthorized("token too long")
+        try:
+            claims = jwt.decode(
+                token,
+                self.settings.secret,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=self.settings.issuer,
+                options={"require": _REQUIRED},
+                leeway=0,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired", type="token-expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}", type="invalid-token") from exc
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub or len(sub) > 64:
+            raise Unauthorized("invalid token subject", type="invalid-token")
+        if kind == "attendee" and not isinstance(claims.get("evt"), str):
+            raise Unauthorized("attendee token without event", type="invalid-token")
+        return Principal(sub, kind, claims)
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("Authorization header must be 'Bearer <token>'")
+    return value.strip()
+
+
+def tokens(connection: ASGIConnection[Any, Any, Any, Any]) -> TokenService:
+    svc: TokenService = connection.app.state.tokens
+    return svc
+
+
+async def current_user(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Dependency: the user behind the Bearer token (401 otherwise)."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("a Bearer token is required")
+    return tokens(request).decode(token, "user")
+
+
+async def optional_user(request: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """Dependency: the user if a valid user token is sent; a bad token is still a 401."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    token = bearer_token(request)
+    assert token is not None
+    return tokens(request).decode(token, "user")
+
+
+async def current_attendee(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Dependency: the attendee behind the Bearer token or the HttpOnly cookie."""
+    token = bearer_token(request) or request.cookies.get(ATTENDEE_COOKIE)
+    if not token:
+        raise Unauthorized("join the event first: an attendee credential is required")
+    return tokens(request).decode(token, "attendee")
+
+
+def peek_identity(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str, str] | None:
+    """For rate limiting: (kind, subject) of a *valid* credential, or None. Never raises."""
+    svc = tokens(connection)
+    header = connection.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    candidates: list[tuple[str, str]] = []
+    if scheme.lower() == "bearer" and value:
+        candidates += [(value.strip(), "user"), (value.strip(), "attendee")]
+    cookie = connection.cookies.get(ATTENDEE_COOKIE)
+    if cookie:
+        candidates.append((cookie, "attendee"))
+    for token, kind in candidates:
+        try:
+            principal = svc.decode(token, kind)
+        except Unauthorized:
+            continue
+        return kind, principal.subject
+    return None

@@ -1,0 +1,111 @@
+"""Every metric of livevote, declared in one module.
+
+With several uvicorn workers, PROMETHEUS_MULTIPROC_DIR is set by `livevote serve` before the
+workers start, and /metrics aggregates all of them through MultiProcessCollector.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from livevote.infra.logs import request_id
+
+REQUESTS = Counter("livevote_http_requests_total", "HTTP requests", ["method", "route", "status"])
+DURATION = Histogram(
+    "livevote_http_request_duration_seconds",
+    "HTTP request duration",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+IN_PROGRESS = Gauge(
+    "livevote_http_requests_in_progress",
+    "HTTP requests being served",
+    ["method"],
+    multiprocess_mode="livesum",
+)
+RATE_LIMITED = Counter(
+    "livevote_rate_limit_rejections_total", "Requests rejected by a rate limit", ["rule"]
+)
+RATE_LIMIT_FAIL_OPEN = Counter(
+    "livevote_rate_limit_fail_open_total", "Rate-limit checks skipped because Redis was down"
+)
+BUSINESS = Counter(
+    "livevote_business_operations_total",
+    "Domain operations by kind and outcome",
+    ["operation", "outcome"],
+)
+CACHE = Counter("livevote_cache_requests_total", "Cache lookups", ["cache", "result"])
+SSE_OPEN = Gauge(
+    "livevote_sse_streams_open", "Open SSE streams", ["stream"], multiprocess_mode="livesum"
+)
+CHANGE_STREAM_LAG = Histogram(
+    "livevote_change_stream_lag_seconds",
+    "Delay from a database write to its change event reaching this process",
+    ["collection"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def business(operation: str, outcome: str = "ok") -> None:
+    BUSINESS.labels(operation, outcome).inc()
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Pure ASGI: counts and times every HTTP request by route template; sets X-Request-ID."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        rid = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                rid = value.decode("latin-1")[:64]
+                break
+        if not rid or not rid.replace("-", "").isalnum():
+            rid = os.urandom(8).hex()
+        token = request_id.set(rid)
+        status = 500
+        start = time.perf_counter()
+        IN_PROGRESS.labels(method).inc()
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            IN_PROGRESS.labels(method).dec()
+            route = scope.get("path_template") or "unmatched"
+            REQUESTS.labels(method, route, str(status)).inc()
+            DURATION.labels(method, route).observe(time.perf_counter() - start)
+            request_id.reset(token)

@@ -1,0 +1,109 @@
+"""Lifespans for the shared resources (MongoDB, Redis), entered in order and exited in reverse.
+
+Clients live on `app.state`, created inside the running event loop (an AsyncMongoClient
+belongs to one loop). Domain code gets them through the `Provide` dependencies below.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from livevote.config import Settings
+from livevote.infra.auth import TokenService
+from livevote.infra.mongo import Doc, apply_indexes, check_indexes, make_client
+from livevote.infra.ratelimit import RateLimiter
+
+log = logging.getLogger("livevote.resources")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@asynccontextmanager
+async def mongo_lifespan(app: Litestar) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    client = make_client(settings.mongo.uri, settings.mongo.timeout_ms)
+    db = client[settings.mongo.database]
+    app.state.mongo_client = client
+    app.state.db = db
+    try:
+        if settings.mongo.auto_apply_indexes:
+            created = await apply_indexes(db)
+            if created:
+                log.info("indexes created", extra={"indexes": created})
+        else:
+            missing = await check_indexes(db)
+            if missing:
+                raise RuntimeError(
+                    "database indexes differ from indexes/: run `livevote indexes apply`: "
+                    + "; ".join(missing)
+                )
+        yield
+    finally:
+        await client.close()
+
+
+@asynccontextmanager
+async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    client = Redis.from_url(
+        settings.redis.url,
+        decode_responses=True,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=10,
+        max_connections=500,
+    )
+    app.state.redis = client
+    app.state.limiter = RateLimiter(client, settings.limits, settings.redis.prefix)
+    app.state.tokens = TokenService(settings.jwt)
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+def provide_db(state: State) -> AsyncDatabase[Doc]:
+    db: AsyncDatabase[Doc] = state.db
+    return db
+
+
+def provide_redis(state: State) -> Redis:
+    client: Redis = state.redis
+    return client
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def provide_clock(state: State) -> Clock:
+    clock: Clock = state.clock
+    return clock
+
+
+def provide_limiter(state: State) -> RateLimiter:
+    limiter: RateLimiter = state.limiter
+    return limiter
+
+
+def provide_tokens(state: State) -> TokenService:
+    svc: TokenService = state.tokens
+    return svc
+
+
+def state_get(state: State, name: str, default: Any = None) -> Any:
+    return getattr(state, name, default)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.conftest import RunningServer, register_user
+
+
+async def test_register_login_me(client: httpx.AsyncClient) -> None:
+    u = await register_user(client, "alice_1")
+    r = await client.get("/api/users/me", headers=u["headers"])
+    assert r.status_code == 200
+    body = r.json()
+    assert body["username"] == "alice_1" and body["email"] == "alice_1@example.com"
+    assert "password_hash" not in body and "password" not in body
+
+
+async def test_concurrent_registrations_one_email(client: httpx.AsyncClient, server: RunningServer) -> None:
+    async def attempt(i: int) -> httpx.Response:
+        return await client.post(
+            "/api/auth/register",
+            json={"username": f"racer{i}", "email": "race@example.com", "password": "password123"},
+        )
+
+    responses = await asyncio.gather(*(attempt(i) for i in range(100)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(201) == 1 and codes.count(409) == 99, codes
+    conflict = next(r for r in responses if r.status_code == 409)
+    assert conflict.headers["content-type"].startswith("application/problem+json")
+    assert conflict.json()["type"].endswith("/email-taken")
+    db = server.app.state.db
+    # the server's client belongs to its own loop: count through the API's own database name
+    from pymongo import AsyncMongoClient
+
+    mc: AsyncMongoClient = AsyncMongoClient(server.settings.mongo.uri)
+    try:
+        n = await mc[db.name]["users"].count_documents({"email": "race@example.com"})
+    finally:
+        await mc.close()
+    assert n == 1
+
+
+async def test_email_is_case_insensitive(client: httpx.AsyncClient) -> None:
+    await register_user(client, "casey")
+    r = await client.post(
+        "/api/auth/register",
+        json={"username": "casey2", "email": "CASEY@example.com", "password": "password123"},
+    )
+    assert r.status_code == 409
+
+
+async def test_wrong_password_is_401_problem(client: httpx.AsyncClient) -> None:
+    u = await register_user(client)
+    r = await client.post("/api/auth/login", json={"email": u["email"], "password": "wrongpass1"})
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = await client.post("/api/auth/login", json={"email": "nobody@example.com", "password": "x" * 8})
+    assert r.status_code == 401
