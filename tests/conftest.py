@@ -183,3 +183,16 @@ async def user(client: httpx.AsyncClient) -> dict[str, Any]:
 
 def gather(*aws: Any) -> Any:
     return asyncio.gather(*aws)
+
+
+@pytest.fixture
+async def server_db(server: RunningServer) -> AsyncIterator[Any]:
+    """The module server's database through a client of the test's own event loop
+    (the server's AsyncMongoClient belongs to the server thread's loop)."""
+    from pymongo import AsyncMongoClient
+
+    mc: AsyncMongoClient[Any] = AsyncMongoClient(server.settings.mongo.uri, tz_aware=True)
+    try:
+        yield mc[server.settings.mongo.database]
+    finally:
+        await mc.close()
