@@ -108,8 +108,15 @@ def start_server(settings: Settings, clock: Any = None) -> RunningServer:
     app = create_app(settings, clock=clock or utc_now)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on",
-        loop="asyncio", timeout_graceful_shutdown=2,
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop="asyncio",
+        timeout_graceful_shutdown=2,
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -19,7 +19,7 @@ from livevote.config import Settings
 from livevote.errors import handle_exception
 from livevote.infra import health
 from livevote.infra.logs import configure_logging
-from livevote.infra.metrics import MetricsMiddleware
+from livevote.infra.metrics import MetricsMiddleware, count_unrouted
 from livevote.infra.ratelimit import RateLimitMiddleware
 from livevote.infra.resources import (
     Clock,
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
         },
         middleware=[DefineMiddleware(MetricsMiddleware), DefineMiddleware(RateLimitMiddleware)],
         exception_handlers={Exception: handle_exception},
+        after_exception=[count_unrouted],
         openapi_config=OpenAPIConfig(
             title="livevote",
             version="0.1.0",

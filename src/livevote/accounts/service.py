@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 
 from livevote.accounts.repository import DuplicateKeyError, UserRepository
-from livevote.errors import Conflict, NotFound, Unauthorized
+from livevote.errors import Conflict, Unauthorized
 from livevote.infra import metrics
 from livevote.infra.auth import TokenService, hash_password, verify_password
 from livevote.infra.mongo import Doc
@@ -55,5 +55,5 @@ async def login(
 async def profile(repo: UserRepository, user_id: str) -> Doc:
     user = await repo.by_id(user_id)
     if user is None:
-        raise NotFound("this account no longer exists")
+        raise Unauthorized("the account of this token no longer exists", type="invalid-token")
     return user

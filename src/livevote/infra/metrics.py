@@ -70,6 +70,16 @@ def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
+async def count_unrouted(exc: Exception, scope: Any) -> None:
+    """after_exception hook: requests that matched no route never reach the middleware."""
+    from litestar.exceptions import MethodNotAllowedException, NotFoundException
+
+    if isinstance(exc, NotFoundException | MethodNotAllowedException) and not scope.get(
+        "path_template"
+    ):
+        REQUESTS.labels(scope.get("method", "?"), "unmatched", str(exc.status_code)).inc()
+
+
 class MetricsMiddleware:
     """Pure ASGI: counts and times every HTTP request by route template; sets X-Request-ID."""
 

@@ -17,7 +17,9 @@ async def test_register_login_me(client: httpx.AsyncClient) -> None:
     assert "password_hash" not in body and "password" not in body
 
 
-async def test_concurrent_registrations_one_email(client: httpx.AsyncClient, server_db: Any) -> None:
+async def test_concurrent_registrations_one_email(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
     async def attempt(i: int) -> httpx.Response:
         return await client.post(
             "/api/auth/register",
@@ -47,5 +49,7 @@ async def test_wrong_password_is_401_problem(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/auth/login", json={"email": u["email"], "password": "wrongpass1"})
     assert r.status_code == 401
     assert r.headers["content-type"].startswith("application/problem+json")
-    r = await client.post("/api/auth/login", json={"email": "nobody@example.com", "password": "x" * 8})
+    r = await client.post(
+        "/api/auth/login", json={"email": "nobody@example.com", "password": "x" * 8}
+    )
     assert r.status_code == 401
