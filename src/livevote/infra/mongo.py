@@ -3,8 +3,8 @@
 An index file is a JSON list of specifications:
     [{"keys": [["event_id", 1], ["attendee_id", 1]], "unique": true,
       "partialFilterExpression": {"on_stage": {"$exists": true}}, "name": "one_vote"}]
-Indexes are matched by key pattern (NX-27017 renames indexes and does not report
-partialFilterExpression; see DESIGN.md), so `apply` is idempotent on both servers.
+Indexes are matched by key pattern (NX-27017 renames indexes, reports every key as ascending
+and drops partialFilterExpression; see DESIGN.md), so `apply` is idempotent on both servers.
 """
 
 from __future__ import annotations
@@ -90,10 +90,12 @@ async def _existing(db: AsyncDatabase[Doc], collection: str) -> list[Doc]:
 
 def _matches(spec: IndexSpec, ix: Doc, lenient: bool) -> bool:
     keys = tuple((str(k), int(v)) for k, v in dict(ix["key"]).items())
-    if keys != spec.keys or bool(ix.get("unique", False)) != spec.unique:
+    if bool(ix.get("unique", False)) != spec.unique:
         return False
-    if lenient:  # NX-27017 drops partialFilterExpression and TTL options
-        return True
+    if lenient:  # NX-27017 drops key directions, partialFilterExpression and TTL options
+        return [k for k, _ in keys] == [k for k, _ in spec.keys]
+    if keys != spec.keys:
+        return False
     return (
         ix.get("partialFilterExpression") == spec.partial
         and ix.get("expireAfterSeconds") == spec.expire_after
