@@ -1,0 +1,210 @@
+"""`livevote serve --workers 2` as a real subprocess against the session's MongoDB and Redis.
+
+Several workers share nothing but MongoDB and Redis, so: /metrics must sum every worker,
+rate limits must be exact across workers, and an SSE stream held by one worker must see a
+vote made through the other. Fresh connections land on either worker (both accept on the same
+socket); each check makes enough of them that both workers take part, and the per-worker
+metric files prove it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from livevote.infra.embedded import free_port
+from tests.conftest import Backing, register_user
+
+USER_LIMIT = 100
+
+
+@dataclass
+class Workers:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def children(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def worker_pids(self) -> set[int]:
+        return {c.pid for c in self.children() if "spawn_main" in " ".join(c.cmdline())}
+
+    def multiproc_dir(self) -> Path:
+        for child in self.children():
+            with_dir = child.environ().get("PROMETHEUS_MULTIPROC_DIR")
+            if with_dir:
+                return Path(with_dir)
+        raise AssertionError("no worker has PROMETHEUS_MULTIPROC_DIR")
+
+
+def _stop(proc: subprocess.Popen[bytes], spawned: list[psutil.Process]) -> list[str]:
+    """SIGTERM, wait, and report (then kill) anything that outlived it."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    _, alive = psutil.wait_procs(spawned, timeout=15)
+    survivors = [f"{p.pid} {' '.join(p.cmdline())}" for p in alive if p.is_running()]
+    for p in alive:
+        p.kill()
+    return survivors
+
+
+@pytest.fixture(scope="module")
+def workers(stack: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    port = free_port()
+    tag = uuid.uuid4().hex[:8]
+    log = tmp_path_factory.mktemp("workers") / "serve.log"
+    env = os.environ | {
+        "MONGODB_URI": stack.mongo_uri,
+        "REDIS_URL": stack.redis_url,
+        "LIVEVOTE_DEMO": "false",
+        "LIVEVOTE_MONGO_DATABASE": f"workers_{tag}",
+        "LIVEVOTE_REDIS_PREFIX": f"workers_{tag}:",
+        "LIVEVOTE_LOG_LEVEL": "WARNING",
+        "LIVEVOTE_LIMITS_USER_PER_MINUTE": str(USER_LIMIT),
+        "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "100000",
+        "LIVEVOTE_LIMITS_ATTENDEE_PER_MINUTE": "100000",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "livevote", "serve", "--host", "127.0.0.1"),
+                *("--port", str(port), "--workers", "2"),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # our own process group: a last-resort killpg hits only it
+        )
+    running = Workers(f"http://127.0.0.1:{port}", proc, log)
+    spawned: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"serve exited: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not ready in 60 s: {log.read_text()[-3000:]}"
+            try:
+                if httpx.get(f"{running.url}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        # Both workers must be up (each serves /health/ready on its own).
+        while len(running.worker_pids()) < 2:
+            assert time.monotonic() < deadline, "fewer than 2 workers"
+            time.sleep(0.1)
+        spawned = running.children()
+        yield running
+    finally:
+        spawned = spawned or (running.children() if proc.poll() is None else [])
+        survivors = _stop(proc, spawned)
+        assert proc.returncode is not None
+        assert not survivors, f"processes outlived `livevote serve`: {survivors}"
+
+
+@pytest.fixture
+async def fresh() -> AsyncIterator[httpx.AsyncClient]:
+    """A client that opens a new connection for every request (so both workers take part)."""
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(60.0),
+        limits=httpx.Limits(max_connections=400, max_keepalive_connections=0),
+        headers={"Connection": "close"},
+    ) as client:
+        yield client
+
+
+def per_worker(workers: Workers, name: str, **labels: str) -> dict[int, float]:
+    """Value of one counter sample in each worker's own metric file."""
+    values: dict[int, float] = {}
+    for path in workers.multiproc_dir().glob("counter_*.db"):
+        pid = int(path.stem.split("_")[1])
+        for family in MultiProcessCollector.merge([str(path)], accumulate=True):
+            for s in family.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                    values[pid] = values.get(pid, 0) + s.value
+    return values
+
+
+async def scrape(client: httpx.AsyncClient, url: str, name: str, **labels: str) -> float:
+    r = await client.get(f"{url}/metrics")
+    assert r.status_code == 200
+    total = 0.0
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                total += s.value
+    return total
+
+
+async def test_metrics_sum_every_worker(workers: Workers, fresh: httpx.AsyncClient) -> None:
+    name = "livevote_http_requests_total"
+    labels = {"method": "GET", "route": "/health/live", "status": "200"}
+    before = await scrape(fresh, workers.url, name, **labels)
+    sent = 0
+    # Batches of concurrent fresh connections until both workers have served some.
+    for _ in range(10):
+        results = await asyncio.gather(
+            *(fresh.get(f"{workers.url}/health/live") for _ in range(100))
+        )
+        assert all(r.status_code == 200 for r in results)
+        sent += len(results)
+        served = per_worker(workers, name, **labels)
+        if len([pid for pid, n in served.items() if n > 0]) >= 2:
+            break
+    served = per_worker(workers, name, **labels)
+    assert len([n for n in served.values() if n > 0]) >= 2, f"one worker took it all: {served}"
+    after = await scrape(fresh, workers.url, name, **labels)
+    assert after - before == sent
+    assert sum(served.values()) == after  # what /metrics shows is the sum of the workers' files
+
+
+async def test_user_rate_limit_is_exact_across_workers(
+    workers: Workers, fresh: httpx.AsyncClient
+) -> None:
+    async with httpx.AsyncClient(base_url=workers.url, timeout=30) as client:
+        user = await register_user(client)
+    served_before = per_worker(workers, "livevote_http_requests_total", route="/api/users/me")
+    results = await asyncio.gather(
+        *(
+            fresh.get(f"{workers.url}/api/users/me", headers=user["headers"])
+            for _ in range(USER_LIMIT + 50)
+        )
+    )
+    codes = [r.status_code for r in results]
+    assert codes.count(200) == USER_LIMIT, sorted(set(codes))
+    assert codes.count(429) == 50
+    for r in results:
+        assert r.headers["X-RateLimit-Limit"] == str(USER_LIMIT)
+        assert int(r.headers["X-RateLimit-Remaining"]) >= 0
+        assert int(r.headers["X-RateLimit-Reset"]) >= int(time.time())
+        if r.status_code == 429:
+            assert r.headers["X-RateLimit-Remaining"] == "0"
+            assert 1 <= int(r.headers["Retry-After"]) <= 60
+            assert r.headers["content-type"].startswith("application/problem+json")
+    served = per_worker(workers, "livevote_http_requests_total", route="/api/users/me")
+    by_worker = {pid: n - served_before.get(pid, 0) for pid, n in served.items()}
+    assert sum(by_worker.values()) == USER_LIMIT + 50
+    assert len([n for n in by_worker.values() if n > 0]) >= 2, f"one worker: {by_worker}"
+    rejected = await scrape(fresh, workers.url, "livevote_rate_limit_rejections_total", rule="user")
+    assert rejected == 50
