@@ -4,9 +4,10 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml requirements.lock ./
 COPY src ./src
-RUN pip wheel --wheel-dir /wheels .
+# requirements.lock pins what CI tested (scripts/bootstrap uses it the same way).
+RUN pip wheel --constraint requirements.lock --wheel-dir /wheels .
 
 # Runtime stage: the installed package, the index specifications, an unprivileged user.
 FROM python:3.11-slim

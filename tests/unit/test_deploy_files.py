@@ -134,7 +134,8 @@ def test_dockerfile_runs_a_real_subcommand(monkeypatch: pytest.MonkeyPatch) -> N
     text = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM\s+(\S+)", text, flags=re.M)
     assert stages and all(image == "python:3.11-slim" for image in stages), stages
-    assert "pip wheel" in text and "pip install" in text
+    assert "pip wheel --constraint requirements.lock" in text and "pip install" in text
+    assert (ROOT / "requirements.lock").is_file()
     cmd_lines = re.findall(r"^CMD\s+(.+)$", text, flags=re.M)
     assert len(cmd_lines) == 1
     argv = json.loads(cmd_lines[0])  # exec form, so SIGTERM reaches livevote
@@ -155,7 +156,7 @@ def test_dockerignore_keeps_the_context_small() -> None:
     }
     assert {".git", ".venv", ".data", "tests", "**/__pycache__"} <= lines
     # What the Dockerfile copies must not be ignored.
-    assert not {"src", "indexes", "pyproject.toml"} & lines
+    assert not {"src", "indexes", "pyproject.toml", "requirements.lock"} & lines
 
 
 def test_prometheus_scrapes_the_app(services: dict[str, Any]) -> None:
