@@ -33,6 +33,8 @@ from livevote.infra.resources import (
     redis_lifespan,
     utc_now,
 )
+from livevote.tallies.controllers import route_handlers as election_routes
+from livevote.tallies.worker import tallies_lifespan
 
 WEB = Path(__file__).parent / "web"
 
@@ -44,9 +46,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
         route_handlers=[
             *health.route_handlers,
             *account_routes,
+            *election_routes,
             create_static_files_router("/static", [WEB / "static"], include_in_schema=False),
         ],
-        lifespan=[redis_lifespan, mongo_lifespan],
+        lifespan=[redis_lifespan, mongo_lifespan, tallies_lifespan],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "redis": Provide(provide_redis, sync_to_thread=False),

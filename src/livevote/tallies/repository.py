@@ -1,0 +1,216 @@
+"""The only code that names the election collections or builds their filters.
+
+    elections          one document per election (reporter key stored as a sha256 hash)
+    election_reports   raw reports, unique (election_id, report_id) = the idempotency key
+    election_totals    counter shards: one per (election, city, bucket), see service.py
+    election_audit     one entry per (report, party), unique, so rewriting it is harmless
+
+Time fields that are ever *updated* are epoch milliseconds (ints): NX-27017 stores a
+datetime given to `$set` as a string, which then no longer compares with datetimes.
+Datetimes are only written by inserts (received_at, created_at) and compared in find().
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from livevote.infra.mongo import Doc
+
+DUPLICATE = 11000
+TOTALS_FIELDS = {"votes": 1, "reported_boxes": 1, "city_index": 1}
+
+
+class ElectionRepository:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.elections = db["elections"]
+        self.reports = db["election_reports"]
+        self.totals = db["election_totals"]
+        self.audit = db["election_audit"]
+
+    # -- elections ---------------------------------------------------------------------------
+    async def create_election(self, election: Doc, shards: list[Doc]) -> None:
+        # Shards first: a crash in between leaves orphan zero shards, never an election
+        # whose reports cannot be applied.
+        if shards:
+            await self.totals.insert_many(shards, ordered=False)
+        await self.elections.insert_one(election)
+
+    async def election(self, election_id: ObjectId) -> Doc | None:
+        return await self.elections.find_one({"_id": election_id})
+
+    async def election_ids(self) -> list[ObjectId]:
+        return [d["_id"] async for d in self.elections.find({}, {"_id": 1})]
+
+    # -- reports -----------------------------------------------------------------------------
+    async def insert_report(self, doc: Doc) -> None:
+        """Raises DuplicateKeyError on a reused report_id or an already superseded report."""
+        await self.reports.insert_one(doc)
+
+    async def report(self, election_id: str, report_id: str) -> Doc | None:
+        return await self.reports.find_one({"election_id": election_id, "report_id": report_id})
+
+    async def link_superseded(self, election_id: str, old_id: str, new_id: str) -> None:
+        await self.reports.update_one(
+            {"election_id": election_id, "report_id": old_id},
+            {"$set": {"superseded_by": new_id}},
+        )
+
+    async def mark_applied(self, report_oid: ObjectId, now_ms: int) -> None:
+        await self.reports.update_one(
+            {"_id": report_oid, "status": "pending"},
+            {"$set": {"status": "applied", "applied_ms": now_ms, "lease_until_ms": 0}},
+        )
+
+    async def claim_pending(self, now_ms: int, lease_ms: int, owner: str) -> Doc | None:
+        """Lease one pending report whose lease ran out (check-and-set: two workers never
+        hold the same report at once)."""
+        return await self.reports.find_one_and_update(
+            {"status": "pending", "lease_until_ms": {"$lt": now_ms}},
+            {
+                "$set": {"lease_until_ms": now_ms + lease_ms, "lease_owner": owner},
+                "$inc": {"attempts": 1},
+            },
+            sort=[("lease_until_ms", 1)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def count_pending(self, election_id: str | None = None) -> int:
+        query: Doc = {"status": "pending"}
+        if election_id:
+            query["election_id"] = election_id
+        return await self.reports.count_documents(query)
+
+    async def list_reports(
+        self,
+        election_id: str,
+        *,
+        city: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        skip: int,
+        limit: int,
+    ) -> list[Doc]:
+        query: Doc = {"election_id": election_id}
+        if city is not None:
+            query["city"] = city
+        window: Doc = {}
+        if since is not None:
+            window["$gte"] = since
+        if until is not None:
+            window["$lt"] = until
+        if window:
+            query["received_at"] = window
+        cursor = self.reports.find(query).sort([("received_at", 1), ("_id", 1)])
+        return await cursor.skip(skip).limit(limit).to_list()
+
+    async def all_reports(self, election_id: str) -> list[Doc]:
+        return await self.reports.find({"election_id": election_id}).to_list()
+
+    # -- totals shards -----------------------------------------------------------------------
+    async def add_first_report_of_box(
+        self, shard_id: str, box: str, report_id: str, inc: dict[str, int]
+    ) -> bool:
+        """Apply a box's first report: only while the shard has no marker for the box."""
+        done = await self.totals.find_one_and_update(
+            {"_id": shard_id, f"boxes.{box}": {"$exists": False}},
+            {"$set": {f"boxes.{box}.{report_id}": 1}, "$inc": {**inc, "reported_boxes": 1}},
+            projection={"_id": 1},
+        )
+        return done is not None
+
+    async def add_further_report_of_box(
+        self, shard_id: str, box: str, report_id: str, inc: dict[str, int]
+    ) -> bool:
+        """Apply another batch of a box that already reported: only while unmarked."""
+        update: Doc = {"$set": {f"boxes.{box}.{report_id}": 1}}
+        if inc:
+            update["$inc"] = inc
+        done = await self.totals.find_one_and_update(
+            {
+                "_id": shard_id,
+                f"boxes.{box}": {"$exists": True},
+                f"boxes.{box}.{report_id}": {"$exists": False},
+            },
+            update,
+            projection={"_id": 1},
+        )
+        return done is not None
+
+    async def replace_report_of_box(
+        self, shard_id: str, box: str, old_id: str, new_id: str, inc: dict[str, int]
+    ) -> bool:
+        """Apply a correction: only once the superseded report is in, and the correction not."""
+        update: Doc = {"$set": {f"boxes.{box}.{new_id}": 2}}
+        if inc:
+            update["$inc"] = inc
+        done = await self.totals.find_one_and_update(
+            {
+                "_id": shard_id,
+                f"boxes.{box}.{old_id}": {"$exists": True},
+                f"boxes.{box}.{new_id}": {"$exists": False},
+            },
+            update,
+            projection={"_id": 1},
+        )
+        return done is not None
+
+    async def box_markers(self, shard_id: str, box: str) -> dict[str, Any] | None:
+        """The report markers of one box in its shard (None: the shard does not exist)."""
+        doc = await self.totals.find_one({"_id": shard_id}, {f"boxes.{box}": 1})
+        if doc is None:
+            return None
+        return dict((doc.get("boxes") or {}).get(box) or {})
+
+    async def shard_totals(self, election_id: str, city_index: int | None = None) -> list[Doc]:
+        query: Doc = {"election_id": election_id}
+        if city_index is not None:
+            query["city_index"] = city_index
+        return await self.totals.find(query, TOTALS_FIELDS).to_list()
+
+    async def shards_with_markers(self, election_id: str) -> list[Doc]:
+        return await self.totals.find({"election_id": election_id}).to_list()
+
+    # -- audit -------------------------------------------------------------------------------
+    async def add_audit_entries(self, entries: list[Doc]) -> None:
+        """Insert the entries that are not there yet (unique per report and party)."""
+        if not entries:
+            return
+        try:
+            await self.audit.insert_many(entries, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE for e in errors):
+                raise
+
+    async def audit_entries(self, election_id: str) -> list[Doc]:
+        return await self.audit.find({"election_id": election_id}).to_list()
+
+    async def top_cities(
+        self, election_id: str, since_ms: int | None, until_ms: int | None, limit: int
+    ) -> list[Doc]:
+        match: Doc = {"election_id": election_id}
+        window: Doc = {}
+        if since_ms is not None:
+            window["$gte"] = since_ms
+        if until_ms is not None:
+            window["$lt"] = until_ms
+        if window:
+            match["at_ms"] = window  # numbers: NX-27017 mis-compares dates in $match
+        cursor = await self.audit.aggregate(
+            [
+                {"$match": match},
+                {"$group": {"_id": "$city", "votes": {"$sum": "$delta"}}},
+                {"$sort": {"votes": -1, "_id": 1}},
+                {"$limit": limit},
+            ]
+        )
+        return await cursor.to_list()
+
+
+__all__ = ["DuplicateKeyError", "ElectionRepository"]

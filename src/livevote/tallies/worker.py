@@ -1,0 +1,105 @@
+"""The pending-report worker: finishes reports that were stored but not marked applied.
+
+A report stays "pending" if the process that stored it died (or crashed at a fault point)
+before the end of the apply step. Every process runs one worker (started by
+`tallies_lifespan`, registered in app.py). Every `interval` seconds it leases pending reports
+whose lease ran out — the storing request holds a report for
+`settings.pending_report_delay_seconds`, a worker for twice that — and re-runs the whole
+apply step, which is harmless to repeat (see service.py). The lease is a check-and-set
+(`findOneAndUpdate` on status and lease_until_ms), so two workers never run the same report
+at once; if a worker dies holding a lease, the report is picked up when the lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bson import ObjectId
+from litestar import Litestar
+
+from livevote.config import Settings
+from livevote.infra import metrics
+from livevote.infra.resources import Clock
+from livevote.tallies import service
+from livevote.tallies.faults import FaultInjector, SimulatedCrash
+from livevote.tallies.repository import ElectionRepository
+
+log = logging.getLogger("livevote.tallies.worker")
+
+
+class PendingReportWorker:
+    def __init__(
+        self, repo: ElectionRepository, settings: Settings, clock: Clock, faults: FaultInjector
+    ) -> None:
+        delay = max(settings.pending_report_delay_seconds, 0.05)
+        self.repo = repo
+        self.clock = clock
+        self.faults = faults
+        self.interval = min(max(delay / 2, 0.05), 5.0)
+        self.lease_ms = int(max(2 * delay, 1.0) * 1000)
+        self.owner = f"{os.getpid()}:{id(self):x}"
+
+    async def run_once(self, max_reports: int = 1000) -> int:
+        """Lease and finish pending reports until none is due; returns how many finished."""
+        elections: dict[str, Any] = {}
+        done = 0
+        while done < max_reports:
+            now_ms = service.epoch_ms(self.clock())
+            report = await self.repo.claim_pending(now_ms, self.lease_ms, self.owner)
+            if report is None:
+                break
+            eid = report["election_id"]
+            if eid not in elections:
+                elections[eid] = await self.repo.election(ObjectId(eid))
+            try:
+                await service.apply_report(
+                    self.repo,
+                    self.faults,
+                    election=elections[eid],
+                    report=report,
+                    clock=self.clock,
+                )
+            except SimulatedCrash:
+                metrics.business("election_report_resume", "crashed")
+                continue  # the lease runs out and a later pass retries it
+            metrics.business("election_report_resume", "applied")
+            done += 1
+        return done
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                finished = await self.run_once()
+                if finished:
+                    log.info("finished pending reports", extra={"count": finished})
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pending-report worker pass failed")
+            await asyncio.sleep(self.interval)
+
+
+@contextlib.asynccontextmanager
+async def tallies_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Start this process's pending-report worker (after the MongoDB lifespan)."""
+    if getattr(app.state, "fault_injector", None) is None:
+        app.state.fault_injector = FaultInjector()
+    worker = PendingReportWorker(
+        ElectionRepository(app.state.db),
+        app.state.settings,
+        app.state.clock,
+        app.state.fault_injector,
+    )
+    app.state.tallies_worker = worker
+    task = asyncio.create_task(worker.run_forever(), name="tallies-pending-worker")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,79 @@
+"""Helpers shared by the election tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+PARTIES = ["tories", "labour", "libdems", "reform"]
+CITIES = [
+    {"name": "london", "ballot_boxes": 600},
+    {"name": "manchester", "ballot_boxes": 40},
+    {"name": "edinburgh", "ballot_boxes": 30},
+]
+
+
+async def create_election(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    *,
+    parties: list[str] | None = None,
+    cities: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    r = await client.post(
+        "/api/elections",
+        json={
+            "name": f"GE {uuid.uuid4().hex[:6]}",
+            "parties": parties or PARTIES,
+            "cities": cities or CITIES,
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    body["key_headers"] = {"X-Reporter-Key": body["reporter_key"]}
+    return body
+
+
+def report_body(
+    report_id: str, box: str, city: str, votes: dict[str, int], **extra: Any
+) -> dict[str, Any]:
+    return {"report_id": report_id, "ballot_box_id": box, "city": city, "votes": votes, **extra}
+
+
+async def send(
+    client: httpx.AsyncClient, election: dict[str, Any], body: dict[str, Any]
+) -> httpx.Response:
+    return await client.post(
+        f"/api/elections/{election['id']}/reports", json=body, headers=election["key_headers"]
+    )
+
+
+async def totals(
+    client: httpx.AsyncClient, election: dict[str, Any], city: str | None = None
+) -> dict[str, Any]:
+    params = {"city": city} if city else {}
+    r = await client.get(f"/api/elections/{election['id']}/totals", params=params)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def wait_until_applied(db: Any, election_id: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = await db["election_reports"].count_documents(
+            {"election_id": election_id, "status": "pending"}
+        )
+        if pending == 0:
+            return
+        assert time.monotonic() < deadline, f"{pending} reports still pending after {timeout}s"
+        await asyncio.sleep(0.1)
+
+
+def zero() -> dict[str, int]:
+    return dict.fromkeys(PARTIES, 0)
