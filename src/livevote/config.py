@@ -103,7 +103,7 @@ class Settings:
             import yaml
 
             file_values = yaml.safe_load(path.read_text()) or {}
-        settings = _build(cls, file_values, env, prefix="LIVEVOTE_")
+        settings: Settings = _build(cls, file_values, env, prefix="LIVEVOTE_")
         # The two well-known names from DESIGN.md win over everything.
         if "MONGODB_URI" in env:
             settings = replace(settings, mongo={"uri": env["MONGODB_URI"]})
