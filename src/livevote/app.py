@@ -15,9 +15,12 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from livevote.accounts.controllers import route_handlers as account_routes
+from livevote.events.controllers import route_handlers as event_routes
+from livevote.events.stream import install as install_event_streams
 from livevote.config import Settings
 from livevote.errors import handle_exception
 from livevote.infra import health
+from livevote.infra.broadcaster import broadcaster_lifespan
 from livevote.infra.logs import configure_logging
 from livevote.infra.metrics import MetricsMiddleware, count_unrouted
 from livevote.infra.ratelimit import RateLimitMiddleware
@@ -46,10 +49,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
         route_handlers=[
             *health.route_handlers,
             *account_routes,
+            *event_routes,
             *election_routes,
             create_static_files_router("/static", [WEB / "static"], include_in_schema=False),
         ],
-        lifespan=[redis_lifespan, mongo_lifespan, tallies_lifespan],
+        lifespan=[
+            redis_lifespan,
+            mongo_lifespan,
+            broadcaster_lifespan(install_event_streams),
+            tallies_lifespan,
+        ],
         dependencies={
             "db": Provide(provide_db, sync_to_thread=False),
             "redis": Provide(provide_redis, sync_to_thread=False),

@@ -1,0 +1,244 @@
+"""Live events persistence: the only code naming the collections or building filters.
+
+Collections (indexes in indexes/<name>.json):
+- `events`: one document holds the whole public state of an event, so a snapshot is one read
+  and every change to it is one atomic single-document write:
+      {_id, code, title, host_id, status, max_score, results, revealed,
+       stage: "<team id>"|"", stage_gen, voting_open, voting_team: "<team id>"|"",
+       teams: {"<team id>": {name, order}}, tally: {"<team id>": {votes, score_sum}},
+       vote_seq, attendees, created_at, updated_at}
+- `teams`: {_id, event_id, name, on_stage?}; `on_stage: <event id>` is present only on the
+  team presenting; the unique index on it makes two presenting teams impossible.
+- `attendees`: {_id, event_id, name, joined_at}
+- `event_votes`: {_id, event_id, team_id, attendee_id, score, at}; unique
+  (event_id, team_id, attendee_id): one vote per attendee per team.
+Ids inside documents are hex strings, "" means none (NX-27017 cannot match ObjectId values
+outside `_id`, nor `null`, and turns `$push`ed sub-documents into strings: we avoid all three).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from livevote.infra.mongo import Doc
+
+__all__ = ["DuplicateKeyError", "EventRepository"]
+
+_AFTER = ReturnDocument.AFTER
+
+
+def oid(value: str) -> ObjectId | None:
+    return ObjectId(value) if ObjectId.is_valid(value) else None
+
+
+class EventRepository:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.events = db["events"]
+        self.teams = db["teams"]
+        self.attendees = db["attendees"]
+        self.votes = db["event_votes"]
+
+    # -- events -------------------------------------------------------------------------
+    async def insert_event(self, doc: Doc) -> None:
+        """Raises DuplicateKeyError when the join code is taken."""
+        await self.events.insert_one(doc)
+
+    async def insert_teams(self, event_id: str, teams: dict[str, str]) -> None:
+        if teams:
+            await self.teams.insert_many(
+                [
+                    {"_id": ObjectId(tid), "event_id": event_id, "name": n}
+                    for tid, n in teams.items()
+                ]
+            )
+
+    async def get(self, event_id: str) -> Doc | None:
+        key = oid(event_id)
+        return await self.events.find_one({"_id": key}) if key else None
+
+    async def by_code(self, code: str) -> Doc | None:
+        return await self.events.find_one({"code": code})
+
+    async def by_host(self, host_id: str, limit: int = 100) -> list[Doc]:
+        cursor = self.events.find({"host_id": host_id}).sort("created_at", -1).limit(limit)
+        return await cursor.to_list()
+
+    async def all_ids(self) -> list[str]:
+        return [str(d["_id"]) async for d in self.events.find({}, {"_id": 1})]
+
+    async def update_open_event(self, event_id: str, update: Doc, now: datetime) -> Doc | None:
+        """Apply `update` unless the event has ended; returns the new document or None."""
+        update = {**update, "$set": {**update.get("$set", {}), "updated_at": now}}
+        return await self.events.find_one_and_update(
+            {"_id": ObjectId(event_id), "status": {"$ne": "ended"}}, update, return_document=_AFTER
+        )
+
+    async def set_fields(self, event_id: str, fields: Doc, now: datetime) -> Doc | None:
+        return await self.events.find_one_and_update(
+            {"_id": ObjectId(event_id)},
+            {"$set": {**fields, "updated_at": now}},
+            return_document=_AFTER,
+        )
+
+    async def open_voting_if_stage(
+        self, event_id: str, stage: str, stage_gen: int, now: datetime
+    ) -> Doc | None:
+        """Check-and-set: open voting for `stage` only if the stage did not change meanwhile."""
+        return await self.events.find_one_and_update(
+            {
+                "_id": ObjectId(event_id),
+                "status": {"$ne": "ended"},
+                "stage": stage,
+                "stage_gen": stage_gen,
+            },
+            {
+                "$set": {
+                    "voting_open": True,
+                    "voting_team": stage,
+                    "status": "live",
+                    "updated_at": now,
+                }
+            },
+            return_document=_AFTER,
+        )
+
+    async def set_live(self, event_id: str, now: datetime) -> None:
+        await self.events.update_one(
+            {"_id": ObjectId(event_id), "status": "draft"},
+            {"$set": {"status": "live", "updated_at": now}},
+        )
+
+    async def add_team(
+        self, event_id: str, team_id: str, name: str, order: int, now: datetime
+    ) -> Doc | None:
+        await self.teams.insert_one({"_id": ObjectId(team_id), "event_id": event_id, "name": name})
+        return await self.update_open_event(
+            event_id,
+            {
+                "$set": {
+                    f"teams.{team_id}": {"name": name, "order": order},
+                    f"tally.{team_id}": {"votes": 0, "score_sum": 0},
+                }
+            },
+            now,
+        )
+
+    # -- stage: the presence field on teams -----------------------------------------------
+    async def stage_state(self, event_id: str) -> Doc | None:
+        return await self.events.find_one({"_id": ObjectId(event_id)}, {"stage": 1, "stage_gen": 1})
+
+    async def clear_stage_except(self, event_id: str, keep: str) -> None:
+        query: Doc = {"on_stage": event_id}
+        if keep:
+            query["_id"] = {"$ne": ObjectId(keep)}
+        await self.teams.update_many(query, {"$unset": {"on_stage": ""}})
+
+    async def mark_on_stage(self, event_id: str, team_id: str) -> None:
+        """Raises DuplicateKeyError while another team of this event holds the stage."""
+        await self.teams.update_one(
+            {"_id": ObjectId(team_id), "event_id": event_id}, {"$set": {"on_stage": event_id}}
+        )
+
+    async def teams_on_stage(self, event_id: str) -> list[str]:
+        return [str(d["_id"]) async for d in self.teams.find({"on_stage": event_id}, {"_id": 1})]
+
+    # -- attendees ----------------------------------------------------------------------
+    async def add_attendee(self, event_id: str, name: str | None, now: datetime) -> str:
+        attendee_id = ObjectId()
+        await self.attendees.insert_one(
+            {"_id": attendee_id, "event_id": event_id, "name": name, "joined_at": now}
+        )
+        await self.events.update_one(
+            {"_id": ObjectId(event_id)}, {"$inc": {"attendees": 1}, "$set": {"updated_at": now}}
+        )
+        return str(attendee_id)
+
+    async def attendee(self, attendee_id: str) -> Doc | None:
+        key = oid(attendee_id)
+        return await self.attendees.find_one({"_id": key}) if key else None
+
+    # -- votes --------------------------------------------------------------------------
+    async def insert_vote(
+        self, event_id: str, team_id: str, attendee_id: str, score: int, now: datetime
+    ) -> ObjectId:
+        """Raises DuplicateKeyError if this attendee already voted for this team."""
+        vote_id = ObjectId()
+        await self.votes.insert_one(
+            {
+                "_id": vote_id,
+                "event_id": event_id,
+                "team_id": team_id,
+                "attendee_id": attendee_id,
+                "score": score,
+                "at": now,
+            }
+        )
+        return vote_id
+
+    async def count_vote_if_open(
+        self, event_id: str, team_id: str, score: int, now: datetime
+    ) -> bool:
+        """The check-and-set that accepts a vote: counts it only while voting for the team is
+        open (one atomic single-document update; see service.cast_vote)."""
+        doc = await self.events.find_one_and_update(
+            {"_id": ObjectId(event_id), "voting_open": True, "voting_team": team_id},
+            {
+                "$inc": {
+                    f"tally.{team_id}.votes": 1,
+                    f"tally.{team_id}.score_sum": score,
+                    "vote_seq": 1,
+                },
+                "$set": {"updated_at": now},
+            },
+            projection={"_id": 1},
+        )
+        return doc is not None
+
+    async def delete_vote(self, vote_id: ObjectId) -> None:
+        await self.votes.delete_one({"_id": vote_id})
+
+    async def votes_of(self, event_id: str, attendee_id: str) -> list[Doc]:
+        cursor = self.votes.find({"event_id": event_id, "attendee_id": attendee_id})
+        return await cursor.to_list()
+
+    async def vote_log(self, event_id: str) -> list[Doc]:
+        return await self.votes.find({"event_id": event_id}).sort("at", 1).to_list()
+
+    async def count_votes(self, event_id: str) -> dict[str, dict[str, int]]:
+        """Tallies recomputed from the stored votes: {team_id: {votes, score_sum}}."""
+        cursor = await self.votes.aggregate(
+            [
+                {"$match": {"event_id": event_id}},
+                {
+                    "$group": {
+                        "_id": "$team_id",
+                        "votes": {"$sum": 1},
+                        "score_sum": {"$sum": "$score"},
+                    }
+                },
+            ]
+        )
+        rows = await cursor.to_list()
+        return {
+            str(r["_id"]): {"votes": int(r["votes"]), "score_sum": int(r["score_sum"])}
+            for r in rows
+        }
+
+    async def replace_tallies_if_unchanged(
+        self, event_id: str, vote_seq: int, tallies: dict[str, dict[str, int]], now: datetime
+    ) -> bool:
+        """Write recounted tallies only if no vote was counted since `vote_seq` was read."""
+        changes: dict[str, Any] = {f"tally.{t}": v for t, v in tallies.items()}
+        changes["updated_at"] = now
+        doc = await self.events.find_one_and_update(
+            {"_id": ObjectId(event_id), "vote_seq": vote_seq},
+            {"$set": changes},
+            projection={"_id": 1},
+        )
+        return doc is not None

@@ -1,0 +1,128 @@
+"""Live events: request bodies (Input: unknown fields and `$` values rejected) and views."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from livevote.infra.validation import IdStr, Input, Name
+
+MaxScore = Annotated[int, msgspec.Meta(ge=1, le=10)]
+JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[A-Za-z0-9]+$")]
+
+
+class TeamIn(Input):
+    name: Name
+
+
+class CreateEventIn(Input):
+    title: Name
+    teams: Annotated[list[TeamIn], msgspec.Meta(max_length=50)] = []
+    max_score: MaxScore = 5
+    results: Literal["live", "hidden"] = "live"
+
+
+class StageIn(Input):
+    team_id: IdStr
+
+
+class VotingIn(Input):
+    open: bool
+
+
+class ResultsVisibilityIn(Input):
+    visible: bool
+
+
+class JoinIn(Input):
+    code: JoinCode
+    name: Name | None = None
+
+
+class VoteIn(Input):
+    team_id: IdStr
+    # Bounds depend on the event's max_score: checked by the service (422), not here.
+    score: int
+
+
+class TeamView(msgspec.Struct):
+    id: str
+    name: str
+    on_stage: bool
+
+
+class EventView(msgspec.Struct):
+    """The public event view (DESIGN.md), also the `event` part of the SSE state."""
+
+    id: str
+    code: str
+    title: str
+    status: str  # draft | live | ended
+    voting_open: bool
+    voting_team: str | None
+    stage: str | None
+    teams: list[TeamView]
+    attendees: int
+    max_score: int
+    results_visibility: str  # live | hidden | revealed
+    results_visible: bool
+
+
+class ResultRow(msgspec.Struct):
+    team_id: str
+    name: str
+    votes: int
+    score_sum: int
+    average: float
+    rank: int
+
+
+class ResultsView(msgspec.Struct):
+    event_id: str
+    total_votes: int
+    results: list[ResultRow]
+
+
+class EventList(msgspec.Struct):
+    items: list[EventView]
+
+
+class JoinOut(msgspec.Struct):
+    attendee_id: str
+    event_id: str
+    token: str
+    name: str | None
+
+
+class VoteOut(msgspec.Struct):
+    event_id: str
+    team_id: str
+    score: int
+
+
+class MyVote(msgspec.Struct):
+    team_id: str
+    score: int
+
+
+class AttendeeView(msgspec.Struct):
+    attendee_id: str
+    event_id: str
+    name: str | None
+    votes: list[MyVote]
+
+
+class TallyDifference(msgspec.Struct):
+    team_id: str
+    stored_votes: int
+    stored_score_sum: int
+    counted_votes: int
+    counted_score_sum: int
+
+
+class RecountOut(msgspec.Struct):
+    event_id: str
+    consistent: bool
+    fixed: bool
+    differences: list[TallyDifference]

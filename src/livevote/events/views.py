@@ -1,0 +1,105 @@
+"""Event document → public view, results, export rows (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+from typing import Any
+
+from livevote.events.schemas import EventView, ResultRow, TeamView
+from livevote.infra.mongo import Doc
+
+
+def ordered_teams(event: Doc) -> list[tuple[str, str]]:
+    teams = event.get("teams") or {}
+    items = sorted(teams.items(), key=lambda kv: (kv[1].get("order", 0), kv[0]))
+    return [(tid, t["name"]) for tid, t in items]
+
+
+def results_visibility(event: Doc) -> str:
+    if event.get("results") == "live":
+        return "live"
+    return "revealed" if event.get("revealed") else "hidden"
+
+
+def results_visible(event: Doc) -> bool:
+    return results_visibility(event) != "hidden"
+
+
+def public_view(event: Doc) -> EventView:
+    # `on_stage` comes from the event document's `stage` (one atomic read), never from a
+    # scan of the teams collection: a reader can never see two teams on stage.
+    stage = event.get("stage") or None
+    voting_open = bool(event.get("voting_open"))
+    return EventView(
+        id=str(event["_id"]),
+        code=event["code"],
+        title=event["title"],
+        status=event["status"],
+        voting_open=voting_open,
+        voting_team=(event.get("voting_team") or None) if voting_open else None,
+        stage=stage,
+        teams=[TeamView(tid, name, tid == stage) for tid, name in ordered_teams(event)],
+        attendees=int(event.get("attendees", 0)),
+        max_score=int(event["max_score"]),
+        results_visibility=results_visibility(event),
+        results_visible=results_visible(event),
+    )
+
+
+def results(event: Doc) -> list[ResultRow]:
+    """Per team totals; rank by average score (ties share a rank: 1, 2, 2, 4)."""
+    tally = event.get("tally") or {}
+    rows = []
+    for tid, name in ordered_teams(event):
+        t = tally.get(tid) or {}
+        votes, score_sum = int(t.get("votes", 0)), int(t.get("score_sum", 0))
+        average = round(score_sum / votes, 2) if votes else 0.0
+        rows.append(ResultRow(tid, name, votes, score_sum, average, 0))
+    ordered = sorted(rows, key=lambda r: -r.average)
+    for i, row in enumerate(ordered):
+        prev = ordered[i - 1] if i else None
+        row.rank = prev.rank if prev is not None and prev.average == row.average else i + 1
+    return rows
+
+
+def voter_hash(secret: str, event_id: str, attendee_id: str) -> str:
+    """Anonymised but stable voter id: the same attendee gets the same hash in one event."""
+    mac = hmac.new(secret.encode(), f"{event_id}:{attendee_id}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:16]
+
+
+def export_rows(event: Doc, votes: list[Doc], secret: str) -> list[dict[str, Any]]:
+    names = dict(ordered_teams(event))
+    eid = str(event["_id"])
+    return [
+        {
+            "team_id": v["team_id"],
+            "team": names.get(v["team_id"], ""),
+            "voter": voter_hash(secret, eid, v["attendee_id"]),
+            "score": int(v["score"]),
+            "at": v["at"].isoformat(),
+        }
+        for v in votes
+    ]
+
+
+def export_csv(rows: list[ResultRow], log: list[dict[str, Any]]) -> str:
+    """Two tables separated by a blank line: results, then the anonymised vote log."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["rank", "team_id", "team", "votes", "score_sum", "average"])
+    for r in sorted(rows, key=lambda r: r.rank):
+        w.writerow([r.rank, r.team_id, _cell(r.name), r.votes, r.score_sum, r.average])
+    w.writerow([])
+    w.writerow(["at", "team_id", "team", "voter", "score"])
+    for v in log:
+        w.writerow([v["at"], v["team_id"], _cell(v["team"]), v["voter"], v["score"]])
+    return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    # Spreadsheet formula injection: never start a cell with = + - @.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

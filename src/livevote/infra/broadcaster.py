@@ -1,0 +1,351 @@
+"""Change streams → per-channel state snapshots → SSE fan-out (one broadcaster per process).
+
+Interface (shared by the events and elections domains)::
+
+    # in an installer called by the app lifespan (see `broadcaster_lifespan` and app.py):
+    def install(b: Broadcaster) -> None:
+        b.watch("events", key_for_change)       # async (change: dict) -> Iterable[str] | None
+        b.channel("event:", build_snapshot)     # async (key: str) -> JSON-able dict | None
+
+    # in a request handler (usually through livevote.infra.sse.sse_stream):
+    async with b.subscribe("event:<id>") as sub:
+        message = await sub.next(timeout=15)    # Message | None on timeout
+
+Guarantees and shape:
+- ONE change stream per watched collection per process, never one per subscriber. The resume
+  token is kept; on any error the stream is reopened with exponential backoff (0.1 s → 5 s),
+  resuming after the token (a lost token falls back to a fresh stream). Every (re)open and every
+  failed attempt marks ALL open channels dirty: snapshots are rebuilt from the database, so a
+  gap in the change stream can delay an update but never lose one (with change streams
+  unavailable this degrades into polling at the backoff rate).
+- A change is mapped to channel keys by the function registered for its collection (it gets
+  the raw change document; use `document_id(change)` for the `_id`, which normalises the
+  NX-27017 forms). Keys without subscribers are ignored.
+- Each open channel has one pump task: it waits until the channel is dirty, coalesces bursts
+  (at most `max_updates_per_second` rebuilds per channel), builds the full state with the
+  builder registered for the longest matching key prefix, skips unchanged states, encodes the
+  SSE frame ONCE (`event: state`, `id:` monotonic per channel) and hands the same bytes to every
+  subscriber.
+- Every message is a full snapshot, so a subscriber slot keeps only the newest one: a slow
+  reader skips intermediate states, never blocks others, and memory stays bounded. A new
+  subscriber immediately receives the channel's current snapshot (built on first use).
+- The channel and its pump stop when its last subscriber leaves.
+- `CHANGE_STREAM_LAG` observes write → delivery delay from `wallTime` (MongoDB ≥ 6, NX-27017),
+  else a datetime `clusterTime`, else an `updated_at` field found in the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+from litestar.datastructures import State
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure, PyMongoError
+
+from livevote.config import SseSettings
+from livevote.infra import metrics
+
+log = logging.getLogger("livevote.broadcaster")
+
+Doc = dict[str, Any]
+KeyFunction = Callable[[Doc], Awaitable[Iterable[str] | None]]
+Builder = Callable[[str], Awaitable[Any]]
+Installer = Callable[["Broadcaster"], None]
+
+_BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
+# Resume token no longer in the oplog / not resumable: start a fresh stream.
+_TOKEN_LOST_CODES = {136, 260, 280, 286}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One encoded SSE frame (`frame`), shared by every subscriber of a channel."""
+
+    key: str
+    id: int
+    frame: bytes
+
+
+def encode_frame(event: str, event_id: int, data: bytes) -> bytes:
+    """An SSE frame; `data` is single-line JSON (msgspec never emits raw newlines)."""
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, event.encode(), data)
+
+
+def document_id(change: Doc) -> str | None:
+    """The changed document's `_id` as a string (ObjectId, NX-27017 dict form, or plain)."""
+    key = change.get("documentKey") or {}
+    value = key.get("_id")
+    if value is None:
+        full = change.get("fullDocument") or {}
+        value = full.get("_id")
+    if isinstance(value, dict) and "id" in value:  # NX-27017: {"__neosqlite_objectid__": ..}
+        value = value["id"]
+    if value is None:
+        return None
+    return str(value)
+
+
+class Subscription:
+    """A per-connection slot holding only the newest message."""
+
+    __slots__ = ("_latest", "_ready", "key")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._latest: Message | None = None
+        self._ready = asyncio.Event()
+
+    def offer(self, message: Message) -> None:
+        self._latest = message
+        self._ready.set()
+
+    async def next(self, timeout: float | None = None) -> Message | None:  # noqa: ASYNC109
+        """The newest message not yet taken, or None after `timeout` seconds."""
+        if not self._ready.is_set():
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
+        self._ready.clear()
+        message, self._latest = self._latest, None
+        return message
+
+
+class _Channel:
+    def __init__(self, key: str, builder: Builder) -> None:
+        self.key = key
+        self.builder = builder
+        self.subscribers: set[Subscription] = set()
+        self.dirty = asyncio.Event()
+        self.latest: Message | None = None
+        self.last_data: bytes | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
+class Broadcaster:
+    def __init__(self, db: AsyncDatabase[Doc], settings: SseSettings) -> None:
+        self.db = db
+        self.min_interval = 1.0 / max(0.1, settings.max_updates_per_second)
+        self._watches: dict[str, KeyFunction] = {}
+        self._builders: dict[str, Builder] = {}
+        self._channels: dict[str, _Channel] = {}
+        self._last_ids: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._opened: dict[str, asyncio.Event] = {}
+        self.resume_tokens: dict[str, Any] = {}
+        self.restarts: dict[str, int] = {}
+
+    # -- registration -------------------------------------------------------------------
+    def watch(self, collection: str, key_for: KeyFunction) -> None:
+        """Watch `collection` (one change stream per process); `key_for` maps a change to keys."""
+        if collection in self._watches:
+            raise ValueError(f"collection {collection!r} is already watched")
+        self._watches[collection] = key_for
+
+    def channel(self, prefix: str, builder: Builder) -> None:
+        """Register the snapshot builder for channel keys starting with `prefix`."""
+        self._builders[prefix] = builder
+
+    def _builder_for(self, key: str) -> Builder:
+        matches = [p for p in self._builders if key.startswith(p)]
+        if not matches:
+            raise KeyError(f"no snapshot builder registered for channel {key!r}")
+        return self._builders[max(matches, key=len)]
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self, wait_seconds: float = 5.0) -> None:
+        for collection in self._watches:
+            self._opened[collection] = asyncio.Event()
+            task = asyncio.create_task(self._run_stream(collection), name=f"watch:{collection}")
+            self._tasks.append(task)
+        # Best effort: let the streams open before serving, so early writes are seen as changes.
+        if self._opened:
+            waits = [asyncio.create_task(e.wait()) for e in self._opened.values()]
+            _done, pending = await asyncio.wait(waits, timeout=wait_seconds)
+            for t in pending:
+                t.cancel()
+
+    async def stop(self) -> None:
+        tasks = self._tasks + [c.task for c in self._channels.values() if c.task]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._channels.clear()
+
+    # -- subscribers --------------------------------------------------------------------
+    @asynccontextmanager
+    async def subscribe(self, key: str) -> AsyncIterator[Subscription]:
+        channel = self._channels.get(key)
+        if channel is None:
+            channel = _Channel(key, self._builder_for(key))
+            self._channels[key] = channel
+            channel.dirty.set()  # first snapshot, built by the pump right away
+            channel.task = asyncio.create_task(self._pump(channel), name=f"pump:{key}")
+        sub = Subscription(key)
+        channel.subscribers.add(sub)
+        if channel.latest is not None:
+            sub.offer(channel.latest)
+        try:
+            yield sub
+        finally:
+            channel.subscribers.discard(sub)
+            if not channel.subscribers and self._channels.get(key) is channel:
+                del self._channels[key]
+                if channel.task:
+                    channel.task.cancel()
+
+    def mark_dirty(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            channel = self._channels.get(key)
+            if channel is not None:
+                channel.dirty.set()
+
+    def mark_all_dirty(self) -> None:
+        for channel in self._channels.values():
+            channel.dirty.set()
+
+    @property
+    def open_channels(self) -> int:
+        return len(self._channels)
+
+    # -- internals ----------------------------------------------------------------------
+    def _next_id(self, key: str) -> int:
+        # Monotonic per channel, and (being ~epoch milliseconds) across channel restarts.
+        value = max(self._last_ids.get(key, 0) + 1, int(time.time() * 1000))
+        self._last_ids[key] = value
+        if len(self._last_ids) > 100_000:
+            self._last_ids = {k: v for k, v in self._last_ids.items() if k in self._channels}
+        return value
+
+    async def _pump(self, channel: _Channel) -> None:
+        last_build = 0.0
+        failures = 0
+        while True:
+            await channel.dirty.wait()
+            wait = last_build + self.min_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)  # coalesce the burst
+            channel.dirty.clear()
+            last_build = time.monotonic()
+            try:
+                state = await channel.builder(channel.key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.warning("snapshot build failed", exc_info=True, extra={"channel": channel.key})
+                channel.dirty.set()
+                await asyncio.sleep(min(_BACKOFF_MAX, _BACKOFF_START * 2**failures))
+                continue
+            failures = 0
+            if state is None:
+                continue
+            data = msgspec.json.encode(state)
+            if data == channel.last_data:
+                continue
+            channel.last_data = data
+            message = Message(
+                channel.key, (mid := self._next_id(channel.key)), encode_frame("state", mid, data)
+            )
+            channel.latest = message
+            for sub in channel.subscribers:
+                sub.offer(message)
+
+    async def _run_stream(self, collection: str) -> None:
+        key_for = self._watches[collection]
+        backoff = _BACKOFF_START
+        coll = self.db[collection]
+        while True:
+            try:
+                token = self.resume_tokens.get(collection)
+                stream = await coll.watch(resume_after=token) if token else await coll.watch()
+                async with stream:
+                    self._opened[collection].set()
+                    self.mark_all_dirty()  # anything missed while (re)connecting
+                    backoff = _BACKOFF_START
+                    async for change in stream:
+                        self.resume_tokens[collection] = stream.resume_token
+                        _observe_lag(collection, change)
+                        try:
+                            keys = await key_for(change)
+                        except Exception:
+                            log.warning("change mapping failed", exc_info=True)
+                            self.mark_all_dirty()
+                            continue
+                        if keys:
+                            self.mark_dirty(keys)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if isinstance(exc, OperationFailure) and exc.code in _TOKEN_LOST_CODES:
+                    self.resume_tokens.pop(collection, None)
+                level = logging.WARNING if isinstance(exc, PyMongoError) else logging.ERROR
+                log.log(
+                    level,
+                    "change stream on %s failed: %r; retrying in %.1fs",
+                    collection,
+                    exc,
+                    backoff,
+                )
+            self.restarts[collection] = self.restarts.get(collection, 0) + 1
+            self.mark_all_dirty()
+            await asyncio.sleep(backoff)
+            backoff = min(_BACKOFF_MAX, backoff * 2)
+
+
+def _change_time(change: Doc) -> datetime | None:
+    for name in ("wallTime", "clusterTime"):
+        value = change.get(name)
+        if isinstance(value, datetime):
+            return value
+    updated = (change.get("updateDescription") or {}).get("updatedFields") or {}
+    value = updated.get("updated_at") or (change.get("fullDocument") or {}).get("updated_at")
+    return value if isinstance(value, datetime) else None
+
+
+def _observe_lag(collection: str, change: Doc) -> None:
+    at = _change_time(change)
+    if at is None:
+        return
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    lag = (datetime.now(UTC) - at).total_seconds()
+    metrics.CHANGE_STREAM_LAG.labels(collection).observe(max(0.0, lag))
+
+
+def broadcaster_lifespan(
+    *installers: Installer,
+) -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]:
+    """App lifespan (after mongo_lifespan): build the broadcaster, run installers, start it."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        b = Broadcaster(app.state.db, app.state.settings.sse)
+        for install in installers:
+            install(b)
+        app.state.broadcaster = b
+        await b.start()
+        try:
+            yield
+        finally:
+            await b.stop()
+
+    return lifespan
+
+
+def provide_broadcaster(state: State) -> Broadcaster:
+    b: Broadcaster = state.broadcaster
+    return b
