@@ -16,8 +16,8 @@ from tests.conftest import (
     RunningServer,
     http_client,
     register_user,
-    start_server,
     settings_for,
+    start_server,
 )
 
 
