@@ -37,6 +37,7 @@ from livevote.infra.resources import (
     utc_now,
 )
 from livevote.tallies.controllers import route_handlers as election_routes
+from livevote.polls.controllers import route_handlers as poll_routes
 from livevote.tallies.worker import tallies_lifespan
 
 WEB = Path(__file__).parent / "web"
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             *account_routes,
             *event_routes,
             *election_routes,
+            *poll_routes,
             create_static_files_router("/static", [WEB / "static"], include_in_schema=False),
         ],
         lifespan=[

@@ -119,3 +119,10 @@ class MetricsMiddleware:
             REQUESTS.labels(method, route, str(status)).inc()
             DURATION.labels(method, route).observe(time.perf_counter() - start)
             request_id.reset(token)
+
+
+CACHE_ERRORS = Counter(
+    "livevote_cache_errors_total",
+    "Cache operations skipped because Redis was unreachable (served from MongoDB)",
+    ["cache"],
+)

@@ -1,0 +1,148 @@
+"""Redis caches of the poll feed. Redis is never the source of truth: every read falls back
+to MongoDB, and a Redis error is counted (livevote_cache_errors_total) and otherwise ignored.
+
+    poll:feedver:<user>            per-user feed version, INCR on every vote/skip of that user
+    poll:feed:<user>:<ver>:<sig>   a rendered feed page (FEED_TTL); a new version orphans them
+    poll:top:<sig>:<size>          the newest batch of the catalogue for a filter, shared by all
+                                   users (TOP_TTL): a new poll shows within TOP_TTL + FEED_TTL
+    poll:runs:<user>:<sig>         "dense runs": key ranges in which the user answered every
+                                   poll of the filter, so a walk jumps over them (RUNS_TTL)
+    poll:stats:<poll>              a counters snapshot of the poll (STATS_TTL)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from livevote.infra import metrics
+
+log = logging.getLogger("livevote.polls.cache")
+T = TypeVar("T")
+
+FEED_TTL = 3
+TOP_TTL = 2
+RUNS_TTL = 3600
+STATS_TTL = 3600
+VERSION_TTL = 24 * 3600
+
+# A snapshot replaces the cached one only if it is newer, i.e. has a higher total (the MongoDB
+# total only grows). Every vote writes the counters its own $inc returned, so concurrent votes
+# and a rebuild after a miss converge on the newest MongoDB state and never double-count — which
+# HINCRBY next to a rebuild-on-miss could (the rebuild may already include the increment).
+# KEYS[1] hash; ARGV: total, ttl, then field/value pairs.
+_PUT_IF_NEWER = """
+local current = redis.call('HGET', KEYS[1], 'total')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'total', ARGV[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"""
+
+
+class PollCache:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}poll:"
+
+    async def _safe(self, cache: str, op: Awaitable[T], default: T) -> T:
+        try:
+            return await op
+        except RedisError as exc:
+            metrics.CACHE_ERRORS.labels(cache).inc()
+            log.warning("cache unavailable", extra={"cache": cache, "error": repr(exc)})
+            return default
+
+    @staticmethod
+    def count(cache: str, hit: bool) -> None:
+        metrics.CACHE.labels(cache, "hit" if hit else "miss").inc()
+
+    # per-user feed pages -----------------------------------------------------------------
+    async def feed_version(self, user_id: str) -> str | None:
+        """The user's current feed version; None when Redis is down (then bypass the cache)."""
+        try:
+            value = await self.redis.get(f"{self.prefix}feedver:{user_id}")
+        except RedisError as exc:
+            metrics.CACHE_ERRORS.labels("feed").inc()
+            log.warning("cache unavailable", extra={"cache": "feed", "error": repr(exc)})
+            return None
+        return str(value or "0")
+
+    async def get_page(self, user_id: str, version: str, sig: str) -> Any:
+        raw = await self._safe(
+            "feed", self.redis.get(f"{self.prefix}feed:{user_id}:{version}:{sig}"), None
+        )
+        return None if raw is None else json.loads(raw)
+
+    async def put_page(self, user_id: str, version: str, sig: str, page: Any) -> None:
+        key = f"{self.prefix}feed:{user_id}:{version}:{sig}"
+        await self._safe("feed", self.redis.set(key, json.dumps(page), ex=FEED_TTL), None)
+
+    async def invalidate_feed(self, user_id: str) -> None:
+        """Called after a vote/skip is stored: the user's cached pages become unreachable."""
+        key = f"{self.prefix}feedver:{user_id}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, VERSION_TTL)
+        await self._safe("feed", pipe.execute(), None)
+
+    # the shared newest batch -------------------------------------------------------------
+    async def get_top(self, sig: str, size: int) -> list[dict[str, Any]] | None:
+        raw = await self._safe("feed_top", self.redis.get(f"{self.prefix}top:{sig}:{size}"), None)
+        return None if raw is None else list(json.loads(raw))
+
+    async def put_top(self, sig: str, size: int, batch: list[dict[str, Any]]) -> None:
+        key = f"{self.prefix}top:{sig}:{size}"
+        await self._safe("feed_top", self.redis.set(key, json.dumps(batch), ex=TOP_TTL), None)
+
+    # dense runs --------------------------------------------------------------------------
+    async def run_below(self, user_id: str, sig: str, bound: str) -> tuple[str, str] | None:
+        """If a recorded run [lo, hi] has lo < bound <= hi, every poll in [lo, bound) is answered:
+        return (lo, hi); the walk may continue below lo. Members are "hi:lo", so BYLEX finds the run
+        with the smallest hi >= bound."""
+        key = f"{self.prefix}runs:{user_id}:{sig}"
+        found = await self._safe(
+            "feed_runs", self.redis.zrangebylex(key, f"[{bound}", "+", start=0, num=4), []
+        )
+        spans = [tuple(str(m).split(":")) for m in found]
+        inside = [(lo, hi) for hi, lo in spans if lo < bound <= hi]
+        return min(inside) if inside else None
+
+    async def add_run(self, user_id: str, sig: str, lo: str, hi: str) -> None:
+        """Record [lo, hi] and drop the runs it covers (so lookups find the widest)."""
+        key = f"{self.prefix}runs:{user_id}:{sig}"
+
+        async def write() -> None:
+            members = await self.redis.zrangebylex(key, f"[{lo}", f"[{hi}:~")
+            covered = [m for m in members if str(m).split(":")[1] >= lo]
+            pipe = self.redis.pipeline(transaction=False)
+            if covered:
+                pipe.zrem(key, *covered)
+            pipe.zadd(key, {f"{hi}:{lo}": 0})
+            pipe.expire(key, RUNS_TTL)
+            await pipe.execute()
+
+        await self._safe("feed_runs", write(), None)
+
+    # stats -------------------------------------------------------------------------------
+    async def get_stats(self, poll_key: str) -> dict[str, str] | None:
+        found = await self._safe("stats", self.redis.hgetall(f"{self.prefix}stats:{poll_key}"), {})
+        return dict(found) if found and "total" in found else None
+
+    async def put_stats(self, poll_key: str, counters: dict[str, Any]) -> None:
+        """Store a counters snapshot {options, votes, total} unless a newer one is cached."""
+        args: list[Any] = [
+            int(counters["total"]),
+            STATS_TTL,
+            "options",
+            json.dumps(counters["options"]),
+        ]
+        for index, count in counters["votes"].items():
+            args += [f"v{index}", int(count)]
+        script = self.redis.register_script(_PUT_IF_NEWER)
+        await self._safe("stats", script(keys=[f"{self.prefix}stats:{poll_key}"], args=args), None)

@@ -1,0 +1,195 @@
+"""The per-user feed: a keyset walk over the catalogue, newest first.
+
+The walk reads the catalogue in batches ordered by `key` (the hex of the ObjectId, so newest
+first) and checks each batch against the user's responses with one indexed query. Its cost is
+the polls it examines, not the number of polls the user has answered:
+- answered polls spread over the catalogue cost a few extra rows per batch;
+- long runs of answered polls (a user who went through the newest 10,000) are remembered in
+  Redis as "dense runs" and jumped over on later walks (a run is a key range in which every
+  poll of the filter is answered — responses are never deleted, so it stays true);
+- a hard budget (SCAN_BUDGET polls per request) bounds even the first walk: the page then comes
+  back short with has_more=true and a cursor that continues where the walk stopped.
+
+Paging. `next_cursor` is the key of the last poll returned; `cursor=<it>` continues strictly
+below it, so cursor paging never repeats or drops a poll, even while the user votes or skips
+between pages (answered polls are only ever above the cursor or filtered out, and polls newer
+than the first page show up when the feed is reloaded from the top). `page=N` without a cursor
+is offset paging over the feed as it is now: a page skips (N-1)*limit unanswered polls, so
+answering polls between pages shifts later pages — clients that do that should use the cursor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+
+from livevote.infra.mongo import Doc
+from livevote.polls.cache import PollCache
+from livevote.polls.repository import PollRepository
+
+FIRST_BATCH = 50
+MAX_BATCH = 500
+SCAN_BUDGET = 10_000  # polls examined per request at most
+MIN_RUN = 200  # answered polls in a row worth remembering as a dense run
+# A run never reaches into the last SETTLE_SECONDS: a poll whose key was generated just before
+# the walk may become visible just after it, and must not fall inside a recorded run.
+SETTLE_SECONDS = 30.0
+
+
+def signature(tag: str | None, q: str | None) -> str:
+    raw = json.dumps([(tag or "").lower(), (q or "").lower()])
+    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def item(doc: Doc) -> dict[str, Any]:
+    return {
+        "id": doc["key"],
+        "title": doc["title"],
+        "options": list(doc["options"]),
+        "tags": list(doc.get("tags", [])),
+        "created_at": doc["created_at"].isoformat(),
+        "created_by": doc.get("created_by", ""),
+    }
+
+
+def _settled_key() -> str:
+    # Real time on purpose: keys are ObjectIds, generated from the real clock.
+    return str(ObjectId.from_datetime(datetime.fromtimestamp(time.time() - SETTLE_SECONDS, UTC)))
+
+
+@dataclass
+class _Run:
+    """The answered polls met in a row by the current walk: keys lo..hi (hi >= lo)."""
+
+    hi: str | None = None
+    lo: str | None = None
+    length: int = 0
+    runs: list[tuple[str, str]] = field(default_factory=list)
+
+    def answered(self, key: str, hi: str | None = None, length: int = 1) -> None:
+        if self.hi is None:
+            self.hi = hi or key
+        self.lo = key
+        self.length += length
+
+    def broken(self, settled: str) -> None:
+        if self.hi and self.lo and self.length >= MIN_RUN:
+            hi = min(self.hi, settled)
+            if self.lo < hi:
+                self.runs.append((self.lo, hi))
+        self.hi = self.lo = None
+        self.length = 0
+
+
+async def feed_page(
+    repo: PollRepository,
+    cache: PollCache,
+    *,
+    user_id: str,
+    tag: str | None,
+    q: str | None,
+    page: int,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    sig = signature(tag, q)
+    page_sig = f"{sig}:{cursor or ''}:{page}:{limit}"
+    version = await cache.feed_version(user_id)
+    if version is not None:
+        cached = await cache.get_page(user_id, version, page_sig)
+        # The version changes on every vote/skip; re-checking the few cached ids against
+        # MongoDB still guarantees an answered poll is never served, even if that bump was lost.
+        keys = [i["id"] for i in cached["items"]] if cached else []
+        if cached is not None and not await repo.answered_among(user_id=user_id, keys=keys):
+            cache.count("feed", hit=True)
+            return dict(cached)
+        cache.count("feed", hit=False)
+    skip = 0 if cursor else (page - 1) * limit
+    result = await _walk(
+        repo, cache, user_id=user_id, sig=sig, tag=tag, q=q, skip=skip, want=limit, bound=cursor
+    )
+    result.update(page=page, limit=limit)
+    if version is not None:
+        await cache.put_page(user_id, version, page_sig, result)
+    return result
+
+
+async def _batch(
+    repo: PollRepository,
+    cache: PollCache,
+    *,
+    sig: str,
+    tag: str | None,
+    q: str | None,
+    bound: str | None,
+    size: int,
+) -> list[dict[str, Any]]:
+    if bound is None:  # the newest polls: the same for every user, cached briefly
+        top = await cache.get_top(sig, size)
+        cache.count("feed_top", hit=top is not None)
+        if top is not None:
+            return top
+    batch = [item(d) for d in await repo.newest(tag=tag, q=q, before=bound, size=size)]
+    if bound is None:
+        await cache.put_top(sig, size, batch)
+    return batch
+
+
+async def _walk(
+    repo: PollRepository,
+    cache: PollCache,
+    *,
+    user_id: str,
+    sig: str,
+    tag: str | None,
+    q: str | None,
+    skip: int,
+    want: int,
+    bound: str | None,
+) -> dict[str, Any]:
+    need = skip + want + 1  # one more than shown tells whether there is more
+    found: list[dict[str, Any]] = []
+    run = _Run()
+    settled = _settled_key()
+    size, examined, exhausted = FIRST_BATCH, 0, False
+    while len(found) < need and examined < SCAN_BUDGET:
+        if bound is not None:
+            jump = await cache.run_below(user_id, sig, bound)
+            if jump is not None:
+                lo, hi = jump
+                run.answered(lo, hi=hi, length=MIN_RUN)
+                bound = lo
+                continue
+        batch = await _batch(repo, cache, sig=sig, tag=tag, q=q, bound=bound, size=size)
+        answered = await repo.answered_among(user_id=user_id, keys=[p["id"] for p in batch])
+        for poll in batch:
+            examined += 1
+            bound = poll["id"]
+            if poll["id"] in answered:
+                run.answered(poll["id"])
+                continue
+            run.broken(settled)
+            found.append(poll)
+            if len(found) >= need:
+                break
+        else:
+            if len(batch) < size:
+                exhausted = True
+                break
+        size = min(size * 2, MAX_BATCH)
+    run.broken(settled)
+    for lo, hi in run.runs:
+        await cache.add_run(user_id, sig, lo, hi)
+    items = found[skip : skip + want]
+    if len(found) >= need:
+        return {"items": items, "has_more": True, "next_cursor": items[-1]["id"]}
+    if exhausted:
+        return {"items": items, "has_more": False, "next_cursor": None}
+    # Budget spent: continue below the last poll examined.
+    return {"items": items, "has_more": True, "next_cursor": bound}
