@@ -15,6 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from livevote.accounts.controllers import route_handlers as account_routes
+from livevote.web.pages import route_handlers as page_routes
 from livevote.events.controllers import route_handlers as event_routes
 from livevote.events.stream import install as install_event_streams
 from livevote.config import Settings
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
         route_handlers=[
             *health.route_handlers,
             *account_routes,
+            *page_routes,
             *event_routes,
             *election_routes,
             *poll_routes,

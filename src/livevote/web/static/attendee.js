@@ -1,0 +1,309 @@
+// Attendee phone page: join, see who is on stage, score them once, live over SSE.
+"use strict";
+
+(function () {
+  const { h, $, api, announce, ApiError } = LV;
+  const data = LV.data();
+  const eventId = data.event_id;
+  const maxScore = Math.max(1, Math.min(10, Number(data.max_score) || 5));
+  const joinedKey = `lv:joined:${eventId}`;
+  const votedKey = `lv:voted:${eventId}`;
+
+  let state = data.event;
+  let joined = readJSON(joinedKey);
+  let voted = readJSON(votedKey) || {}; // team_id -> score (or true when only known from a 409)
+  let sending = false;
+  const justVoted = new Set(); // votes cast from this page view (not restored ones)
+  let renderedKey = null;
+  let restored = Boolean(joined); // until /me answers, don't flash the join form at members
+
+  function readJSON(key) {
+    try {
+      return JSON.parse(localStorage.getItem(key) || "null");
+    } catch (err) {
+      return null;
+    }
+  }
+
+  function writeJSON(key, value) {
+    try {
+      if (value === null) localStorage.removeItem(key);
+      else localStorage.setItem(key, JSON.stringify(value));
+    } catch (err) {
+      /* private mode: the server still refuses a second vote */
+    }
+  }
+
+  function showError(message) {
+    $("#error").textContent = message || "";
+  }
+
+  function stageTeam() {
+    if (!state || !state.stage) return null;
+    return (state.teams || []).find((t) => t.id === state.stage) || null;
+  }
+
+  function markVoted(teamId, score) {
+    voted[teamId] = score || voted[teamId] || true;
+    writeJSON(votedKey, voted);
+  }
+
+  // ---------- rendering ----------
+
+  function stateCard(icon, iconClass, title, text) {
+    return [
+      h("div", { class: `state-icon ${iconClass}`, "aria-hidden": "true" }, icon),
+      h("p", { class: "state-title" }, title),
+      text ? h("p", { class: "muted" }, text) : null,
+    ];
+  }
+
+  function scoreForm(team) {
+    const cols = maxScore <= 5 ? maxScore : Math.ceil(maxScore / 2);
+    const options = [];
+    for (let i = 1; i <= maxScore; i += 1) {
+      options.push(
+        h(
+          "label",
+          { class: "score-option" },
+          h("input", {
+            type: "radio",
+            name: "score",
+            value: i,
+            required: true,
+            "aria-label": `${i} out of ${maxScore}`,
+          }),
+          h("span", { "aria-hidden": "true" }, i),
+        ),
+      );
+    }
+    const form = h(
+      "form",
+      { id: "vote-form", novalidate: true },
+      h(
+        "fieldset",
+        { class: "scores", "aria-describedby": "scale-hint" },
+        h("legend", {}, `Your score for ${team.name}`),
+        h("div", { class: "score-grid", style: `--cols:${cols}` }, options),
+        h(
+          "div",
+          { class: "score-scale", id: "scale-hint" },
+          h("span", {}, "1 = weak"),
+          h("span", {}, `${maxScore} = outstanding`),
+        ),
+      ),
+      h("button", { class: "btn primary big", type: "submit", id: "vote-submit" }, "Send my score"),
+    );
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const picked = form.querySelector("input[name=score]:checked");
+      if (!picked) {
+        showError("Pick a score first.");
+        form.querySelector("input[name=score]").focus();
+        return;
+      }
+      castVote(team, Number(picked.value));
+    });
+    return form;
+  }
+
+  function render() {
+    const ended = LV.isEnded(state);
+    const team = stageTeam();
+    $("#join").hidden = Boolean(joined) || ended || !restored;
+    const stage = $("#stage");
+    // Re-rendering the score form would drop a half-made choice: only rebuild on change.
+    const mode = ended
+      ? "ended"
+      : !joined
+        ? team
+          ? `preview:${team.id}:${team.name}`
+          : "preview"
+        : !team
+          ? "waiting"
+          : voted[team.id]
+            ? `voted:${team.id}:${voted[team.id]}`
+            : state.voting_open
+              ? `open:${team.id}:${team.name}`
+              : `closed:${team.id}:${team.name}`;
+    if (mode !== renderedKey) {
+      renderedKey = mode;
+      stage.replaceChildren(...stageContent(mode, team));
+    }
+    renderResults();
+    $("#who").textContent = joined
+      ? `Joined${joined.name ? " as " + joined.name : ""} · ${LV.plural(state.attendees || 0, "person", "people")} here`
+      : `${LV.plural(state.attendees || 0, "person", "people")} here`;
+  }
+
+  function stageContent(mode, team) {
+    const kind = mode.split(":")[0];
+    if (kind === "ended") {
+      return stateCard("★", "ok", "This event has ended", "Thanks for taking part!");
+    }
+    if (kind === "preview") {
+      return team
+        ? [h("span", { class: "eyebrow" }, "On stage now"), h("p", { class: "stage-team" }, team.name), h("p", { class: "muted" }, "Join above to vote.")]
+        : stateCard("…", "wait", "Nobody on stage yet", "Join above — voting starts soon.");
+    }
+    if (kind === "waiting") {
+      return stateCard("…", "wait", "Waiting for the next team", "Keep this page open: it updates by itself.");
+    }
+    if (kind === "voted") {
+      const score = voted[team.id];
+      const fresh = justVoted.has(team.id);
+      const detail = typeof score === "number" ? `You gave ${team.name} ${score} out of ${maxScore}.` : `Your vote for ${team.name} is counted.`;
+      return [
+        h("span", { class: "eyebrow" }, "On stage now"),
+        h("p", { class: "stage-team" }, team.name),
+        h("div", { class: "state-icon ok", "aria-hidden": "true" }, "✓"),
+        h("p", { class: "state-title", id: "voted-title" }, fresh ? "Thanks — vote received!" : "You already voted"),
+        h("p", { class: "muted", id: "voted-detail" }, detail),
+        h("p", { class: "muted small" }, fresh ? "One vote per team: you've now voted for this team. Stay tuned for the next one." : "One vote per team. Stay tuned for the next one."),
+      ];
+    }
+    if (kind === "open") {
+      return [h("span", { class: "eyebrow" }, "On stage now"), h("p", { class: "stage-team" }, team.name), scoreForm(team)];
+    }
+    return [
+      h("span", { class: "eyebrow" }, "On stage now"),
+      h("p", { class: "stage-team" }, team.name),
+      h("div", { class: "state-icon closed", "aria-hidden": "true" }, "⏸"),
+      h("p", { class: "state-title" }, "Voting is closed"),
+      h("p", { class: "muted" }, "The host opens voting for this team — the buttons appear right here."),
+    ];
+  }
+
+  function renderResults() {
+    const rows = LV.resultList(state.results);
+    const section = $("#results");
+    if (!rows || !rows.length) {
+      section.hidden = true;
+      return;
+    }
+    section.hidden = false;
+    const sorted = [...rows].sort((a, b) => (a.rank || 99) - (b.rank || 99));
+    $("#results-list").replaceChildren(
+      ...sorted.map((row) => {
+        const avg = LV.average(row);
+        return h(
+          "li",
+          {},
+          h("span", { class: "rank" }, row.votes ? row.rank : "–"),
+          h("span", {}, row.name),
+          h("span", { class: "num" }, h("b", {}, row.votes ? LV.fmtAvg(avg) : "–"), " ", h("span", { class: "muted small" }, `· ${LV.plural(row.votes || 0, "vote", "votes")}`)),
+          h("span", { class: "bar", "aria-hidden": "true" }, h("i", { style: `width:${Math.min(100, (avg / maxScore) * 100)}%` })),
+        );
+      }),
+    );
+  }
+
+  // ---------- actions ----------
+
+  async function join(name) {
+    showError("");
+    const body = { code: data.code };
+    if (name) body.name = name;
+    try {
+      const out = await api("/api/events/join", { method: "POST", body });
+      joined = { attendee_id: out.attendee_id, name: name || "" };
+      writeJSON(joinedKey, joined);
+      announce("You joined. " + (stageTeam() ? `${stageTeam().name} is on stage.` : "Waiting for the first team."));
+      render();
+    } catch (err) {
+      showError(err.message);
+    }
+  }
+
+  async function castVote(team, score) {
+    if (sending) return;
+    sending = true;
+    showError("");
+    const button = $("#vote-submit");
+    if (button) {
+      button.disabled = true;
+      button.textContent = "Sending…";
+    }
+    try {
+      await api(`/api/events/${eventId}/votes`, { method: "POST", body: { team_id: team.id, score } });
+      markVoted(team.id, score);
+      justVoted.add(team.id);
+      announce(`Vote received: ${score} out of ${maxScore} for ${team.name}.`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409 && err.type === "already-voted") {
+        markVoted(team.id, null);
+        announce(`You already voted for ${team.name}.`);
+      } else if (err instanceof ApiError && err.status === 409 && err.type === "voting-closed") {
+        state = { ...state, voting_open: false };
+        showError(err.message);
+        announce("Voting is closed.");
+      } else if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        joined = null;
+        writeJSON(joinedKey, null);
+        showError(`${err.message} — please join again to vote.`);
+      } else {
+        showError(err.message);
+      }
+    } finally {
+      sending = false;
+      renderedKey = null;
+      render();
+    }
+  }
+
+  $("#join-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    join($("#join-name").value.trim());
+  });
+
+  function applyState(next) {
+    const before = stageTeam();
+    const wasOpen = state && state.voting_open;
+    state = next;
+    const now = stageTeam();
+    if (now && (!before || before.id !== now.id)) announce(`${now.name} is on stage.`);
+    if (now && state.voting_open && !wasOpen && !voted[now.id]) announce(`Voting is open for ${now.name}.`);
+    if (!state.voting_open && wasOpen) announce("Voting is closed.");
+    render();
+  }
+
+  async function refetch() {
+    try {
+      applyState({ ...state, ...(await api(`/api/events/${eventId}`)) });
+    } catch (err) {
+      /* the stream's indicator already says we are reconnecting */
+    }
+  }
+
+  // The server knows who we are (HttpOnly cookie) and what we voted: trust it over
+  // localStorage, which may be empty (private tab) or stale (cookie expired).
+  async function restore() {
+    try {
+      const me = await api(`/api/events/${eventId}/me`);
+      joined = { attendee_id: me.attendee_id, name: me.name || (joined && joined.name) || "" };
+      writeJSON(joinedKey, joined);
+      for (const v of me.votes || []) voted[v.team_id] = v.score;
+      writeJSON(votedKey, voted);
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        joined = null;
+        writeJSON(joinedKey, null);
+      }
+    }
+    restored = true;
+    renderedKey = null;
+    render();
+  }
+
+  render();
+  restore();
+  let refetching = null;
+  LV.live(`/api/events/${eventId}/stream`, {
+    onState: applyState,
+    onStatus: LV.connIndicator($("#conn")),
+    onReconnect() {
+      clearTimeout(refetching);
+      refetching = setTimeout(refetch, 300);
+    },
+  });
+})();

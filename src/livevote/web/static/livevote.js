@@ -1,0 +1,224 @@
+// livevote — shared helpers for the three pages: API calls that understand problem+json,
+// a live state stream that reconnects on its own, an aria-live announcer. No dependencies.
+"use strict";
+
+(function () {
+  const LV = (window.LV = {});
+
+  LV.data = function () {
+    const el = document.getElementById("lv-data");
+    return el ? JSON.parse(el.textContent || "{}") : {};
+  };
+
+  LV.$ = (selector, root) => (root || document).querySelector(selector);
+
+  // Build DOM without innerHTML so that names typed by users are never parsed as markup.
+  LV.h = function (tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") el.className = value;
+      else if (key === "text") el.textContent = value;
+      else if (key === "style") el.setAttribute("style", value);
+      else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+      else if (key === "dataset") Object.assign(el.dataset, value);
+      else el.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return el;
+  };
+
+  let announceTimer = null;
+  LV.announce = function (message) {
+    const el = document.getElementById("announcer");
+    if (!el) return;
+    el.textContent = "";
+    clearTimeout(announceTimer);
+    // A short gap makes screen readers re-read an identical message.
+    announceTimer = setTimeout(() => {
+      el.textContent = message;
+    }, 60);
+  };
+
+  class ApiError extends Error {
+    constructor(status, problem) {
+      super(
+        (problem && (problem.detail || problem.title)) ||
+          (status ? `Request failed (HTTP ${status})` : "Request failed"),
+      );
+      this.status = status;
+      this.problem = problem || {};
+      this.type = String(this.problem.type || "")
+        .split("/")
+        .pop();
+    }
+  }
+  LV.ApiError = ApiError;
+
+  const TOKEN_KEY = "lv:host-token";
+  LV.token = {
+    get: () => localStorage.getItem(TOKEN_KEY),
+    set: (value) => localStorage.setItem(TOKEN_KEY, value),
+    clear: () => localStorage.removeItem(TOKEN_KEY),
+  };
+
+  // fetch() wrapper: JSON in, JSON out; errors become ApiError carrying the problem's detail.
+  LV.api = async function (path, options) {
+    const { method = "GET", body, auth = false, raw = false } = options || {};
+    const headers = { Accept: "application/json, application/problem+json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (auth) {
+      const token = LV.token.get();
+      if (token) headers.Authorization = "Bearer " + token;
+    }
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+    } catch (err) {
+      throw new ApiError(0, {
+        type: "network",
+        detail: "Can't reach the server. Check your connection and try again.",
+      });
+    }
+    if (raw && response.ok) return response;
+    const type = response.headers.get("content-type") || "";
+    let payload = null;
+    if (type.includes("json")) {
+      try {
+        payload = await response.json();
+      } catch (err) {
+        payload = null;
+      }
+    }
+    if (!response.ok) throw new ApiError(response.status, payload || {});
+    return payload;
+  };
+
+  // Results come as a list of {team_id, name, votes, score_sum, average, rank}; accept the
+  // list bare or wrapped ({results: [...]}, {items: [...]}, {teams: [...]}).
+  LV.resultList = function (value) {
+    if (!value) return null;
+    if (Array.isArray(value)) return value;
+    for (const key of ["results", "items", "teams"]) {
+      if (Array.isArray(value[key])) return value[key];
+    }
+    return null;
+  };
+
+  // A state snapshot is either the flat public view ({id, code, ..., results?}) or
+  // {event: {...}, results: ...}: pages always work on the flat form.
+  LV.normalizeState = function (raw) {
+    if (raw && raw.event && typeof raw.event === "object" && !Array.isArray(raw.event)) {
+      const { event, ...rest } = raw;
+      return { ...rest, ...event, results: rest.results !== undefined ? rest.results : event.results };
+    }
+    return raw;
+  };
+
+  LV.average = function (row) {
+    if (typeof row.average === "number") return row.average;
+    return row.votes ? (row.score_sum || 0) / row.votes : 0;
+  };
+
+  LV.fmtAvg = (value) => (Math.round(value * 10) / 10).toFixed(1);
+  LV.plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+  LV.isEnded = (state) => ["ended", "closed", "finished", "archived"].includes(state && state.status);
+
+  // One live state stream: EventSource reconnects by itself after a dropped connection; when
+  // the browser gives up (server answered an error while restarting), reconnect with backoff.
+  // onStatus("live" | "reconnecting") drives a visible indicator; onReconnect lets a page
+  // re-fetch the current state while the stream is down.
+  LV.live = function (url, { onState, onStatus, onReconnect }) {
+    let source = null;
+    let timer = null;
+    let attempt = 0;
+    let stopped = false;
+
+    function handle(event) {
+      let state;
+      try {
+        state = LV.normalizeState(JSON.parse(event.data));
+      } catch (err) {
+        return;
+      }
+      attempt = 0;
+      if (onStatus) onStatus("live");
+      onState(state);
+    }
+
+    function connect() {
+      if (stopped) return;
+      source = new EventSource(url, { withCredentials: true });
+      source.addEventListener("open", () => {
+        attempt = 0;
+        if (onStatus) onStatus("live");
+      });
+      source.addEventListener("state", handle);
+      source.addEventListener("error", () => {
+        if (stopped) return;
+        if (onStatus) onStatus("reconnecting");
+        if (source.readyState === EventSource.CLOSED) {
+          source.close();
+          schedule();
+        } else if (onReconnect) {
+          onReconnect();
+        }
+      });
+    }
+
+    function schedule() {
+      clearTimeout(timer);
+      const delay = Math.min(10000, 500 * 2 ** attempt) + Math.random() * 400;
+      attempt += 1;
+      timer = setTimeout(() => {
+        if (onReconnect) onReconnect();
+        connect();
+      }, delay);
+    }
+
+    connect();
+    return {
+      close() {
+        stopped = true;
+        clearTimeout(timer);
+        if (source) source.close();
+      },
+    };
+  };
+
+  LV.connIndicator = function (el) {
+    return function (status) {
+      if (!el) return;
+      const live = status === "live";
+      el.classList.toggle("live", live);
+      el.classList.toggle("down", !live);
+      el.dataset.status = status;
+      el.querySelector(".label").textContent = live ? "Live" : "Reconnecting…";
+    };
+  };
+
+  // Copy text to the clipboard, with a fallback for plain-http pages.
+  LV.copy = async function (text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch (err) {
+      const area = LV.h("textarea", { style: "position:fixed;opacity:0" }, text);
+      document.body.append(area);
+      area.select();
+      const ok = document.execCommand("copy");
+      area.remove();
+      return ok;
+    }
+  };
+})();

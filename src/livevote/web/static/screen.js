@@ -1,0 +1,120 @@
+// Projector screen: who is on stage, whether voting is open, big live result bars.
+// Driven only by the SSE state stream; reconnects on its own after a server restart.
+"use strict";
+
+(function () {
+  const { h, $ } = LV;
+  const data = LV.data();
+  const eventId = data.event_id;
+  const maxScore = Math.max(1, Number(data.max_score) || 5);
+  let state = data.event;
+
+  function stageTeam() {
+    if (!state || !state.stage) return null;
+    return (state.teams || []).find((t) => t.id === state.stage) || null;
+  }
+
+  function barRow(team, row, leaderId) {
+    const avg = row ? LV.average(row) : 0;
+    const votes = row ? row.votes || 0 : 0;
+    const width = Math.max(0, Math.min(100, (avg / maxScore) * 100));
+    const li = h(
+      "li",
+      {
+        class: "bar-row" + (team.id === state.stage ? " stage" : "") + (team.id === leaderId ? " first" : ""),
+        dataset: { teamId: team.id },
+      },
+      h("span", { class: "rank", "aria-label": votes ? `Rank ${row.rank}` : "No votes yet" }, votes ? row.rank : "–"),
+      h("span", { class: "name" }, team.name),
+      h("span", { class: "value" }, h("b", { class: "avg" }, votes ? LV.fmtAvg(avg) : "–"), h("span", { class: "votes" }, LV.plural(votes, "vote", "votes"))),
+      h("span", { class: "track", "aria-hidden": "true" }, h("span", { class: "fill", dataset: { width: width.toFixed(1) } })),
+    );
+    return li;
+  }
+
+  function renderBars() {
+    const rows = LV.resultList(state.results);
+    const list = $("#bars");
+    $("#results-hidden").hidden = Boolean(rows);
+    list.hidden = !rows;
+    if (!rows) {
+      $("#votes").textContent = "–";
+      return;
+    }
+    const byTeam = new Map(rows.map((r) => [r.team_id, r]));
+    let leaderId = null;
+    for (const r of rows) if (r.rank === 1 && r.votes) leaderId = r.team_id;
+    const teams = state.teams || [];
+    // Keep rows in team order (bars grow in place rather than jumping around) and reuse the
+    // existing elements so that width changes animate.
+    const existing = new Map([...list.children].map((li) => [li.dataset.teamId, li]));
+    const next = teams.map((team) => {
+      const fresh = barRow(team, byTeam.get(team.id), leaderId);
+      const old = existing.get(team.id);
+      if (old) {
+        old.className = fresh.className;
+        old.querySelector(".rank").replaceWith(fresh.querySelector(".rank"));
+        old.querySelector(".name").textContent = team.name;
+        old.querySelector(".value").replaceWith(fresh.querySelector(".value"));
+        old.querySelector(".fill").dataset.width = fresh.querySelector(".fill").dataset.width;
+        return old;
+      }
+      return fresh;
+    });
+    list.replaceChildren(...next);
+    list.classList.toggle("few", teams.length <= 4);
+    list.classList.toggle("many", teams.length > 8);
+    requestAnimationFrame(() => {
+      for (const fill of list.querySelectorAll(".fill")) fill.style.width = fill.dataset.width + "%";
+    });
+    $("#votes").textContent = rows.reduce((sum, r) => sum + (r.votes || 0), 0);
+  }
+
+  function render() {
+    $("#title").textContent = state.title;
+    const ended = LV.isEnded(state);
+    $("#ended").hidden = !ended;
+    $("#stage").hidden = ended;
+    const team = stageTeam();
+    $("#stage").classList.toggle("empty", !team);
+    $("#stage-team").textContent = team ? team.name : "Waiting for the next team";
+    const banner = $("#vote-banner");
+    const open = Boolean(team && state.voting_open && !ended);
+    banner.classList.toggle("open", open);
+    banner.classList.toggle("closed", !open);
+    banner.querySelector(".text").textContent = open ? "Voting open — vote now!" : "Voting closed";
+    $("#attendees").textContent = state.attendees || 0;
+    renderBars();
+  }
+
+  let lastStage = state.stage;
+  let lastOpen = state.voting_open;
+  function applyState(next) {
+    state = next;
+    const team = stageTeam();
+    if (state.stage !== lastStage && team) LV.announce(`${team.name} is on stage.`);
+    if (state.voting_open !== lastOpen) LV.announce(state.voting_open ? "Voting is open." : "Voting is closed.");
+    lastStage = state.stage;
+    lastOpen = state.voting_open;
+    render();
+  }
+
+  async function refetch() {
+    try {
+      applyState({ ...state, ...(await LV.api(`/api/events/${eventId}`)) });
+    } catch (err) {
+      /* still down: the indicator says so and the stream keeps trying */
+    }
+  }
+
+  render();
+  let timer = null;
+  LV.live(`/api/events/${eventId}/stream`, {
+    onState: applyState,
+    onStatus: LV.connIndicator($("#conn")),
+    onReconnect() {
+      clearTimeout(timer);
+      timer = setTimeout(refetch, 300);
+    },
+  });
+})();

@@ -1,0 +1,309 @@
+"""The live event pages in headless Chromium against a real server.
+
+The flow of the issue: the host signs in and creates an event in the console, the projector
+screen shows the join QR code and the code, a phone (its own browser context, mobile viewport)
+joins and votes once the host has put a team on stage and opened voting, and the screen's bar
+for that team moves without a reload. Plus: "already voted" survives a phone reload (even with
+localStorage wiped), and the screen reconnects by itself across a server restart.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import segno
+import uvicorn
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from livevote.app import create_app
+from livevote.infra.embedded import free_port
+from tests.conftest import ARTIFACTS, Backing, RunningServer, http_client, register_user
+from tests.conftest import test_settings as make_settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 360, "height": 740},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
+PROJECTOR: dict[str, Any] = {"viewport": {"width": 1920, "height": 1080}}
+LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}}
+WAIT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        await b.close()
+
+
+class Pages:
+    """Browser contexts opened by a test, closed at the end; collects uncaught JS errors."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.contexts: list[BrowserContext] = []
+        self.errors: list[str] = []
+
+    async def open(self, url: str, **context: Any) -> Page:
+        ctx = await self.browser.new_context(**context)
+        self.contexts.append(ctx)
+        page = await ctx.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(f"{url}: {exc}"))
+        await page.goto(url)
+        return page
+
+    async def close(self) -> None:
+        for ctx in self.contexts:
+            await ctx.close()
+
+
+@pytest.fixture
+async def pages(browser: Browser) -> AsyncIterator[Pages]:
+    p = Pages(browser)
+    yield p
+    await p.close()
+    assert not p.errors, p.errors
+
+
+def qr_path(svg: str) -> str:
+    match = re.search(r'\sd="([^"]+)"', svg)
+    assert match, svg[:200]
+    return match.group(1)
+
+
+async def sign_in_and_create(page: Page, email: str, title: str, teams: list[str]) -> str:
+    """Drive /host: sign in, create an event; returns the event id from the console URL."""
+    login = page.locator("#login-form")
+    await login.get_by_label("Email").fill(email)
+    await login.get_by_label("Password").fill("password123")
+    await login.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="New event")).to_be_visible()
+    await page.get_by_label("Event title").fill(title)
+    await page.get_by_label("Teams").fill("\n".join(teams))
+    await page.get_by_role("button", name="Create event").click()
+    await page.wait_for_url(re.compile(r"/host/events/[0-9a-f]{24}$"))
+    return page.url.rsplit("/", 1)[1]
+
+
+async def test_host_creates_screen_shows_phone_votes_bar_moves(
+    server: RunningServer, pages: Pages
+) -> None:
+    async with http_client(server.url) as api:
+        host = await register_user(api)
+
+    # Host console: sign in and create an event in the UI.
+    console = await pages.open(f"{server.url}/host", **LAPTOP)
+    event_id = await sign_in_and_create(
+        console, host["email"], "Pitch Night", ["Aurora", "Borealis", "Comet"]
+    )
+    code = (await console.locator(".console-title .chip.code").inner_text()).strip()
+    assert re.fullmatch(r"[2-9A-HJKMNP-Z]{6}", code), code
+    await expect(console.locator("#team-rows tr")).to_have_count(3)
+    aurora_id = await console.locator("#team-rows tr", has_text="Aurora").get_attribute(
+        "data-team-id"
+    )
+    assert aurora_id
+
+    # Projector: the QR code encodes <base>/e/<code>, the code is shown in big letters.
+    screen = await pages.open(f"{server.url}/screen/{code}", **PROJECTOR)
+    qr = screen.locator(".join-card svg.qr")
+    await expect(qr).to_have_count(1)
+    expected = segno.make(f"{server.url}/e/{code}", error="m").svg_inline(scale=10, border=2)
+    assert qr_path(await qr.evaluate("el => el.outerHTML")) == qr_path(expected)
+    await expect(screen.locator("#code")).to_have_text(code)
+    await expect(screen.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+    await expect(screen.locator("#stage-team")).to_have_text("Waiting for the next team")
+    await screen.evaluate("window.__sameDocument = true")
+
+    # Phone: join before anything is on stage.
+    phone = await pages.open(f"{server.url}/e/{code}", **PHONE)
+    await phone.get_by_label("Your name").fill("Ada")
+    await phone.get_by_role("button", name="Join event").click()
+    await expect(phone.get_by_text("Waiting for the next team")).to_be_visible(timeout=WAIT_MS)
+    await expect(screen.locator("#attendees")).to_have_text("1", timeout=WAIT_MS)
+
+    # Host puts Aurora on stage and opens voting; screen and phone follow live.
+    await console.get_by_role("button", name="Put Aurora on stage").click()
+    await expect(screen.locator("#stage-team")).to_have_text("Aurora", timeout=WAIT_MS)
+    await expect(console.locator("#stage-name")).to_have_text("Aurora")
+    await console.get_by_role("button", name="Open voting").click()
+    await expect(screen.locator("#vote-banner")).to_have_class(re.compile(r"\bopen\b"))
+    await expect(console.get_by_role("button", name="Close voting")).to_be_visible()
+
+    bar = screen.locator(f'.bar-row[data-team-id="{aurora_id}"]')
+    await expect(bar.locator(".votes")).to_have_text("0 votes")
+    assert await bar.locator(".fill").evaluate("el => el.getBoundingClientRect().width") == 0
+
+    # Phone votes 4 out of 5.
+    await expect(phone.get_by_role("group", name="Your score for Aurora")).to_be_visible(
+        timeout=WAIT_MS
+    )
+    await phone.get_by_label("4 out of 5").check()
+    await phone.get_by_role("button", name="Send my score").click()
+    await expect(phone.locator("#voted-title")).to_have_text("Thanks — vote received!")
+    await expect(phone.locator("#voted-detail")).to_have_text("You gave Aurora 4 out of 5.")
+
+    # The screen's bar moves without a reload: 1 vote, average 4.0, 80 % wide.
+    await expect(bar.locator(".votes")).to_have_text("1 vote", timeout=WAIT_MS)
+    await expect(bar.locator(".avg")).to_have_text("4.0")
+    await expect(bar.locator(".fill")).to_have_attribute(
+        "style", re.compile(r"width:\s*80%"), timeout=WAIT_MS
+    )
+    await screen.wait_for_function(
+        """sel => {
+            const fill = document.querySelector(sel);
+            const track = fill.parentElement.getBoundingClientRect().width;
+            return Math.abs(fill.getBoundingClientRect().width - 0.8 * track) < 2;
+        }""",
+        arg=f'.bar-row[data-team-id="{aurora_id}"] .fill',
+        timeout=WAIT_MS,
+    )
+    assert await screen.evaluate("window.__sameDocument === true"), "the screen reloaded"
+    await expect(screen.locator("#votes")).to_have_text("1")
+
+    # The host's table follows as well.
+    row = console.locator(f'#team-rows tr[data-team-id="{aurora_id}"]')
+    await expect(row.locator("td").nth(1)).to_have_text("1", timeout=WAIT_MS)
+    await expect(row.locator("td").nth(2)).to_have_text("4.0")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    await screen.screenshot(path=str(ARTIFACTS / "screen.png"))
+    await phone.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
+    await console.screenshot(path=str(ARTIFACTS / "host.png"), full_page=True)
+
+    # Closing voting shows on the phone and the screen.
+    await console.get_by_role("button", name="Close voting").click()
+    await expect(screen.locator("#vote-banner")).to_have_class(re.compile(r"\bclosed\b"))
+    await console.get_by_role("button", name="Put Borealis on stage").click()
+    await expect(phone.get_by_text("Voting is closed")).to_be_visible(timeout=WAIT_MS)
+    assert event_id
+
+
+async def _live_event(api: httpx.AsyncClient, teams: list[str]) -> dict[str, Any]:
+    host = await register_user(api)
+    r = await api.post(
+        "/api/events",
+        json={"title": "Demo Day", "teams": [{"name": n} for n in teams]},
+        headers=host["headers"],
+    )
+    assert r.status_code == 201, r.text
+    event = r.json()
+    team = event["teams"][0]["id"]
+    r = await api.put(
+        f"/api/events/{event['id']}/stage", json={"team_id": team}, headers=host["headers"]
+    )
+    assert r.status_code == 200, r.text
+    r = await api.put(
+        f"/api/events/{event['id']}/voting", json={"open": True}, headers=host["headers"]
+    )
+    assert r.status_code == 200, r.text
+    return {**event, "host": host}
+
+
+async def test_phone_reload_after_voting_still_says_already_voted(
+    server: RunningServer, pages: Pages
+) -> None:
+    async with http_client(server.url) as api:
+        event = await _live_event(api, ["Nova", "Orbit"])
+    phone = await pages.open(f"{server.url}/e/{event['code'].lower()}", **PHONE)
+    await phone.get_by_role("button", name="Join event").click()  # no name: optional
+    await phone.get_by_label("5 out of 5").check()
+    await phone.get_by_role("button", name="Send my score").click()
+    await expect(phone.locator("#voted-title")).to_have_text("Thanks — vote received!")
+
+    await phone.reload()
+    await expect(phone.locator("#voted-title")).to_have_text("You already voted")
+    await expect(phone.locator("#voted-detail")).to_have_text("You gave Nova 5 out of 5.")
+    await expect(phone.get_by_role("button", name="Send my score")).to_have_count(0)
+
+    # Even with the browser's storage wiped, the server (HttpOnly cookie) remembers.
+    await phone.evaluate("localStorage.clear()")
+    await phone.reload()
+    await expect(phone.locator("#voted-title")).to_have_text("You already voted")
+    await expect(phone.locator("#voted-detail")).to_have_text("You gave Nova 5 out of 5.")
+    await expect(phone.locator("#join")).to_be_hidden()
+    await expect(phone.get_by_role("button", name="Send my score")).to_have_count(0)
+
+
+def _serve(settings: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop="asyncio",
+        timeout_graceful_shutdown=1,
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    return srv, thread
+
+
+def _stop(srv: uvicorn.Server, thread: threading.Thread) -> None:
+    srv.should_exit = True
+    thread.join(timeout=15)
+
+
+async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pages) -> None:
+    settings = make_settings(stack)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    srv, thread = _serve(settings, port)
+    try:
+        async with http_client(url) as api:
+            event = await _live_event(api, ["Kepler", "Vega"])
+        screen = await pages.open(f"{url}/screen/{event['code']}", **PROJECTOR)
+        await expect(screen.locator("#conn")).to_have_attribute("data-status", "live")
+        await screen.evaluate("window.__sameDocument = true")
+
+        _stop(srv, thread)
+        await expect(screen.locator("#conn")).to_have_attribute(
+            "data-status", "reconnecting", timeout=WAIT_MS
+        )
+        await expect(screen.locator("#conn")).to_contain_text("Reconnecting")
+
+        # A new process on the same address and data; the host switches teams right away and
+        # the screen must catch up on its own.
+        srv, thread = _serve(settings, port)
+        async with http_client(url) as api:
+            headers = event["host"]["headers"]
+            vega = event["teams"][1]["id"]
+            r = await api.put(
+                f"/api/events/{event['id']}/stage", json={"team_id": vega}, headers=headers
+            )
+            assert r.status_code == 200, r.text
+        await expect(screen.locator("#conn")).to_have_attribute(
+            "data-status", "live", timeout=15_000
+        )
+        await expect(screen.locator("#stage-team")).to_have_text("Vega", timeout=WAIT_MS)
+        assert await screen.evaluate("window.__sameDocument === true")
+    finally:
+        _stop(srv, thread)
