@@ -38,6 +38,7 @@ from livevote.infra.resources import (
     utc_now,
 )
 from livevote.tallies.controllers import route_handlers as election_routes
+from livevote.tallies.stream import install as install_election_streams
 from livevote.polls.controllers import route_handlers as poll_routes
 from livevote.tallies.worker import tallies_lifespan
 
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
         lifespan=[
             redis_lifespan,
             mongo_lifespan,
-            broadcaster_lifespan(install_event_streams),
+            broadcaster_lifespan(install_event_streams, install_election_streams),
             tallies_lifespan,
         ],
         dependencies={

@@ -10,13 +10,16 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import ServerSentEvent
 from pymongo.asynchronous.database import AsyncDatabase
 
 from livevote.config import Settings
 from livevote.errors import BadRequest
 from livevote.infra.auth import Principal, current_user
+from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
+from livevote.infra.sse import sse_stream
 from livevote.infra.validation import object_id
 from livevote.tallies import service
 from livevote.tallies.faults import FaultInjector
@@ -34,6 +37,7 @@ from livevote.tallies.schemas import (
     TopCitiesOut,
     TotalsOut,
 )
+from livevote.tallies.stream import channel_key
 
 REPORTER_KEY_HEADER = "X-Reporter-Key"
 T = TypeVar("T")
@@ -216,6 +220,23 @@ class ElectionController(Controller):
             limit=limit,
         )
         return TopCitiesOut([CityVotes(r["city"], r["votes"]) for r in rows], since, until)
+
+    @get(
+        "/{election_id:str}/stream",
+        dependencies={"broadcaster": Provide(provide_broadcaster, sync_to_thread=False)},
+    )
+    async def stream(
+        self,
+        election_id: FromPath[str],
+        elections: ElectionRepository,
+        broadcaster: Broadcaster,
+        settings: Settings,
+    ) -> ServerSentEvent:
+        """SSE: a full `state` snapshot (national and per-city totals, boxes reported), then
+        every newer one."""
+        election = await load(elections, election_id)
+        key = channel_key(str(election["_id"]))
+        return sse_stream(broadcaster, key, settings.sse, stream="elections")
 
     @post(
         "/{election_id:str}/recount", status_code=200, dependencies={"user": Provide(current_user)}

@@ -13,7 +13,6 @@ Datetimes are only written by inserts (received_at, created_at) and compared in 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -23,6 +22,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from livevote.infra.mongo import Doc
 
 DUPLICATE = 11000
+_ELECTION_CACHE_SIZE = 1000
+_ELECTIONS: dict[tuple[str, ObjectId], Doc] = {}
 TOTALS_FIELDS = {"votes": 1, "reported_boxes": 1, "city_index": 1}
 
 
@@ -42,7 +43,17 @@ class ElectionRepository:
         await self.elections.insert_one(election)
 
     async def election(self, election_id: ObjectId) -> Doc | None:
-        return await self.elections.find_one({"_id": election_id})
+        # Elections never change after creation: keep them per process (one read less per
+        # report). Keyed by database, as tests run several databases in one process.
+        key = (self.elections.database.name, election_id)
+        cached = _ELECTIONS.get(key)
+        if cached is None:
+            cached = await self.elections.find_one({"_id": election_id})
+            if cached is not None:
+                if len(_ELECTIONS) >= _ELECTION_CACHE_SIZE:
+                    _ELECTIONS.pop(next(iter(_ELECTIONS)))
+                _ELECTIONS[key] = cached
+        return cached
 
     async def election_ids(self) -> list[ObjectId]:
         return [d["_id"] async for d in self.elections.find({}, {"_id": 1})]
@@ -160,12 +171,17 @@ class ElectionRepository:
         )
         return done is not None
 
-    async def box_markers(self, shard_id: str, box: str) -> dict[str, Any] | None:
-        """The report markers of one box in its shard (None: the shard does not exist)."""
-        doc = await self.totals.find_one({"_id": shard_id}, {f"boxes.{box}": 1})
-        if doc is None:
+    async def has_marker(self, shard_id: str, box: str, report_id: str) -> bool | None:
+        """Whether the shard carries the report's marker (None: the shard does not exist).
+        A filter, not a projection: NX-27017 returns dotted projections as flat keys."""
+        found = await self.totals.find_one(
+            {"_id": shard_id, f"boxes.{box}.{report_id}": {"$exists": True}}, {"_id": 1}
+        )
+        if found is not None:
+            return True
+        if await self.totals.find_one({"_id": shard_id}, {"_id": 1}) is None:
             return None
-        return dict((doc.get("boxes") or {}).get(box) or {})
+        return False
 
     async def shard_totals(self, election_id: str, city_index: int | None = None) -> list[Doc]:
         query: Doc = {"election_id": election_id}

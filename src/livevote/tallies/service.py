@@ -299,8 +299,7 @@ async def apply_report(
         }
         inc = {f"votes.{k}": d for k, d in delta.items() if d}
         if not await repo.replace_report_of_box(shard, box, old_id, rid, inc):
-            markers = await repo.box_markers(shard, box)
-            if markers is None or rid not in markers:
+            if not await repo.has_marker(shard, box, rid):
                 raise RuntimeError(f"correction {rid}: superseded report {old_id} not in totals")
     else:
         inc = {f"votes.{k}": n for k, n in counts.items() if n}
@@ -324,10 +323,10 @@ async def _add_batch(
             return
         if await repo.add_further_report_of_box(shard, box, rid, inc):
             return
-        markers = await repo.box_markers(shard, box)
-        if markers is None:
+        marked = await repo.has_marker(shard, box, rid)
+        if marked is None:
             raise RuntimeError(f"totals shard {shard} missing")
-        if rid in markers:
+        if marked:
             return  # applied before: nothing to do
         # else the box's first marker appeared between our two attempts: go round again
     raise RuntimeError(f"could not apply report {rid} to {shard}")

@@ -53,6 +53,21 @@ async def send(
     )
 
 
+async def send_retrying(
+    client: httpx.AsyncClient, election: dict[str, Any], body: dict[str, Any]
+) -> httpx.Response:
+    """Like a ballot box: resend on a dropped connection (safe: the report id is the
+    idempotency key)."""
+    for attempt in range(5):
+        try:
+            return await send(client, election, body)
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 async def totals(
     client: httpx.AsyncClient, election: dict[str, Any], city: str | None = None
 ) -> dict[str, Any]:
@@ -63,15 +78,15 @@ async def totals(
     return body
 
 
-async def wait_until_applied(db: Any, election_id: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until_applied(db: Any, election_id: str, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
     while True:
         pending = await db["election_reports"].count_documents(
             {"election_id": election_id, "status": "pending"}
         )
         if pending == 0:
             return
-        assert time.monotonic() < deadline, f"{pending} reports still pending after {timeout}s"
+        assert time.monotonic() < deadline, f"{pending} reports still pending after {within}s"
         await asyncio.sleep(0.1)
 
 

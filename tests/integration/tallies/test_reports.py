@@ -52,7 +52,10 @@ async def test_key_is_stored_hashed(client: httpx.AsyncClient, server_db: Any) -
         ({"name": "x", "parties": ["a"], "cities": [{"name": "c", "ballot_boxes": 0}]}, 400),
         ({"name": "x", "parties": ["$a"], "cities": [{"name": "c", "ballot_boxes": 1}]}, 400),
         ({"name": "x", "parties": [], "cities": [{"name": "c", "ballot_boxes": 1}]}, 400),
-        ({"name": "x", "parties": ["a"], "cities": [{"name": "c", "ballot_boxes": 1}], "y": 1}, 400),
+        (
+            {"name": "x", "parties": ["a"], "cities": [{"name": "c", "ballot_boxes": 1}], "y": 1},
+            400,
+        ),
     ],
 )
 async def test_bad_elections_rejected(
@@ -119,7 +122,10 @@ async def test_bad_reports_store_nothing(
 
 async def test_key_of_another_election_is_refused(client: httpx.AsyncClient) -> None:
     u = await register_user(client)
-    e1, e2 = await create_election(client, u["headers"]), await create_election(client, u["headers"])
+    e1, e2 = (
+        await create_election(client, u["headers"]),
+        await create_election(client, u["headers"]),
+    )
     r = await client.post(
         f"/api/elections/{e1['id']}/reports",
         json=report_body("r1", "b1", "london", GOOD),
@@ -190,9 +196,7 @@ async def test_correction_moves_totals_by_the_difference(
     assert t["reported_boxes"] == 2
     # resending the correction changes nothing; a second correction of a1 is refused
     assert (await send(client, e, fix)).status_code == 202
-    r = await send(
-        client, e, report_body("a3", "bA", "london", {"tories": 1}, supersedes="a1")
-    )
+    r = await send(client, e, report_body("a3", "bA", "london", {"tories": 1}, supersedes="a1"))
     assert r.status_code == 409 and r.json()["type"].endswith("/already-superseded")
     # a chain: correct the correction
     r = await send(client, e, report_body("a3", "bA", "london", {"tories": 95}, supersedes="a2"))
@@ -208,9 +212,11 @@ async def test_correction_moves_totals_by_the_difference(
     assert set(items) == {"a1", "b1", "a2", "a3"}
     assert items["a1"]["superseded_by"] == "a2" and items["a2"]["supersedes"] == "a1"
     assert items["a3"]["kind"] == "correction" and "superseded_by" not in items["a3"]
-    deltas = await server_db["election_audit"].find(
-        {"election_id": e["id"], "report_id": "a2"}
-    ).to_list()
+    deltas = (
+        await server_db["election_audit"]
+        .find({"election_id": e["id"], "report_id": "a2"})
+        .to_list()
+    )
     assert {d["party"]: d["delta"] for d in deltas} == {
         "tories": -10,
         "labour": -50,
