@@ -8,4 +8,9 @@ from typing import Any
 
 def register(sub: Any) -> None:
     """Add domain subcommands to the `livevote` parser (`sub` is its subparsers object)."""
-    _ = sub, argparse
+    recount = sub.add_parser("recount", help="rebuild tallies from the stored votes/reports")
+    domains = recount.add_subparsers(dest="domain", required=True)
+    from livevote.tallies.commands import add_recount as add_elections_recount
+
+    add_elections_recount(domains)
+    _ = argparse
