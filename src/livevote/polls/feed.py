@@ -166,6 +166,7 @@ async def _walk(
                 run.answered(lo, hi=hi, length=MIN_RUN)
                 bound = lo
                 continue
+        size = min(size, SCAN_BUDGET - examined)
         batch = await _batch(repo, cache, sig=sig, tag=tag, q=q, bound=bound, size=size)
         answered = await repo.answered_among(user_id=user_id, keys=[p["id"] for p in batch])
         for poll in batch:
@@ -182,7 +183,7 @@ async def _walk(
             if len(batch) < size:
                 exhausted = True
                 break
-        size = min(size * 2, MAX_BATCH)
+        size = min(max(size, FIRST_BATCH) * 2, MAX_BATCH)
     run.broken(settled)
     for lo, hi in run.runs:
         await cache.add_run(user_id, sig, lo, hi)

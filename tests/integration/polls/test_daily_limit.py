@@ -1,0 +1,91 @@
+"""The daily vote limit: exact under concurrency, and the UTC day boundary (FakeClock)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from tests.conftest import FakeClock, RunningServer, http_client, register_user
+from tests.integration.polls.helpers import assert_problem
+
+
+async def _polls(client: httpx.AsyncClient, headers: dict[str, str], n: int) -> list[str]:
+    async def one(i: int) -> str:
+        body = {"title": f"poll {i}", "options": ["yes", "no"], "tags": ["limit"]}
+        r = await client.post("/api/polls", json=body, headers=headers)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def _db_counts(server: RunningServer, user_id: str) -> tuple[int, int, int]:
+    mc: AsyncMongoClient[Any] = AsyncMongoClient(server.settings.mongo.uri, tz_aware=True)
+    try:
+        db = mc[server.settings.mongo.database]
+        counter = await db["daily_votes"].find_one({"user_id": user_id})
+        votes = await db["poll_responses"].count_documents({"user_id": user_id, "kind": "vote"})
+        total = 0
+        async for poll in db["polls"].find({"tags": "limit"}, {"total": 1}):
+            total += poll["total"]
+        return (counter["count"] if counter else 0), votes, total
+    finally:
+        await mc.close()
+
+
+async def test_150_concurrent_votes_exactly_100_accepted(
+    make_server: Callable[..., RunningServer],
+) -> None:
+    server = make_server()
+    async with http_client(server.url) as client:
+        voter = await register_user(client)
+        owner = await register_user(client)
+        ids = await _polls(client, owner["headers"], 150)
+
+        async def vote(poll_id: str) -> httpx.Response:
+            return await client.post(
+                f"/api/polls/{poll_id}/vote", json={"optionIndex": 0}, headers=voter["headers"]
+            )
+
+        responses = await asyncio.gather(*(vote(p) for p in ids))
+    codes = [r.status_code for r in responses]
+    assert codes.count(201) == 100 and codes.count(429) == 50, sorted(codes)
+    refused = next(r for r in responses if r.status_code == 429)
+    assert_problem(refused, 429, "daily-vote-limit")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 86400
+    assert "resets at" in refused.json()["detail"]
+    assert await _db_counts(server, voter["id"]) == (100, 100, 100)
+
+
+async def test_day_boundary_with_fake_clock(make_server: Callable[..., RunningServer]) -> None:
+    clock = FakeClock(datetime(2026, 3, 14, 23, 59, 59, tzinfo=UTC))
+    server = make_server(clock=clock, limits={"daily_votes": 100})
+    async with http_client(server.url) as client:
+        voter = await register_user(client)
+        owner = await register_user(client)
+        ids = await _polls(client, owner["headers"], 102)
+
+        async def vote(poll_id: str) -> httpx.Response:
+            return await client.post(
+                f"/api/polls/{poll_id}/vote", json={"optionIndex": 1}, headers=voter["headers"]
+            )
+
+        first = await asyncio.gather(*(vote(p) for p in ids[:100]))
+        assert [r.status_code for r in first] == [201] * 100
+        assert first[-1].json()["daily_votes_remaining"] >= 0
+        refused = await vote(ids[100])
+        assert_problem(refused, 429, "daily-vote-limit")
+        assert refused.headers["Retry-After"] == "1"  # one second to midnight UTC
+        assert "2026-03-15T00:00:00Z" in refused.json()["detail"]
+        # skips stay unlimited
+        r = await client.post(f"/api/polls/{ids[101]}/skip", headers=voter["headers"])
+        assert r.status_code == 201
+        clock.now += timedelta(seconds=1)  # 00:00:00 the next day
+        allowed = await vote(ids[100])
+        assert allowed.status_code == 201, allowed.text
+        assert allowed.json()["daily_votes_remaining"] == 99
