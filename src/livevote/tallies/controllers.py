@@ -23,6 +23,7 @@ from livevote.infra.sse import sse_stream
 from livevote.infra.validation import object_id
 from livevote.tallies import service
 from livevote.tallies.faults import FaultInjector
+from livevote.tallies.pages import ElectionPages
 from livevote.tallies.recount import recount
 from livevote.tallies.repository import ElectionRepository
 from livevote.tallies.schemas import (
@@ -249,4 +250,4 @@ class ElectionController(Controller):
         return await recount(elections, election)
 
 
-route_handlers = [ElectionController]
+route_handlers = [ElectionController, ElectionPages]

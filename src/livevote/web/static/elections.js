@@ -1,0 +1,131 @@
+// livevote — election results screen: national bars, per-city drill-down and reporting
+// progress, fed by Server-Sent Events (GET /api/elections/{id}/stream, `event: state`,
+// each message a full snapshot). Vanilla JS, no innerHTML with user-typed names.
+"use strict";
+
+(function () {
+  const PALETTE = ["#60a5fa", "#f87171", "#fbbf24", "#34d399", "#a78bfa", "#f472b6",
+    "#22d3ee", "#fb923c", "#a3e635", "#e879f9"];
+  const boot = JSON.parse(document.getElementById("lv-data").textContent || "{}");
+  const $ = (id) => document.getElementById(id);
+  const fmt = new Intl.NumberFormat();
+  let state = boot.state || null;
+  let selected = null; // city name, or null for national
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") el.className = v;
+      else if (k === "text") el.textContent = v;
+      else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, String(v));
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
+    return el;
+  }
+
+  function colour(party) {
+    const i = state ? state.parties.indexOf(party) : 0;
+    return PALETTE[(i < 0 ? 0 : i) % PALETTE.length];
+  }
+
+  function sum(votes) {
+    return Object.values(votes).reduce((a, b) => a + b, 0);
+  }
+
+  function renderBars(scope) {
+    const total = sum(scope.votes);
+    const rows = state.parties
+      .map((p) => ({ party: p, votes: scope.votes[p] || 0 }))
+      .sort((a, b) => b.votes - a.votes || a.party.localeCompare(b.party));
+    const max = Math.max(1, ...rows.map((r) => r.votes));
+    $("bars").replaceChildren(...rows.map((r) => {
+      const pct = total ? (100 * r.votes) / total : 0;
+      return h("li", { class: "el-bar", "data-party": r.party },
+        h("span", { class: "el-party", text: r.party }),
+        h("span", { class: "el-track" },
+          h("i", { style: `width:${(100 * r.votes) / max}%;background:${colour(r.party)}` })),
+        h("span", { class: "el-votes num", text: fmt.format(r.votes) }),
+        h("span", { class: "el-share num", text: pct.toFixed(1) + "%" }));
+    }));
+    $("total").textContent = fmt.format(total);
+  }
+
+  function renderProgress(scope) {
+    $("reported").textContent = fmt.format(scope.reported_boxes);
+    $("expected").textContent = fmt.format(scope.expected_boxes);
+    const pct = scope.expected_boxes ? Math.min(100, (100 * scope.reported_boxes) / scope.expected_boxes) : 0;
+    $("pct").textContent = `(${pct.toFixed(1)}%)`;
+    $("meter-fill").style.width = pct + "%";
+    $("meter").setAttribute("aria-valuenow", pct.toFixed(0));
+  }
+
+  function leader(votes) {
+    let best = null;
+    for (const p of state.parties) if ((votes[p] || 0) > 0 && (!best || votes[p] > votes[best])) best = p;
+    return best;
+  }
+
+  function renderCities() {
+    $("cities").replaceChildren(...state.cities.map((c) => {
+      const lead = leader(c.votes);
+      return h("li", null,
+        h("button", {
+          type: "button",
+          class: "el-city" + (c.name === selected ? " selected" : ""),
+          "aria-pressed": c.name === selected ? "true" : "false",
+          "data-city": c.name,
+          onclick: () => select(c.name === selected ? null : c.name),
+        },
+        h("span", { class: "el-city-name", text: c.name }),
+        h("span", { class: "el-city-lead" },
+          lead ? h("i", { class: "el-swatch", style: `background:${colour(lead)}` }) : null,
+          lead || "no votes yet"),
+        h("span", { class: "el-city-boxes num",
+          text: `${fmt.format(c.reported_boxes)} / ${fmt.format(c.expected_boxes)} boxes` })));
+    }));
+  }
+
+  function render() {
+    if (!state) return;
+    const city = selected && state.cities.find((c) => c.name === selected);
+    const scope = city || state.national;
+    $("scope").textContent = city ? city.name : "National";
+    $("back").hidden = !city;
+    renderProgress(scope);
+    renderBars(scope);
+    renderCities();
+  }
+
+  function select(name) {
+    selected = name;
+    render();
+    $("announcer").textContent = name ? `Showing ${name}` : "Showing national results";
+  }
+
+  $("back").addEventListener("click", () => select(null));
+
+  function setConn(status, label) {
+    const el = $("conn");
+    el.dataset.status = status;
+    el.querySelector(".label").textContent = label;
+  }
+
+  function connect() {
+    const source = new EventSource(`/api/elections/${boot.election_id}/stream`);
+    source.addEventListener("open", () => setConn("live", "Live"));
+    source.addEventListener("state", (ev) => {
+      state = JSON.parse(ev.data);
+      setConn("live", "Live");
+      render();
+    });
+    source.addEventListener("error", () => {
+      // EventSource reconnects by itself; the first message after a reconnect is a full snapshot.
+      setConn("reconnecting", "Reconnecting…");
+    });
+  }
+
+  render();
+  connect();
+})();

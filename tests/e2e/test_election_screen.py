@@ -1,0 +1,77 @@
+"""The election results screen in headless Chromium: first paint from the page, live updates
+over SSE, per-city drill-down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, async_playwright, expect
+
+from tests.conftest import ARTIFACTS, RunningServer, register_user
+from tests.integration.tallies.helpers import create_election, report_body, send
+
+pytestmark = pytest.mark.browser
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
+        yield b
+        await b.close()
+
+
+async def test_results_screen_live(
+    browser: Browser, server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    u = await register_user(client)
+    e = await create_election(client, u["headers"])
+    await send(client, e, report_body("r0", "b0", "london", {"tories": 120, "labour": 200}))
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(f"{server.url}/elections/{e['id']}/screen")
+    await expect(page.locator("#title")).to_have_text(e["name"])
+    await expect(page.locator("#conn")).to_have_attribute("data-status", "live", timeout=10_000)
+    await expect(page.locator("#reported")).to_have_text("1")
+    await expect(page.locator("#expected")).to_have_text("670")
+    await expect(page.locator(".el-bar").first).to_have_attribute("data-party", "labour")
+
+    await send(client, e, report_body("r1", "b1", "edinburgh", {"tories": 500, "libdems": 40}))
+    await expect(page.locator(".el-bar").first).to_have_attribute(
+        "data-party", "tories", timeout=10_000
+    )
+    await expect(page.locator("#reported")).to_have_text("2")
+    await expect(page.locator("#total")).to_have_text("860")
+
+    await page.locator('.el-city[data-city="edinburgh"]').click()
+    await expect(page.locator("#scope")).to_have_text("edinburgh")
+    await expect(page.locator("#expected")).to_have_text("30")
+    await expect(page.locator("#total")).to_have_text("540")
+    await expect(page.locator("#back")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(Path(ARTIFACTS) / "election-screen.png"), full_page=True)
+    await page.locator("#back").click()
+    await expect(page.locator("#scope")).to_have_text("National")
+    assert errors == []
+    await page.close()
+
+
+async def test_unknown_election_page_is_404(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.get("/elections/" + "0" * 24 + "/screen")
+        assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+        assert (await c.get("/elections/garbage/screen")).status_code == 404
