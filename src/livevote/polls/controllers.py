@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, QueryParameter
+from litestar.response import Template
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
@@ -154,4 +155,23 @@ class PollController(Controller):
         return msgspec.convert(result, StatsOut)
 
 
-route_handlers = [PollController]
+# The page embeds nothing user-typed; feed.js renders poll text with textContent only.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+}
+
+
+@get("/feed", include_in_schema=False, sync_to_thread=False)
+def feed_page() -> Template:
+    """The mobile-first poll feed page (static shell; everything else through the API)."""
+    return Template(template_name="feed.html", headers=_PAGE_HEADERS)
+
+
+route_handlers = [PollController, feed_page]
