@@ -47,6 +47,11 @@ PHONE: dict[str, Any] = {
 PROJECTOR: dict[str, Any] = {"viewport": {"width": 1920, "height": 1080}}
 LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}}
 WAIT_MS = 10_000
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+    .filter((el) => el.type !== "hidden" && el.getClientRects().length)
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                    && !(el.tagName === "BUTTON" && el.textContent.trim()))
+    .map((el) => el.outerHTML)"""
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +192,11 @@ async def test_host_creates_screen_shows_phone_votes_bar_moves(
     await expect(row.locator("td").nth(1)).to_have_text("1", timeout=WAIT_MS)
     await expect(row.locator("td").nth(2)).to_have_text("4.0")
 
+    # Every control is labelled; nothing scrolls sideways on a 360 px phone.
+    for page in (phone, console, screen):
+        assert await page.evaluate(UNLABELLED) == [], page.url
+    assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
     ARTIFACTS.mkdir(exist_ok=True)
     await screen.screenshot(path=str(ARTIFACTS / "screen.png"))
     await phone.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
@@ -200,11 +210,13 @@ async def test_host_creates_screen_shows_phone_votes_bar_moves(
     assert event_id
 
 
-async def _live_event(api: httpx.AsyncClient, teams: list[str]) -> dict[str, Any]:
+async def _live_event(
+    api: httpx.AsyncClient, teams: list[str], results: str = "live"
+) -> dict[str, Any]:
     host = await register_user(api)
     r = await api.post(
         "/api/events",
-        json={"title": "Demo Day", "teams": [{"name": n} for n in teams]},
+        json={"title": "Demo Day", "teams": [{"name": n} for n in teams], "results": results},
         headers=host["headers"],
     )
     assert r.status_code == 201, r.text
@@ -244,6 +256,60 @@ async def test_phone_reload_after_voting_still_says_already_voted(
     await expect(phone.locator("#voted-detail")).to_have_text("You gave Nova 5 out of 5.")
     await expect(phone.locator("#join")).to_be_hidden()
     await expect(phone.get_by_role("button", name="Send my score")).to_have_count(0)
+
+
+async def test_console_reveals_exports_and_ends(server: RunningServer, pages: Pages) -> None:
+    async with http_client(server.url) as api:
+        event = await _live_event(api, ["Lyra", "Mira"], results="hidden")
+        joined = await api.post("/api/events/join", json={"code": event["code"]})
+        assert joined.status_code == 201, joined.text
+        r = await api.post(
+            f"/api/events/{event['id']}/votes",
+            json={"team_id": event["teams"][0]["id"], "score": 3},
+            headers={"Authorization": f"Bearer {joined.json()['token']}"},
+        )
+        assert r.status_code == 201, r.text
+    host = event["host"]
+
+    screen = await pages.open(f"{server.url}/screen/{event['code']}", **PROJECTOR)
+    await expect(screen.locator("#results-hidden")).to_be_visible()
+    await expect(screen.locator(".bar-row")).to_have_count(0)
+
+    # The console keeps its token in localStorage: sign in once through the form.
+    console = await pages.open(f"{server.url}/host", **LAPTOP)
+    login = console.locator("#login-form")
+    await login.get_by_label("Email").fill(host["email"])
+    await login.get_by_label("Password").fill("password123")
+    await login.get_by_role("button", name="Sign in").click()
+    item = console.locator("#events li", has_text="Demo Day")
+    await expect(item).to_be_visible()
+    await item.get_by_role("link", name="Open").click()
+    await console.wait_for_url(f"**/host/events/{event['id']}")
+
+    # The host sees hidden results; the screen does not until they are revealed.
+    lyra = console.locator("#team-rows tr", has_text="Lyra")
+    await expect(lyra.locator("td").nth(1)).to_have_text("1", timeout=WAIT_MS)
+    await expect(lyra.locator("td").nth(2)).to_have_text("3.0")
+    await console.get_by_role("button", name="Reveal results").click()
+    await expect(screen.locator(".bar-row")).to_have_count(2, timeout=WAIT_MS)
+    await expect(screen.locator(".bar-row", has_text="Lyra").locator(".avg")).to_have_text("3.0")
+    await expect(console.get_by_role("button", name="Reveal results")).to_be_hidden()
+
+    # Export: fetched with the Bearer token, saved as a file.
+    async with console.expect_download() as info:
+        await console.get_by_role("button", name="Export CSV").click()
+    download = await info.value
+    assert download.suggested_filename == f"livevote-{event['code']}.csv"
+    text = open(await download.path(), encoding="utf-8").read()  # noqa: ASYNC230
+    assert "Lyra" in text and "rank" in text.splitlines()[0]
+
+    # End the event: the console locks, the screen shows final results.
+    console.once("dialog", lambda dialog: dialog.accept())
+    await console.get_by_role("button", name="End event").click()
+    await expect(screen.locator("#ended")).to_be_visible(timeout=WAIT_MS)
+    await expect(screen.locator("#results-heading")).to_have_text("Final results")
+    await expect(console.get_by_role("button", name="End event")).to_be_disabled()
+    await expect(console.locator("#status-chip")).to_have_text("ended")
 
 
 def _serve(settings: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:

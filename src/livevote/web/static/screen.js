@@ -44,7 +44,12 @@
     const byTeam = new Map(rows.map((r) => [r.team_id, r]));
     let leaderId = null;
     for (const r of rows) if (r.rank === 1 && r.votes) leaderId = r.team_id;
-    const teams = state.teams || [];
+    let teams = state.teams || [];
+    if (LV.isEnded(state)) {
+      // Final results read best as a ranking; while live, bars stay put and grow in place.
+      const rank = (t) => (byTeam.get(t.id) && byTeam.get(t.id).votes ? byTeam.get(t.id).rank : 1e6);
+      teams = [...teams].sort((a, b) => rank(a) - rank(b));
+    }
     // Keep rows in team order (bars grow in place rather than jumping around) and reuse the
     // existing elements so that width changes animate.
     const existing = new Map([...list.children].map((li) => [li.dataset.teamId, li]));
@@ -74,6 +79,8 @@
     $("#title").textContent = state.title;
     const ended = LV.isEnded(state);
     $("#ended").hidden = !ended;
+    document.body.classList.toggle("ended", ended);
+    $("#results-heading").textContent = ended ? "Final results" : "Live results";
     $("#stage").hidden = ended;
     const team = stageTeam();
     $("#stage").classList.toggle("empty", !team);
