@@ -228,6 +228,7 @@
       await api(`/api/events/${eventId}/votes`, { method: "POST", body: { team_id: team.id, score } });
       markVoted(team.id, score);
       justVoted.add(team.id);
+      if (navigator.vibrate) navigator.vibrate(30);
       announce(`Vote received: ${score} out of ${maxScore} for ${team.name}.`);
     } catch (err) {
       if (err instanceof ApiError && err.status === 409 && err.type === "already-voted") {

@@ -333,18 +333,23 @@
       await loadResults();
     }
 
-    // Results may be hidden from the public stream: re-read them (as the host) after every
-    // state change, at most every 400 ms, and every 3 s while voting is open.
+    // The public stream carries results once they are visible; while they are hidden the
+    // host re-reads them with its token: after state changes and every 3 s while voting is
+    // open, never more than once per 2.5 s (the per-user API limit is 100 requests/min).
     let pending = null;
+    let lastLoad = 0;
     function scheduleResults() {
       if (pending) return;
+      const wait = Math.max(150, 2500 - (Date.now() - lastLoad));
       pending = setTimeout(() => {
         pending = null;
+        lastLoad = Date.now();
         loadResults();
-      }, 400);
+      }, wait);
     }
     setInterval(() => {
-      if (state.voting_open && document.visibilityState === "visible") scheduleResults();
+      const hidden = !LV.resultList(state.results);
+      if (hidden && state.voting_open && document.visibilityState === "visible") scheduleResults();
     }, 3000);
 
     render();
@@ -352,8 +357,9 @@
     LV.live(`/api/events/${eventId}/stream`, {
       onState(next) {
         state = next;
+        if (LV.resultList(next.results)) results = next.results;
+        else scheduleResults();
         render();
-        scheduleResults();
       },
       onStatus: LV.connIndicator($("#conn")),
       onReconnect: scheduleResults,

@@ -62,8 +62,16 @@
         old.querySelector(".name").textContent = team.name;
         old.querySelector(".value").replaceWith(fresh.querySelector(".value"));
         old.querySelector(".fill").dataset.width = fresh.querySelector(".fill").dataset.width;
+        const votes = (byTeam.get(team.id) || {}).votes || 0;
+        if (votes > Number(old.dataset.votes || 0)) {
+          old.classList.remove("bump");
+          void old.offsetWidth; // restart the animation
+          old.classList.add("bump");
+        }
+        old.dataset.votes = votes;
         return old;
       }
+      fresh.dataset.votes = (byTeam.get(team.id) || {}).votes || 0;
       return fresh;
     });
     list.replaceChildren(...next);
@@ -113,6 +121,25 @@
       /* still down: the indicator says so and the stream keeps trying */
     }
   }
+
+  // Projector comforts: F toggles full screen, and the display is kept awake where the
+  // browser allows it (Screen Wake Lock API, re-acquired when the tab becomes visible).
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "f" && ev.key !== "F") return;
+    if (document.fullscreenElement) document.exitFullscreen();
+    else document.documentElement.requestFullscreen().catch(() => {});
+  });
+  async function keepAwake() {
+    try {
+      if ("wakeLock" in navigator && document.visibilityState === "visible") {
+        await navigator.wakeLock.request("screen");
+      }
+    } catch (err) {
+      /* not allowed here: the projector's own settings apply */
+    }
+  }
+  document.addEventListener("visibilitychange", keepAwake);
+  keepAwake();
 
   render();
   let timer = null;
