@@ -10,6 +10,9 @@ def register(sub: Any) -> None:
     """Add domain subcommands to the `livevote` parser (`sub` is its subparsers object)."""
     recount = sub.add_parser("recount", help="rebuild tallies from the stored votes/reports")
     domains = recount.add_subparsers(dest="domain", required=True)
+    from livevote.events.commands import add_recount as add_events_recount
+
+    add_events_recount(domains)
     from livevote.tallies.commands import add_recount as add_elections_recount
 
     add_elections_recount(domains)

@@ -141,6 +141,7 @@ class Broadcaster:
         self._channels: dict[str, _Channel] = {}
         self._last_ids: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._pumps: set[asyncio.Task[None]] = set()
         self._opened: dict[str, asyncio.Event] = {}
         self.resume_tokens: dict[str, Any] = {}
         self.restarts: dict[str, int] = {}
@@ -176,7 +177,7 @@ class Broadcaster:
                 t.cancel()
 
     async def stop(self) -> None:
-        tasks = self._tasks + [c.task for c in self._channels.values() if c.task]
+        tasks = self._tasks + list(self._pumps)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -194,6 +195,8 @@ class Broadcaster:
             self._channels[key] = channel
             channel.dirty.set()  # first snapshot, built by the pump right away
             channel.task = asyncio.create_task(self._pump(channel), name=f"pump:{key}")
+            self._pumps.add(channel.task)  # strong reference until done (even when cancelled)
+            channel.task.add_done_callback(self._pumps.discard)
         sub = Subscription(key)
         channel.subscribers.add(sub)
         if channel.latest is not None:
@@ -220,6 +223,11 @@ class Broadcaster:
     @property
     def open_channels(self) -> int:
         return len(self._channels)
+
+    @property
+    def watched_collections(self) -> list[str]:
+        """Collections with a running change-stream task (exactly one task each)."""
+        return [t.get_name().removeprefix("watch:") for t in self._tasks if not t.done()]
 
     # -- internals ----------------------------------------------------------------------
     def _next_id(self, key: str) -> int:

@@ -1,0 +1,76 @@
+"""Demo data for `livevote serve` (settings.demo): a host account and a running event.
+
+Idempotent: does nothing when the demo event (code DEMO42) exists. Log in as
+demo@livevote.dev / demo-password; attendees join with code DEMO42.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from livevote.accounts.repository import DuplicateKeyError, UserRepository
+from livevote.config import Settings
+from livevote.errors import Conflict
+from livevote.events import service
+from livevote.events.repository import EventRepository
+from livevote.infra.auth import hash_password
+from livevote.infra.mongo import apply_indexes
+from livevote.infra.resources import utc_now
+
+log = logging.getLogger("livevote.demo")
+
+DEMO_EMAIL = "demo@livevote.dev"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - published demo credential
+DEMO_CODE = "DEMO42"
+DEMO_TEAMS = ["Solar Sprout", "ByteBakers", "Quiet Cities", "OpenTide", "Nimbus Health"]
+
+
+async def seed_demo(db: Any, settings: Settings) -> None:
+    repo = EventRepository(db)
+    if await repo.by_code(DEMO_CODE) is not None:
+        return
+    await apply_indexes(db)  # the unique indexes must exist before anything is written
+    users = UserRepository(db)
+    host = await users.by_email(DEMO_EMAIL)
+    if host is None:
+        try:
+            host = await users.insert(
+                username="demo",
+                email=DEMO_EMAIL,
+                password_hash=await asyncio.to_thread(hash_password, DEMO_PASSWORD),
+                now=utc_now(),
+            )
+        except DuplicateKeyError:
+            host = await users.by_email(DEMO_EMAIL)
+    assert host is not None
+    try:
+        event = await service.create_event(
+            repo,
+            host_id=str(host["_id"]),
+            title="Pitch Night",
+            team_names=DEMO_TEAMS,
+            max_score=5,
+            results="live",
+            clock=utc_now,
+            code=DEMO_CODE,
+        )
+    except Conflict:  # created concurrently by another process
+        return
+    first = next(iter(event["teams"]))
+    event = await service.put_on_stage(repo, event=event, team_id=first, clock=utc_now)
+    await service.set_voting(repo, event=event, open_=True, clock=utc_now)
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    log.warning(
+        "demo event seeded: host login %s / %s, join code %s, screen %s/screen/%s",
+        DEMO_EMAIL,
+        DEMO_PASSWORD,
+        DEMO_CODE,
+        base,
+        DEMO_CODE,
+    )
+    print(
+        f"demo: host login {DEMO_EMAIL} / {DEMO_PASSWORD}; attendees join with code "
+        f"{DEMO_CODE} at {base}/e/{DEMO_CODE}; projector: {base}/screen/{DEMO_CODE}"
+    )

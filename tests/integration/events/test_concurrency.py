@@ -1,0 +1,140 @@
+"""Every "at most one" rule of live events under concurrent requests (exact counts after)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from tests.integration.events.helpers import join, new_event, open_voting_for
+
+
+async def tally(client: httpx.AsyncClient, host: dict[str, Any], eid: str) -> dict[str, Any]:
+    r = await client.get(f"/api/events/{eid}/results", headers=host["headers"])
+    assert r.status_code == 200, r.text
+    return {row["team_id"]: (row["votes"], row["score_sum"]) for row in r.json()["results"]}
+
+
+async def test_200_concurrent_votes_one_attendee(client: httpx.AsyncClient, server_db: Any) -> None:
+    host, ev = await new_event(client, teams=2)
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    await open_voting_for(client, host, eid, t0)
+    a = await join(client, ev["code"])
+
+    async def vote(i: int) -> httpx.Response:
+        body = {"team_id": t0, "score": 1 + i % 5}
+        return await client.post(f"/api/events/{eid}/votes", json=body, headers=a["headers"])
+
+    responses = await asyncio.gather(*(vote(i) for i in range(200)))
+    codes = [r.status_code for r in responses]
+    assert codes.count(201) == 1 and codes.count(409) == 199, sorted(set(codes))
+    assert all(
+        r.json()["type"].endswith("/already-voted") for r in responses if r.status_code == 409
+    )
+    winner = next(r for r in responses if r.status_code == 201).json()["score"]
+    assert (await tally(client, host, eid))[t0] == (1, winner)
+    assert await server_db["event_votes"].count_documents({"event_id": eid}) == 1
+    r = await client.post(f"/api/events/{eid}/recount", headers=host["headers"])
+    assert r.status_code == 200 and r.json()["consistent"] is True, r.text
+
+
+async def test_50_concurrent_stage_switches_never_two_on_stage(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    host, ev = await new_event(client, teams=50)
+    eid = ev["id"]
+    team_ids = [t["id"] for t in ev["teams"]]
+    stop = asyncio.Event()
+    observed = {"views": 0, "scans": 0, "max_view": 0, "max_scan": 0}
+
+    async def poll_view() -> None:
+        while not stop.is_set():
+            view = (await client.get(f"/api/events/{eid}")).json()
+            on = [t["id"] for t in view["teams"] if t["on_stage"]]
+            observed["views"] += 1
+            observed["max_view"] = max(observed["max_view"], len(on))
+            assert on == ([view["stage"]] if view["stage"] else []), view
+
+    async def poll_collection() -> None:
+        while not stop.is_set():
+            n = await server_db["teams"].count_documents({"on_stage": eid})
+            observed["scans"] += 1
+            observed["max_scan"] = max(observed["max_scan"], n)
+
+    async def switch(tid: str) -> httpx.Response:
+        return await client.put(
+            f"/api/events/{eid}/stage", json={"team_id": tid}, headers=host["headers"]
+        )
+
+    pollers = [asyncio.create_task(poll_view()), asyncio.create_task(poll_collection())]
+    try:
+        responses = await asyncio.gather(*(switch(t) for t in team_ids))
+    finally:
+        stop.set()
+        await asyncio.gather(*pollers)
+    assert [r.status_code for r in responses] == [200] * 50
+    assert observed["views"] > 0 and observed["scans"] > 0
+    assert observed["max_view"] <= 1 and observed["max_scan"] <= 1, observed
+
+    view = (await client.get(f"/api/events/{eid}")).json()
+    on_stage = [t["id"] for t in view["teams"] if t["on_stage"]]
+    assert len(on_stage) == 1 and on_stage == [view["stage"]]
+    docs = await server_db["teams"].find({"on_stage": eid}).to_list()
+    assert [str(d["_id"]) for d in docs] == on_stage
+
+
+async def test_votes_racing_with_close(client: httpx.AsyncClient, server_db: Any) -> None:
+    """Votes fired while the host closes voting: every 201 is counted, the results read right
+    after the close returned are final, and no vote sent after the close is accepted."""
+    host, ev = await new_event(client, teams=2, max_score=3)
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    attendees = await asyncio.gather(*(join(client, ev["code"]) for _ in range(160)))
+    await open_voting_for(client, host, eid, t0)
+    racing, late = attendees[:120], attendees[120:]
+    answered = 0
+    halfway = asyncio.Event()
+
+    async def vote(a: dict[str, Any]) -> httpx.Response:
+        nonlocal answered
+        r = await client.post(
+            f"/api/events/{eid}/votes", json={"team_id": t0, "score": 2}, headers=a["headers"]
+        )
+        answered += 1
+        if answered >= 30:
+            halfway.set()
+        return r
+
+    async def close() -> dict[str, Any]:
+        await halfway.wait()
+        r = await client.put(
+            f"/api/events/{eid}/voting", json={"open": False}, headers=host["headers"]
+        )
+        assert r.status_code == 200 and r.json()["voting_open"] is False
+        return await tally(client, host, eid)  # read as soon as the close returned
+
+    *responses, at_close = await asyncio.gather(*(vote(a) for a in racing), close())
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {201, 409}, set(codes)
+    assert all(
+        r.json()["type"].endswith("/voting-closed") for r in responses if r.status_code == 409
+    )
+    accepted = codes.count(201)
+    assert accepted >= 30
+
+    late_responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/events/{eid}/votes", json={"team_id": t0, "score": 2}, headers=a["headers"]
+            )
+            for a in late
+        )
+    )
+    assert [r.status_code for r in late_responses] == [409] * len(late)
+
+    final = await tally(client, host, eid)
+    assert final[t0] == (accepted, 2 * accepted)
+    assert at_close == final  # nothing counted after the close returned
+    assert await server_db["event_votes"].count_documents({"event_id": eid}) == accepted
+    r = await client.post(f"/api/events/{eid}/recount", headers=host["headers"])
+    assert r.json()["consistent"] is True, r.text

@@ -1,0 +1,143 @@
+"""Tallies are rebuildable from the votes (endpoint and CLI); demo data; cookie credential."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+from bson import ObjectId
+
+from livevote.config import replace
+from livevote.demo import DEMO_CODE, DEMO_EMAIL, DEMO_PASSWORD, seed_demo
+from tests.conftest import RunningServer
+from tests.integration.events.helpers import join, new_event, open_voting_for
+
+
+async def voted_event(client: httpx.AsyncClient, n: int = 4) -> tuple[dict[str, Any], str, str]:
+    host, ev = await new_event(client, teams=2)
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    await open_voting_for(client, host, eid, t0)
+    for i in range(n):
+        a = await join(client, ev["code"])
+        r = await client.post(
+            f"/api/events/{eid}/votes",
+            json={"team_id": t0, "score": 1 + i % 5},
+            headers=a["headers"],
+        )
+        assert r.status_code == 201
+    return host, eid, t0
+
+
+async def test_recount_endpoint_reports_and_fixes(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    host, eid, t0 = await voted_event(client, 4)  # scores 1+2+3+4
+    url = f"/api/events/{eid}/recount"
+    r = await client.post(url, headers=host["headers"])
+    assert r.json() == {"event_id": eid, "consistent": True, "fixed": False, "differences": []}
+
+    await server_db["events"].update_one(
+        {"_id": ObjectId(eid)}, {"$set": {f"tally.{t0}": {"votes": 99, "score_sum": 1}}}
+    )
+    r = await client.post(url, headers=host["headers"])
+    body = r.json()
+    assert body["consistent"] is False and body["fixed"] is True
+    assert body["differences"] == [
+        {
+            "team_id": t0,
+            "stored_votes": 99,
+            "stored_score_sum": 1,
+            "counted_votes": 4,
+            "counted_score_sum": 10,
+        }
+    ]
+    res = (await client.get(f"/api/events/{eid}/results", headers=host["headers"])).json()
+    row = next(x for x in res["results"] if x["team_id"] == t0)
+    assert (row["votes"], row["score_sum"]) == (4, 10)
+    assert (await client.post(url, headers=host["headers"])).json()["consistent"] is True
+
+
+def run_cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MONGODB_URI": server.settings.mongo.uri,
+        "REDIS_URL": server.settings.redis.url,
+        "LIVEVOTE_MONGO_DATABASE": server.settings.mongo.database,
+        "LIVEVOTE_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "livevote", "recount", "events", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_recount_command(
+    client: httpx.AsyncClient, server_db: Any, server: RunningServer
+) -> None:
+    _, eid, t0 = await voted_event(client, 3)  # scores 1+2+3
+    await server_db["events"].update_one(
+        {"_id": ObjectId(eid)}, {"$inc": {f"tally.{t0}.votes": -1}}
+    )
+    dry = await asyncio.to_thread(run_cli, server, "--event", eid, "--dry-run")
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert f"team {t0}: stored 2 votes / 6 points, counted 3 / 6" in dry.stdout
+    assert "DIFFERS" in dry.stdout
+
+    fix = await asyncio.to_thread(run_cli, server, "--event", eid)
+    assert fix.returncode == 0 and "FIXED" in fix.stdout, fix.stdout + fix.stderr
+    doc = await server_db["events"].find_one({"_id": ObjectId(eid)})
+    assert doc["tally"][t0] == {"votes": 3, "score_sum": 6}
+
+    again = await asyncio.to_thread(run_cli, server)  # every event
+    assert again.returncode == 0 and "0 with differences" in again.stdout, again.stdout
+
+
+async def test_cookie_credential_votes(client: httpx.AsyncClient) -> None:
+    host, ev = await new_event(client, teams=1)
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    await open_voting_for(client, host, eid, t0)
+    async with httpx.AsyncClient(base_url=str(client.base_url)) as phone:
+        r = await phone.post("/api/events/join", json={"code": ev["code"], "name": "Phone"})
+        assert r.status_code == 201
+        r = await phone.post(f"/api/events/{eid}/votes", json={"team_id": t0, "score": 2})
+        assert r.status_code == 201, r.text
+        me = (await phone.get(f"/api/events/{eid}/me")).json()
+        assert me["name"] == "Phone" and me["votes"] == [{"team_id": t0, "score": 2}]
+
+
+async def test_seed_demo_is_idempotent(
+    client: httpx.AsyncClient, server_db: Any, server: RunningServer
+) -> None:
+    settings = replace(server.settings, demo=True)
+    await asyncio.gather(seed_demo(server_db, settings), seed_demo(server_db, settings))
+    await seed_demo(server_db, settings)
+    assert await server_db["events"].count_documents({"code": DEMO_CODE}) == 1
+    assert await server_db["users"].count_documents({"email": DEMO_EMAIL}) == 1
+    view = (await client.get(f"/api/events/by-code/{DEMO_CODE}")).json()
+    assert view["title"] == "Pitch Night" and len(view["teams"]) == 5
+    assert view["stage"] == view["teams"][0]["id"] and view["voting_open"] is True
+    assert view["results_visibility"] == "live"
+    login = await client.post(
+        "/api/auth/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    )
+    assert login.status_code == 200
+    token = login.json()["access_token"]
+    mine = (
+        await client.get("/api/events/mine", headers={"Authorization": f"Bearer {token}"})
+    ).json()
+    assert [e["code"] for e in mine["items"]] == [DEMO_CODE]
+    a = await join(client, DEMO_CODE.lower())
+    r = await client.post(
+        f"/api/events/{view['id']}/votes",
+        json={"team_id": view["stage"], "score": 5},
+        headers=a["headers"],
+    )
+    assert r.status_code == 201
