@@ -168,7 +168,9 @@ async def _walk(
                 continue
         size = min(size, SCAN_BUDGET - examined)
         batch = await _batch(repo, cache, sig=sig, tag=tag, q=q, bound=bound, size=size)
-        answered = await repo.answered_among(user_id=user_id, keys=[p["id"] for p in batch])
+        answered = await repo.answered_among(
+            user_id=user_id, keys=[p["id"] for p in batch], contiguous=not (tag or q)
+        )
         for poll in batch:
             examined += 1
             bound = poll["id"]

@@ -112,16 +112,23 @@ class PollRepository:
         )
         return None if found is None else str(found["kind"])
 
-    async def answered_among(self, *, user_id: str, keys: list[str]) -> set[str]:
+    async def answered_among(
+        self, *, user_id: str, keys: list[str], contiguous: bool = False
+    ) -> set[str]:
         """Which of `keys` the user has answered: one indexed query per batch.
 
         The key range bounds the scan of the (user_id, poll_id) index to the batch, so the cost
-        does not grow with the number of polls the user answered elsewhere; `$in` keeps it exact
-        for filtered (sparse) batches."""
+        does not grow with the number of polls the user answered elsewhere. `contiguous` says
+        the batch is every poll in its range (an unfiltered feed): the range alone is then
+        exact; otherwise `$in` keeps it exact for sparse (filtered) batches."""
         if not keys:
             return set()
-        query = {"user_id": user_id, "poll_id": {"$gte": min(keys), "$lte": max(keys), "$in": keys}}
-        found = await self.responses.find(query, {"_id": 0, "poll_id": 1}).to_list()
+        answered: Doc = {"$gte": min(keys), "$lte": max(keys)}
+        if not contiguous:
+            answered["$in"] = keys
+        found = await self.responses.find(
+            {"user_id": user_id, "poll_id": answered}, {"_id": 0, "poll_id": 1}
+        ).to_list()
         return {d["poll_id"] for d in found}
 
     async def recount(self, key: str) -> dict[int, int]:
