@@ -49,10 +49,10 @@ def provide_elections(db: AsyncDatabase[Doc]) -> ElectionRepository:
 
 
 def provide_faults(state: State) -> FaultInjector:
-    faults = getattr(state, "fault_injector", None)
+    faults: FaultInjector | None = getattr(state, "fault_injector", None)
     if faults is None:  # app started without the tallies lifespan
         faults = state.fault_injector = FaultInjector()
-    return faults  # type: ignore[no-any-return]
+    return faults
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:

@@ -110,7 +110,7 @@ async def create_election(
     election_id = ObjectId()
     eid = str(election_id)
     key = secrets.token_urlsafe(32)
-    city_docs = [
+    city_docs: list[Doc] = [
         {"name": c, "ballot_boxes": n, "shards": max(1, math.ceil(n / BOXES_PER_SHARD))}
         for c, n in cities
     ]
@@ -125,7 +125,7 @@ async def create_election(
             "boxes": {},
         }
         for ci, city in enumerate(city_docs)
-        for b in range(city["shards"])
+        for b in range(int(city["shards"]))
     ]
     election = {
         "_id": election_id,
