@@ -63,6 +63,7 @@ Builder = Callable[[str], Awaitable[Any]]
 Installer = Callable[["Broadcaster"], None]
 
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
+_IDLE_POLL = 0.02  # seconds between empty change-stream polls
 # Resume token no longer in the oplog / not resumable: start a fresh stream.
 _TOKEN_LOST_CODES = {136, 260, 280, 286}
 
@@ -284,8 +285,15 @@ class Broadcaster:
                     self._opened[collection].set()
                     self.mark_all_dirty()  # anything missed while (re)connecting
                     backoff = _BACKOFF_START
-                    async for change in stream:
+                    while stream.alive:
+                        # try_next, not `async for`: on a server that answers getMore at once
+                        # when nothing changed (NX-27017 ignores maxAwaitTimeMS) `async for`
+                        # spins and starves the event loop; real MongoDB waits server-side.
+                        change = await stream.try_next()
                         self.resume_tokens[collection] = stream.resume_token
+                        if change is None:
+                            await asyncio.sleep(_IDLE_POLL)
+                            continue
                         _observe_lag(collection, change)
                         try:
                             keys = await key_for(change)
