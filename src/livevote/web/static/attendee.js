@@ -191,7 +191,9 @@
           {},
           h("span", { class: "rank" }, row.votes ? row.rank : "–"),
           h("span", {}, row.name),
-          h("span", { class: "num" }, h("b", {}, row.votes ? LV.fmtAvg(avg) : "–"), " ", h("span", { class: "muted small" }, `· ${LV.plural(row.votes || 0, "vote", "votes")}`)),
+          row.votes
+            ? h("span", { class: "num" }, h("b", {}, LV.fmtAvg(avg)), " ", h("span", { class: "muted small" }, `· ${LV.plural(row.votes, "vote", "votes")}`))
+            : h("span", { class: "muted small" }, "no votes yet"),
           h("span", { class: "bar", "aria-hidden": "true" }, h("i", { style: `width:${Math.min(100, (avg / maxScore) * 100)}%` })),
         );
       }),

@@ -77,6 +77,7 @@
     list.replaceChildren(...next);
     list.classList.toggle("few", teams.length <= 4);
     list.classList.toggle("many", teams.length > 8);
+    list.classList.toggle("crowded", teams.length > 20);
     requestAnimationFrame(() => {
       for (const fill of list.querySelectorAll(".fill")) fill.style.width = fill.dataset.width + "%";
     });
