@@ -15,11 +15,10 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from livevote.accounts.controllers import route_handlers as account_routes
-from livevote.web.pages import route_handlers as page_routes
-from livevote.events.controllers import route_handlers as event_routes
-from livevote.events.stream import install as install_event_streams
 from livevote.config import Settings
 from livevote.errors import handle_exception
+from livevote.events.controllers import route_handlers as event_routes
+from livevote.events.stream import install as install_event_streams
 from livevote.infra import health
 from livevote.infra.broadcaster import broadcaster_lifespan
 from livevote.infra.logs import configure_logging
@@ -37,10 +36,11 @@ from livevote.infra.resources import (
     redis_lifespan,
     utc_now,
 )
+from livevote.polls.controllers import route_handlers as poll_routes
 from livevote.tallies.controllers import route_handlers as election_routes
 from livevote.tallies.stream import install as install_election_streams
-from livevote.polls.controllers import route_handlers as poll_routes
 from livevote.tallies.worker import tallies_lifespan
+from livevote.web.pages import route_handlers as page_routes
 
 WEB = Path(__file__).parent / "web"
 
@@ -52,8 +52,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
         route_handlers=[
             *health.route_handlers,
             *account_routes,
-            *page_routes,
             *event_routes,
+            *page_routes,
             *election_routes,
             *poll_routes,
             create_static_files_router("/static", [WEB / "static"], include_in_schema=False),
