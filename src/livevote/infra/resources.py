@@ -16,6 +16,8 @@ from litestar import Litestar
 from litestar.datastructures import State
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from livevote.config import Settings
 from livevote.infra.auth import TokenService
@@ -55,6 +57,21 @@ async def mongo_lifespan(app: Litestar) -> AsyncIterator[None]:
         await client.close()
 
 
+class RedisConnection(Connection):
+    """Writing to a connection the server has dropped raises RuntimeError ("the handler is
+    closed") under uvloop, where redis-py only maps OSError to its ConnectionError. Map it too,
+    so a Redis restart is an outage (limits fail open, 503) and never a 500."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)
+        except RuntimeError as exc:
+            if "closed" not in str(exc):
+                raise
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"connection to Redis lost: {exc}") from exc
+
+
 @asynccontextmanager
 async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -65,6 +82,7 @@ async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
         socket_connect_timeout=2,
         health_check_interval=10,
         max_connections=500,
+        connection_class=RedisConnection,
     )
     app.state.redis = client
     app.state.limiter = RateLimiter(client, settings.limits, settings.redis.prefix)
