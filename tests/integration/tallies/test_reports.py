@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -288,3 +289,24 @@ async def test_time_windows_and_top_city(make_server: Callable[..., RunningServe
         r = await client.get(f"/api/elections/{e['id']}/reports", params={"from": "yesterday"})
         assert r.status_code == 400
         assert (await client.get(f"/api/elections/{e['id']}/totals?city=paris")).status_code == 404
+
+
+async def test_concurrent_corrections_of_one_report_one_wins(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    u = await register_user(client)
+    e = await create_election(client, u["headers"])
+    await send(client, e, report_body("orig", "bX", "manchester", {"labour": 100}))
+    bodies = [
+        report_body(f"fix{i}", "bX", "manchester", {"labour": 100 + i}, supersedes="orig")
+        for i in range(1, 121)
+    ]
+    responses = await asyncio.gather(*(send(client, e, b) for b in bodies))
+    codes = Counter(r.status_code for r in responses)
+    assert codes == {202: 1, 409: 119}, codes
+    winner = next(b for b, r in zip(bodies, responses, strict=True) if r.status_code == 202)
+    t = await totals(client, e, "manchester")
+    assert t["votes"]["labour"] == winner["votes"]["labour"] and t["reported_boxes"] == 1
+    assert await server_db["election_reports"].count_documents({"election_id": e["id"]}) == 2
+    [result] = await recount_elections(server_db, e["id"])
+    assert result["ok"], result
