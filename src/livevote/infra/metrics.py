@@ -126,3 +126,14 @@ CACHE_ERRORS = Counter(
     "Cache operations skipped because Redis was unreachable (served from MongoDB)",
     ["cache"],
 )
+
+TALLY_PENDING_REPORTS = Gauge(
+    "livevote_tally_pending_reports",
+    "Election reports stored but not yet applied, seen by the last pending-report worker pass",
+    multiprocess_mode="max",
+)
+TALLY_REPORTS_RESUMED = Counter(
+    "livevote_tally_reports_resumed_total",
+    "Election reports finished by the pending-report worker (the request that stored them died)",
+    ["outcome"],
+)

@@ -65,10 +65,11 @@ class PendingReportWorker:
                     clock=self.clock,
                 )
             except SimulatedCrash:
-                metrics.business("election_report_resume", "crashed")
+                metrics.TALLY_REPORTS_RESUMED.labels("crashed").inc()
                 continue  # the lease runs out and a later pass retries it
-            metrics.business("election_report_resume", "applied")
+            metrics.TALLY_REPORTS_RESUMED.labels("applied").inc()
             done += 1
+        metrics.TALLY_PENDING_REPORTS.set(await self.repo.count_pending())
         return done
 
     async def run_forever(self) -> None:
