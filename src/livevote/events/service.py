@@ -132,8 +132,8 @@ async def add_team(repo: EventRepository, *, event: Doc, name: str, clock: Clock
 async def put_on_stage(
     repo: EventRepository, *, event: Doc, team_id: str | None, clock: Clock
 ) -> Doc:
-    """Switch the stage to `team_id` (None: nobody). Closes voting: the host opens it again
-    for the new team. Idempotent."""
+    """Switch the stage to `team_id` (None: nobody). A switch closes voting: the host opens
+    it again for the new team. Idempotent: re-putting the team on stage changes nothing."""
     event_id = str(event["_id"])
     if team_id is not None and team_id not in (event.get("teams") or {}):
         raise NotFound(f"team {team_id!r} is not part of this event")
@@ -141,6 +141,10 @@ async def put_on_stage(
     if lock is None:
         lock = _stage_locks[event_id] = asyncio.Lock()
     async with lock:
+        current = await load(repo, event_id)
+        if (current.get("stage") or None) == team_id and current["status"] != "ended":
+            await _sync_stage(repo, event_id)  # already there: keep voting as it is
+            return current
         update: Doc = {
             "$set": {"stage": team_id or "", "voting_open": False, "voting_team": ""},
             "$inc": {"stage_gen": 1},

@@ -145,6 +145,8 @@ class Broadcaster:
         self._pumps: set[asyncio.Task[None]] = set()
         self._opened: dict[str, asyncio.Event] = {}
         self.resume_tokens: dict[str, Any] = {}
+        self.streams: dict[str, Any] = {}  # the open change stream of each collection
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.restarts: dict[str, int] = {}
 
     # -- registration -------------------------------------------------------------------
@@ -166,6 +168,7 @@ class Broadcaster:
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, wait_seconds: float = 5.0) -> None:
+        self.loop = asyncio.get_running_loop()
         for collection in self._watches:
             self._opened[collection] = asyncio.Event()
             task = asyncio.create_task(self._run_stream(collection), name=f"watch:{collection}")
@@ -282,6 +285,7 @@ class Broadcaster:
                 token = self.resume_tokens.get(collection)
                 stream = await coll.watch(resume_after=token) if token else await coll.watch()
                 async with stream:
+                    self.streams[collection] = stream
                     self._opened[collection].set()
                     self.mark_all_dirty()  # anything missed while (re)connecting
                     backoff = _BACKOFF_START

@@ -258,3 +258,15 @@ async def test_export_csv_and_json(client: httpx.AsyncClient) -> None:
     assert {x["voter"] for x in log} == hashes
     r = await client.get(f"/api/events/{eid}/export?format=xml", headers=host["headers"])
     assert r.status_code == 400
+
+
+async def test_put_same_team_on_stage_keeps_voting_open(client: httpx.AsyncClient) -> None:
+    host, ev = await new_event(client, teams=2)
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    await open_voting_for(client, host, eid, t0)
+    r = await client.put(f"/api/events/{eid}/stage", json={"team_id": t0}, headers=host["headers"])
+    assert r.status_code == 200 and r.json()["stage"] == t0 and r.json()["voting_open"] is True
+    r = await client.put(
+        f"/api/events/{eid}/stage", json={"team_id": ev["teams"][1]["id"]}, headers=host["headers"]
+    )
+    assert r.json()["voting_open"] is False and r.json()["voting_team"] is None

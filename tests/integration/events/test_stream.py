@@ -170,3 +170,32 @@ async def test_one_change_stream_many_subscribers(
             break
         await asyncio.sleep(0.05)
     assert await gauge(client) == base  # decremented in `finally` on disconnect
+
+
+async def test_change_stream_restarts_after_it_dies(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    """Close the server's change stream under it: the broadcaster reopens it (resuming after
+    its token) and votes keep reaching subscribers through the change stream."""
+    host, ev = await new_event(client, teams=1, results="live")
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    await open_voting_for(client, host, eid, t0)
+    b = server.app.state.broadcaster
+    assert b.loop is not None
+    before = b.restarts.get("events", 0)
+    dying = b.streams["events"]
+    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(dying.close(), b.loop))
+    for _ in range(200):
+        if b.restarts.get("events", 0) > before and b.streams["events"] is not dying:
+            break
+        await asyncio.sleep(0.02)
+    assert b.restarts.get("events", 0) > before and b.streams["events"] is not dying
+    assert b.watched_collections.count("events") == 1
+    async with stream(client, eid) as (_, events):
+        assert votes_of(await asyncio.wait_for(next_state(events), 5), t0) == 0
+        a = await join(client, ev["code"])
+        r = await client.post(
+            f"/api/events/{eid}/votes", json={"team_id": t0, "score": 1}, headers=a["headers"]
+        )
+        assert r.status_code == 201
+        await asyncio.wait_for(until(events, lambda s: votes_of(s, t0) == 1), 1.0)
