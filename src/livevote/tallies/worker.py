@@ -21,6 +21,7 @@ from typing import Any
 
 from bson import ObjectId
 from litestar import Litestar
+from pymongo.errors import PyMongoError
 
 from livevote.config import Settings
 from livevote.infra import metrics
@@ -57,6 +58,8 @@ class PendingReportWorker:
             if eid not in elections:
                 elections[eid] = await self.repo.election(ObjectId(eid))
             try:
+                if elections[eid] is None:
+                    raise RuntimeError(f"election {eid} of report {report['report_id']} is gone")
                 await service.apply_report(
                     self.repo,
                     self.faults,
@@ -67,6 +70,14 @@ class PendingReportWorker:
             except SimulatedCrash:
                 metrics.TALLY_REPORTS_RESUMED.labels("crashed").inc()
                 continue  # the lease runs out and a later pass retries it
+            except PyMongoError:
+                raise  # the database is unwell: end this pass, retry after the interval
+            except Exception:
+                # One broken report must not hold up the others: it is retried when its
+                # lease runs out, and stays visible in the pending gauge and the logs.
+                metrics.TALLY_REPORTS_RESUMED.labels("failed").inc()
+                log.exception("could not apply report", extra={"report_id": report["report_id"]})
+                continue
             metrics.TALLY_REPORTS_RESUMED.labels("applied").inc()
             done += 1
         metrics.TALLY_PENDING_REPORTS.set(await self.repo.count_pending())
