@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -108,6 +108,14 @@ async def load(repo: ElectionRepository, election_id: str) -> Doc:
     return await service.get_election(repo, object_id(election_id, "election"))
 
 
+ReporterKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name=REPORTER_KEY_HEADER,
+        description="the election's reporter key (from its creation response)",
+        required=False,
+    ),
+]
 Page = Annotated[int, QueryParameter(ge=1, le=100_000)]
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
 Since = Annotated[str | None, QueryParameter(name="from", description="ISO 8601, inclusive")]
@@ -150,10 +158,11 @@ class ElectionController(Controller):
         faults: FaultInjector,
         clock: Clock,
         settings: Settings,
+        reporter_key: ReporterKey = None,
     ) -> ReportAccepted:
         data = await strict_body(request, ReportIn)  # counts: "3" and true are not numbers
         election = await load(elections, election_id)
-        service.check_reporter_key(election, request.headers.get(REPORTER_KEY_HEADER))
+        service.check_reporter_key(election, reporter_key)
         report_id, status = await service.submit_report(
             elections,
             faults,
