@@ -16,4 +16,7 @@ def register(sub: Any) -> None:
     from livevote.tallies.commands import add_recount as add_elections_recount
 
     add_elections_recount(domains)
+    from livevote.polls.commands import add_recount as add_polls_recount
+
+    add_polls_recount(domains)
     _ = argparse

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,9 +34,9 @@ from livevote.infra.mongo import Doc
 from livevote.polls.cache import PollCache
 from livevote.polls.repository import PollRepository
 
-FIRST_BATCH = 50
+MIN_BATCH = 20
 MAX_BATCH = 500
-SCAN_BUDGET = 10_000  # polls examined per request at most
+SCAN_BUDGET = 2_000  # polls examined per request at most
 MIN_RUN = 200  # answered polls in a row worth remembering as a dense run
 # A run never reaches into the last SETTLE_SECONDS: a poll whose key was generated just before
 # the walk may become visible just after it, and must not fall inside a recorded run.
@@ -71,6 +72,11 @@ class _Run:
     lo: str | None = None
     length: int = 0
     runs: list[tuple[str, str]] = field(default_factory=list)
+    known: set[tuple[str, str]] = field(default_factory=set)  # runs jumped over, recorded
+
+    def jumped(self, lo: str, hi: str) -> None:
+        self.known.add((lo, hi))
+        self.answered(lo, hi=hi, length=MIN_RUN)
 
     def answered(self, key: str, hi: str | None = None, length: int = 1) -> None:
         if self.hi is None:
@@ -81,7 +87,7 @@ class _Run:
     def broken(self, settled: str) -> None:
         if self.hi and self.lo and self.length >= MIN_RUN:
             hi = min(self.hi, settled)
-            if self.lo < hi:
+            if self.lo < hi and (self.lo, hi) not in self.known:
                 self.runs.append((self.lo, hi))
         self.hi = self.lo = None
         self.length = 0
@@ -141,6 +147,18 @@ async def _batch(
     return batch
 
 
+def _batch_size(left: int, last_size: int = 0, last_fresh: int = 0) -> int:
+    """Size the next batch from the share of unanswered polls in the last one: every row read
+    costs, so read about what the page still needs (with a margin), not a fixed amount."""
+    if not last_size:
+        guess = 2 * left
+    elif not last_fresh:
+        guess = 2 * last_size
+    else:
+        guess = math.ceil(1.5 * left * last_size / last_fresh)
+    return min(MAX_BATCH, max(MIN_BATCH, guess))
+
+
 async def _walk(
     repo: PollRepository,
     cache: PollCache,
@@ -157,20 +175,21 @@ async def _walk(
     found: list[dict[str, Any]] = []
     run = _Run()
     settled = _settled_key()
-    size, examined, exhausted = FIRST_BATCH, 0, False
+    size, examined, exhausted = _batch_size(need), 0, False
     while len(found) < need and examined < SCAN_BUDGET:
         if bound is not None:
             jump = await cache.run_below(user_id, sig, bound)
             if jump is not None:
-                lo, hi = jump
-                run.answered(lo, hi=hi, length=MIN_RUN)
-                bound = lo
+                run.jumped(*jump)
+                bound = jump[0]
+                size = _batch_size(need - len(found))
                 continue
         size = min(size, SCAN_BUDGET - examined)
         batch = await _batch(repo, cache, sig=sig, tag=tag, q=q, bound=bound, size=size)
         answered = await repo.answered_among(
             user_id=user_id, keys=[p["id"] for p in batch], contiguous=not (tag or q)
         )
+        fresh = 0
         for poll in batch:
             examined += 1
             bound = poll["id"]
@@ -179,13 +198,14 @@ async def _walk(
                 continue
             run.broken(settled)
             found.append(poll)
+            fresh += 1
             if len(found) >= need:
                 break
         else:
             if len(batch) < size:
                 exhausted = True
                 break
-        size = min(max(size, FIRST_BATCH) * 2, MAX_BATCH)
+        size = _batch_size(need - len(found), len(batch), fresh)
     run.broken(settled)
     for lo, hi in run.runs:
         await cache.add_run(user_id, sig, lo, hi)

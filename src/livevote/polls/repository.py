@@ -131,22 +131,28 @@ class PollRepository:
         ).to_list()
         return {d["poll_id"] for d in found}
 
-    async def recount(self, key: str) -> dict[int, int]:
-        pipeline: list[Doc] = [
-            {"$match": {"poll_id": key, "kind": "vote"}},
-            {"$group": {"_id": "$option_index", "n": {"$sum": 1}}},
-        ]
-        rows = await (await self.responses.aggregate(pipeline)).to_list()
-        return {int(r["_id"]): int(r["n"]) for r in rows}
+    async def recount_all(self, key: str | None = None) -> dict[tuple[str, int], int]:
+        """Votes per (poll key, option index), counted from the stored responses."""
+        match: Doc = {"kind": "vote"}
+        if key:
+            match["poll_id"] = key
+        # Counted here rather than by a $group on a compound _id, which NX-27017 does not
+        # evaluate; the stream is one covered pass over the votes either way.
+        counts: dict[tuple[str, int], int] = {}
+        fields = {"_id": 0, "poll_id": 1, "option_index": 1}
+        async for vote in self.responses.find(match, fields):
+            slot = (str(vote["poll_id"]), int(vote["option_index"]))
+            counts[slot] = counts.get(slot, 0) + 1
+        return counts
 
-    async def set_counters(self, key: str, votes: dict[int, int], options: int) -> None:
-        counts = {str(i): votes.get(i, 0) for i in range(options)}
+    async def counter_docs(self, key: str | None = None) -> list[Doc]:
+        query: Doc = {"key": key} if key else {}
+        return await self.polls.find(query, COUNTER_FIELDS).to_list()
+
+    async def set_counters(self, key: str, votes: dict[str, int]) -> None:
         await self.polls.update_one(
-            {"_id": ObjectId(key)}, {"$set": {"votes": counts, "total": sum(counts.values())}}
+            {"key": key}, {"$set": {"votes": votes, "total": sum(votes.values())}}
         )
-
-    async def all_keys(self) -> list[Doc]:
-        return await self.polls.find({}, {"_id": 0, "key": 1, "options": 1}).to_list()
 
     # daily vote limit --------------------------------------------------------------------
     async def take_daily_slot(

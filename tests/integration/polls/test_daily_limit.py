@@ -10,18 +10,27 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from livevote.polls.repository import PollRepository
 from tests.conftest import FakeClock, RunningServer, http_client, register_user
 from tests.integration.polls.helpers import assert_problem
 
 
-async def _polls(client: httpx.AsyncClient, headers: dict[str, str], n: int) -> list[str]:
-    async def one(i: int) -> str:
-        body = {"title": f"poll {i}", "options": ["yes", "no"], "tags": ["limit"]}
-        r = await client.post("/api/polls", json=body, headers=headers)
-        assert r.status_code == 201, r.text
-        return str(r.json()["id"])
-
-    return list(await asyncio.gather(*(one(i) for i in range(n))))
+async def _polls(server: RunningServer, n: int) -> list[str]:
+    """n polls stored through the repository (the voting burst is what these tests time)."""
+    mc: AsyncMongoClient[Any] = AsyncMongoClient(server.settings.mongo.uri, tz_aware=True)
+    try:
+        repo = PollRepository(mc[server.settings.mongo.database])
+        now = datetime.now(UTC)
+        return [
+            (
+                await repo.insert_poll(
+                    title=f"poll {i}", options=["yes", "no"], tags=["limit"], user_id="o", now=now
+                )
+            )["key"]
+            for i in range(n)
+        ]
+    finally:
+        await mc.close()
 
 
 async def _db_counts(server: RunningServer, user_id: str) -> tuple[int, int, int]:
@@ -42,10 +51,9 @@ async def test_150_concurrent_votes_exactly_100_accepted(
     make_server: Callable[..., RunningServer],
 ) -> None:
     server = make_server()
+    ids = await _polls(server, 150)
     async with http_client(server.url) as client:
         voter = await register_user(client)
-        owner = await register_user(client)
-        ids = await _polls(client, owner["headers"], 150)
 
         async def vote(poll_id: str) -> httpx.Response:
             return await client.post(
@@ -65,10 +73,9 @@ async def test_150_concurrent_votes_exactly_100_accepted(
 async def test_day_boundary_with_fake_clock(make_server: Callable[..., RunningServer]) -> None:
     clock = FakeClock(datetime(2026, 3, 14, 23, 59, 59, tzinfo=UTC))
     server = make_server(clock=clock, limits={"daily_votes": 100})
+    ids = await _polls(server, 102)
     async with http_client(server.url) as client:
         voter = await register_user(client)
-        owner = await register_user(client)
-        ids = await _polls(client, owner["headers"], 102)
 
         async def vote(poll_id: str) -> httpx.Response:
             return await client.post(
