@@ -55,9 +55,10 @@ class PendingReportWorker:
             if report is None:
                 break
             eid = report["election_id"]
-            if eid not in elections:
-                elections[eid] = await self.repo.election(ObjectId(eid))
             try:
+                if eid not in elections:
+                    valid = ObjectId.is_valid(eid)
+                    elections[eid] = await self.repo.election(ObjectId(eid)) if valid else None
                 if elections[eid] is None:
                     raise RuntimeError(f"election {eid} of report {report['report_id']} is gone")
                 await service.apply_report(

@@ -195,3 +195,35 @@ async def test_thousand_reports_from_hundred_concurrent_boxes(
             assert result["ok"], result
     finally:
         await mc.close()
+
+
+async def test_lease_claims_are_exclusive(crash_server: RunningServer) -> None:
+    """120 concurrent claims over 10 due reports: each report is leased exactly once."""
+    # Due only for a clock 20 minutes ahead, so the server's own worker leaves them alone.
+    soon = int(time.time() * 1000) + 10 * 60_000
+    later = soon + 10 * 60_000
+    mc, db = await _db(crash_server)
+    try:
+        repo = ElectionRepository(db)
+        await db["election_reports"].insert_many(
+            [
+                {
+                    "election_id": "lease-test",
+                    "report_id": f"l{i}",
+                    "status": "pending",
+                    "lease_until_ms": soon + i,
+                }
+                for i in range(10)
+            ]
+        )
+        claims = await asyncio.gather(
+            *(repo.claim_pending(now_ms=later, lease_ms=60_000, owner=f"w{i}") for i in range(120))
+        )
+        won = [c for c in claims if c is not None]
+        assert sorted(c["report_id"] for c in won) == sorted(f"l{i}" for i in range(10))
+        for c in won:
+            assert c["lease_until_ms"] == later + 60_000 and c["attempts"] == 1
+        assert await repo.claim_pending(now_ms=later, lease_ms=1, owner="late") is None
+    finally:
+        await db["election_reports"].delete_many({"election_id": "lease-test"})
+        await mc.close()
