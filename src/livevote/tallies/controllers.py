@@ -21,7 +21,7 @@ from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 from livevote.infra.sse import sse_stream
 from livevote.infra.validation import object_id
-from livevote.tallies import service
+from livevote.tallies import queries, service
 from livevote.tallies.faults import FaultInjector
 from livevote.tallies.pages import ElectionPages
 from livevote.tallies.recount import recount
@@ -189,7 +189,7 @@ class ElectionController(Controller):
         limit: Limit = 50,
     ) -> ReportPage:
         election = await load(elections, election_id)
-        items, has_more = await service.list_reports(
+        items, has_more = await queries.list_reports(
             elections,
             election=election,
             city=city,
@@ -208,7 +208,7 @@ class ElectionController(Controller):
         city: FromQuery[str | None] = None,
     ) -> TotalsOut:
         election = await load(elections, election_id)
-        t = await service.totals(elections, election=election, city=city)
+        t = await queries.totals(elections, election=election, city=city)
         return TotalsOut(t["votes"], t["reported_boxes"], t["expected_boxes"], t["city"])
 
     @get("/{election_id:str}/cities/top")
@@ -222,7 +222,7 @@ class ElectionController(Controller):
     ) -> TopCitiesOut:
         """Cities by votes reported in [from, to) (the audit log's time of receipt)."""
         election = await load(elections, election_id)
-        rows = await service.top_cities(
+        rows = await queries.top_cities(
             elections,
             election=election,
             since=parse_time(since, "from"),

@@ -11,7 +11,7 @@ from litestar.response import Template
 from pymongo.asynchronous.database import AsyncDatabase
 
 from livevote.infra.mongo import Doc
-from livevote.tallies import service
+from livevote.tallies import queries
 from livevote.tallies.repository import ElectionRepository
 from livevote.web.pages import asset_version
 
@@ -49,7 +49,7 @@ class ElectionPages(Controller):
                 status_code=404,
                 headers=_HEADERS,
             )
-        state = await service.snapshot(repo, election=election)
+        state = await queries.snapshot(repo, election=election)
         return Template(
             template_name="elections.html",
             context={

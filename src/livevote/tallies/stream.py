@@ -17,7 +17,7 @@ from typing import Any
 from bson import ObjectId
 
 from livevote.infra.broadcaster import Broadcaster, Doc, document_id
-from livevote.tallies import service
+from livevote.tallies import queries
 from livevote.tallies.repository import ElectionRepository
 
 PREFIX = "election:"
@@ -43,7 +43,7 @@ def install(b: Broadcaster) -> None:
         election = await repo.election(ObjectId(election_id))
         if election is None:
             return None
-        return await service.snapshot(repo, election=election)
+        return await queries.snapshot(repo, election=election)
 
     b.watch("election_totals", keys_for)
     b.channel(PREFIX, build)
