@@ -5,8 +5,8 @@ to MongoDB, and a Redis error is counted (livevote_cache_errors_total) and other
     poll:feed:<user>:<ver>:<sig>   a rendered feed page (FEED_TTL); a new version orphans them
     poll:top:<sig>:<size>          the newest batch of the catalogue for a filter, shared by all
                                    users (TOP_TTL): a new poll shows within TOP_TTL + FEED_TTL
-    poll:runs:<user>:<sig>         "dense runs": key ranges in which the user answered every
-                                   poll of the filter, so a walk jumps over them (RUNS_TTL)
+    poll:runs:<user>:<sig>         "dense runs": key ranges [lo, hi) in which the user answered
+                                   every poll of the filter; walks jump over them (RUNS_TTL)
     poll:stats:<poll>              a counters snapshot of the poll (STATS_TTL)
 """
 
@@ -102,9 +102,10 @@ class PollCache:
 
     # dense runs --------------------------------------------------------------------------
     async def run_below(self, user_id: str, sig: str, bound: str) -> tuple[str, str] | None:
-        """If a recorded run [lo, hi] has lo < bound <= hi, every poll in [lo, bound) is answered:
-        return (lo, hi); the walk may continue below lo. Members are "hi:lo", so BYLEX finds the run
-        with the smallest hi >= bound."""
+        """If a recorded run [lo, hi) — every poll with lo <= key < hi answered — has
+        lo < bound <= hi, every poll in [lo, bound) is answered: return (lo, hi); the walk may
+        continue below lo. Members are "hi:lo", so BYLEX finds the runs with the smallest
+        hi >= bound."""
         key = f"{self.prefix}runs:{user_id}:{sig}"
         found = await self._safe(
             "feed_runs", self.redis.zrangebylex(key, f"[{bound}", "+", start=0, num=4), []
@@ -114,7 +115,7 @@ class PollCache:
         return min(inside) if inside else None
 
     async def add_run(self, user_id: str, sig: str, lo: str, hi: str) -> None:
-        """Record [lo, hi] and drop the runs it covers (so lookups find the widest)."""
+        """Record [lo, hi) and drop the runs it covers (so lookups find the widest)."""
         key = f"{self.prefix}runs:{user_id}:{sig}"
 
         async def write() -> None:

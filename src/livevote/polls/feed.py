@@ -59,6 +59,11 @@ def item(doc: Doc) -> dict[str, Any]:
     }
 
 
+def _just_above(key: str) -> str:
+    """A bound between `key` and the next greater key (keys are fixed-length hex)."""
+    return key + "!"
+
+
 def _settled_key() -> str:
     # Real time on purpose: keys are ObjectIds, generated from the real clock.
     return str(ObjectId.from_datetime(datetime.fromtimestamp(time.time() - SETTLE_SECONDS, UTC)))
@@ -66,7 +71,11 @@ def _settled_key() -> str:
 
 @dataclass
 class _Run:
-    """The answered polls met in a row by the current walk: keys lo..hi (hi >= lo)."""
+    """The answered polls met in a row by the current walk, as a half-open key range [lo, hi):
+    every poll of the filter with lo <= key < hi is answered. `hi` is the bound the walk stood at
+    when the run began (the poll examined just before, the cursor, or just above the newest
+    poll): no poll lies between that bound and the first poll of the run, so runs found by
+    consecutive walks (page after page by cursor) touch and chain."""
 
     hi: str | None = None
     lo: str | None = None
@@ -76,11 +85,11 @@ class _Run:
 
     def jumped(self, lo: str, hi: str) -> None:
         self.known.add((lo, hi))
-        self.answered(lo, hi=hi, length=MIN_RUN)
+        self.answered(lo, above=hi, length=MIN_RUN)
 
-    def answered(self, key: str, hi: str | None = None, length: int = 1) -> None:
+    def answered(self, key: str, above: str, length: int = 1) -> None:
         if self.hi is None:
-            self.hi = hi or key
+            self.hi = above
         self.lo = key
         self.length += length
 
@@ -192,9 +201,9 @@ async def _walk(
         fresh = 0
         for poll in batch:
             examined += 1
-            bound = poll["id"]
+            above, bound = bound, poll["id"]
             if poll["id"] in answered:
-                run.answered(poll["id"])
+                run.answered(poll["id"], above=above or _just_above(poll["id"]))
                 continue
             run.broken(settled)
             found.append(poll)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from livevote.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
@@ -104,7 +104,7 @@ async def cast_vote(
         )
     # Cheap early answer for the common repeat; the unique index below is what guarantees it.
     await _refuse_second_response(repo, key, user_id, "vote")
-    now = clock()
+    now = clock().astimezone(UTC)  # the limit counts per UTC day
     day, midnight = now.date().isoformat(), _next_midnight(now)
     count = await repo.take_daily_slot(
         user_id=user_id, day=day, limit=daily_limit, expires_at=midnight + timedelta(days=1)
