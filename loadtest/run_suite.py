@@ -79,6 +79,7 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._procs: dict[int, psutil.Process] = {}
+        self.cpu_seconds = 0.0
 
     def _tree(self) -> list[psutil.Process]:
         procs = []
@@ -96,7 +97,16 @@ class Sampler:
             self._procs.setdefault(p.pid, p)
         return [self._procs[p.pid] for p in procs]
 
+    def _cpu_seconds(self) -> dict[int, float]:
+        times: dict[int, float] = {}
+        for p in self._tree():
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                times[p.pid] = t.user + t.system
+        return times
+
     def _run(self) -> None:
+        self._cpu_start = self._cpu_seconds()
         for p in self._tree():
             with contextlib.suppress(psutil.Error):
                 p.cpu_percent(None)
@@ -117,12 +127,18 @@ class Sampler:
         self._stop.set()
         if self._thread:
             self._thread.join()
+        end = self._cpu_seconds()
+        start = getattr(self, "_cpu_start", {})
+        # CPU time consumed during the run: unlike % of wall time, hardly affected by
+        # neighbours on a shared box (they slow us down but do not bill us their CPU).
+        self.cpu_seconds = sum(t - start.get(pid, 0.0) for pid, t in end.items())
 
     def summary(self) -> dict[str, float]:
         if not self.samples:
             return {"cpu_avg": 0.0, "cpu_max": 0.0, "rss_max_mib": 0.0}
         busy = [s.cpu for s in self.samples]
         return {
+            "cpu_seconds": round(getattr(self, "cpu_seconds", 0.0), 2),
             "cpu_avg": round(sum(busy) / len(busy), 1),
             "cpu_max": round(max(busy), 1),
             "rss_max_mib": round(max(s.rss for s in self.samples) / 2**20, 1),
@@ -648,11 +664,18 @@ def ms(t: dict[str, float]) -> str:
     return f"{t.get('p50', 0):.1f} / {t.get('p95', 0):.1f} / {t.get('p99', 0):.1f}"
 
 
-def srv(s: dict[str, Any]) -> str:
+def srv(s: dict[str, Any], ops: float = 0) -> str:
+    """Server CPU (% of one core) and RSS; with `ops`, CPU milliseconds per operation for the
+    app and for NX-27017 + redis (CPU time is billed per process, so neighbours on a shared
+    box slow a run down without inflating these)."""
     cpu = f"{s.get('cpu_avg', 0):.0f} % avg, {s.get('cpu_max', 0):.0f} % max"
     text = f"{cpu}; {s.get('rss_max_mib', 0):.0f} MiB"
     if "backing" in s:
         text += f" (NX-27017 + redis: {s['backing'].get('cpu_avg', 0):.0f} % avg)"
+    if ops:
+        app_ms = 1000 * s.get("cpu_seconds", 0) / ops
+        db_ms = 1000 * s.get("backing", {}).get("cpu_seconds", 0) / ops
+        text += f"; CPU/op: app {app_ms:.1f} ms + NX/redis {db_ms:.1f} ms"
     return text
 
 
@@ -706,6 +729,15 @@ def render(report: dict[str, Any]) -> str:
             f"{srv(raw.get('nx_cpu', {}))}.",
             "",
         ]
+        swept = sum(r["votes"] for r in raw.get("sweep", [raw]))
+        nx_seconds = raw.get("nx_cpu", {}).get("cpu_seconds", 0)
+        if swept and nx_seconds:
+            per_vote = 1000 * nx_seconds / swept
+            lines += [
+                f"NX-27017 CPU per vote (two writes): {per_vote:.2f} ms, so one NX-27017 process "
+                f"with a whole idle core would top out near {1000 / per_vote:.0f} votes/s.",
+                "",
+            ]
     votes = report.get("votes")
     if votes:
         ceiling = raw["votes_per_s"] if raw else 0
@@ -726,14 +758,15 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"| max: 200 voters, closed loop | {m['votes_per_s']} | "
             f"{100 * m['votes_per_s'] / ceiling:.0f} % | {ms(m['latency_ms'])} | "
-            f"{m['failed']} | – | {m['counted']} of {m['votes_ok']} | {srv(m['server'])} |"
+            f"{m['failed']} | – | {m['counted']} of {m['votes_ok']} | "
+            f"{srv(m['server'], m['votes_ok'])} |"
         )
         r = votes["rate"]
         lines.append(
             f"| open model at {r['target_per_s']}/s (70 % of raw), 200 VUs, {r['seconds']} s | "
             f"{r['votes_per_s']} | {100 * r['votes_per_s'] / ceiling:.0f} % | "
             f"{ms(r['latency_ms'])} | {r['failed']} | {r['dropped']} | "
-            f"{r['counted']} of {r['votes_ok']} | {srv(r['server'])} |"
+            f"{r['counted']} of {r['votes_ok']} | {srv(r['server'], r['votes_ok'])} |"
         )
         target_ok = (
             r["votes_per_s"] >= 0.7 * ceiling * 0.98
@@ -813,7 +846,7 @@ def render(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {res['requests']} | {res['requests_per_s']} | `{metric}` | "
                 f"{ms(t)} / {t['max']:.1f} | {100 * res['failed_ratio']:.2f} % | "
-                f"{res['dropped']} | {srv(res['server'])} |"
+                f"{res['dropped']} | {srv(res['server'], res['requests'])} |"
             )
         if key == "feed":
             ok = res["requests_per_s"] >= 0.98 * 500 and res["latency_ms"]["p99"] <= 50
