@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from tests.integration.events.conftest import events_client as http_client
 from tests.integration.events.helpers import join, new_event, open_voting_for
 
 
@@ -97,7 +98,7 @@ async def test_votes_racing_with_close(client: httpx.AsyncClient, server_db: Any
 
     async def vote(a: dict[str, Any]) -> httpx.Response:
         nonlocal answered
-        r = await client.post(
+        r = await burst.post(
             f"/api/events/{eid}/votes", json={"team_id": t0, "score": 2}, headers=a["headers"]
         )
         answered += 1
@@ -113,7 +114,10 @@ async def test_votes_racing_with_close(client: httpx.AsyncClient, server_db: Any
         assert r.status_code == 200 and r.json()["voting_open"] is False
         return await tally(client, host, eid)  # read as soon as the close returned
 
-    *responses, at_close = await asyncio.gather(*(vote(a) for a in racing), close())
+    # fresh connections per burst: pooled ones idle past the server's keep-alive timeout
+    # (5 s, easily reached on a loaded box) can be closed under a request (httpx ReadError)
+    async with http_client(str(client.base_url)) as burst:
+        *responses, at_close = await asyncio.gather(*(vote(a) for a in racing), close())
     codes = [r.status_code for r in responses]
     assert set(codes) <= {201, 409}, set(codes)
     assert all(
@@ -122,14 +126,17 @@ async def test_votes_racing_with_close(client: httpx.AsyncClient, server_db: Any
     accepted = codes.count(201)
     assert accepted >= 30
 
-    late_responses = await asyncio.gather(
-        *(
-            client.post(
-                f"/api/events/{eid}/votes", json={"team_id": t0, "score": 2}, headers=a["headers"]
+    async with http_client(str(client.base_url)) as burst:
+        late_responses = await asyncio.gather(
+            *(
+                burst.post(
+                    f"/api/events/{eid}/votes",
+                    json={"team_id": t0, "score": 2},
+                    headers=a["headers"],
+                )
+                for a in late
             )
-            for a in late
         )
-    )
     assert [r.status_code for r in late_responses] == [409] * len(late)
 
     final = await tally(client, host, eid)

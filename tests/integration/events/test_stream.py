@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import RunningServer, http_client
+from tests.conftest import RunningServer
+from tests.integration.events.conftest import events_client as http_client
 from tests.integration.events.helpers import (
     join,
     new_event,
@@ -199,3 +200,47 @@ async def test_change_stream_restarts_after_it_dies(
         )
         assert r.status_code == 201
         await asyncio.wait_for(until(events, lambda s: votes_of(s, t0) == 1), 1.0)
+
+
+async def test_burst_is_coalesced_and_ends_exact(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    """100 votes (200+ change events) reach a subscriber as at most max_updates_per_second
+    snapshots per second, the last one exact; the change-stream lag histogram is fed."""
+    host, ev = await new_event(client, teams=1, results="live")
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    await open_voting_for(client, host, eid, t0)
+    voters = await asyncio.gather(*(join(client, ev["code"]) for _ in range(100)))
+    rate = server.settings.sse.max_updates_per_second
+    async with stream(client, eid) as (_, events):
+        assert votes_of(await asyncio.wait_for(next_state(events), 5), t0) == 0
+        start = time.monotonic()
+        async with http_client(str(client.base_url)) as burst:  # fresh connections
+            responses = await asyncio.gather(
+                *(
+                    burst.post(
+                        f"/api/events/{eid}/votes",
+                        json={"team_id": t0, "score": 2},
+                        headers=a["headers"],
+                    )
+                    for a in voters
+                )
+            )
+        assert [r.status_code for r in responses] == [201] * 100
+        received = 0
+
+        def done(state: dict[str, Any]) -> bool:
+            nonlocal received
+            received += 1
+            return votes_of(state, t0) == 100
+
+        last = await asyncio.wait_for(until(events, done), 5)
+        elapsed = time.monotonic() - start
+    assert received <= elapsed * rate + 2, (received, elapsed)
+    row = last["data"]["results"][0]
+    assert (row["votes"], row["score_sum"]) == (100, 200)
+    metrics = (await client.get("/metrics")).text
+    m = re.search(
+        r'^livevote_change_stream_lag_seconds_count\{collection="events"\} (\S+)$', metrics, re.M
+    )
+    assert m and float(m.group(1)) >= 100
