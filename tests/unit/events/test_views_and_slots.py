@@ -1,0 +1,80 @@
+"""Pure parts of live events and the broadcaster: ranking, CSV safety, newest-only slots."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from bson import ObjectId
+
+from livevote.events import views
+from livevote.infra.broadcaster import Message, Subscription, document_id, encode_frame
+
+
+def event(tally: dict[str, tuple[int, int]], **extra: object) -> dict[str, object]:
+    return {
+        "_id": ObjectId(),
+        "code": "ABC234",
+        "title": "T",
+        "status": "live",
+        "max_score": 5,
+        "results": "hidden",
+        "revealed": False,
+        "stage": "b",
+        "voting_open": True,
+        "voting_team": "b",
+        "teams": {k: {"name": k.upper(), "order": i} for i, k in enumerate(tally)},
+        "tally": {k: {"votes": v, "score_sum": s} for k, (v, s) in tally.items()},
+        **extra,
+    }
+
+
+def test_ranks_share_ties_and_skip() -> None:
+    ev = event({"a": (2, 8), "b": (1, 4), "c": (4, 20), "d": (0, 0)})
+    rows = {r.team_id: (r.average, r.rank) for r in views.results(ev)}
+    assert rows == {"c": (5.0, 1), "a": (4.0, 2), "b": (4.0, 2), "d": (0.0, 4)}
+    assert [r.team_id for r in views.results(ev)] == ["a", "b", "c", "d"]  # team order kept
+
+
+def test_public_view_derives_on_stage_from_the_event_document() -> None:
+    view = views.public_view(event({"a": (0, 0), "b": (0, 0)}))
+    assert [(t.id, t.on_stage) for t in view.teams] == [("a", False), ("b", True)]
+    assert view.results_visibility == "hidden" and view.results_visible is False
+    assert views.public_view(event({"a": (0, 0)}, revealed=True)).results_visibility == "revealed"
+    closed = views.public_view(event({"a": (0, 0)}, voting_open=False))
+    assert closed.voting_team is None and closed.stage == "b"
+
+
+def test_csv_export_neutralises_formulas_and_hashes_voters() -> None:
+    ev = event({"a": (1, 3)})
+    ev["teams"] = {"a": {"name": "=HYPERLINK(1)", "order": 0}}
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    log = views.export_rows(ev, [{"team_id": "a", "attendee_id": "x1", "score": 3, "at": at}], "k")
+    assert log[0]["voter"] == views.voter_hash("k", str(ev["_id"]), "x1") != "x1"
+    assert views.voter_hash("k", "e1", "x1") != views.voter_hash("k", "e2", "x1")
+    text = views.export_csv(views.results(ev), log)
+    assert "'=HYPERLINK(1)" in text and "\n=HYPERLINK" not in text
+
+
+def test_document_id_normalises_nx_and_mongodb_forms() -> None:
+    oid = ObjectId()
+    assert document_id({"documentKey": {"_id": oid}}) == str(oid)
+    nx = {"__neosqlite_objectid__": True, "id": str(oid)}
+    assert document_id({"documentKey": {}, "fullDocument": {"_id": nx}}) == str(oid)
+    assert document_id({"documentKey": {"_id": "1"}}) == "1"
+    assert document_id({}) is None
+
+
+async def test_subscription_keeps_only_the_newest_message() -> None:
+    sub = Subscription("k")
+    for i in range(1, 1001):
+        sub.offer(Message("k", i, encode_frame("state", i, b"{}")))
+    first = await sub.next(timeout=0.1)
+    assert first is not None and first.id == 1000
+    assert first.frame == b"id: 1000\nevent: state\ndata: {}\n\n"
+    assert await sub.next(timeout=0.01) is None  # nothing older is queued
+    waiter = asyncio.create_task(sub.next(timeout=5))
+    await asyncio.sleep(0)
+    sub.offer(Message("k", 1001, b""))
+    got = await waiter
+    assert got is not None and got.id == 1001
