@@ -133,7 +133,8 @@ class PollCache:
     # stats -------------------------------------------------------------------------------
     async def get_stats(self, poll_key: str) -> dict[str, str] | None:
         found = await self._safe("stats", self.redis.hgetall(f"{self.prefix}stats:{poll_key}"), {})
-        return dict(found) if found and "total" in found else None
+        # decode_responses=True: keys and values are str
+        return {str(k): str(v) for k, v in found.items()} if "total" in found else None
 
     async def put_stats(self, poll_key: str, counters: dict[str, Any]) -> None:
         """Store a counters snapshot {options, votes, total} unless a newer one is cached."""
