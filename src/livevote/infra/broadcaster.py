@@ -188,6 +188,7 @@ class Broadcaster:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        metrics.SSE_CHANNELS.dec(len(self._channels))
         self._channels.clear()
 
     # -- subscribers --------------------------------------------------------------------
@@ -197,6 +198,7 @@ class Broadcaster:
         if channel is None:
             channel = _Channel(key, self._builder_for(key))
             self._channels[key] = channel
+            metrics.SSE_CHANNELS.inc()
             channel.dirty.set()  # first snapshot, built by the pump right away
             channel.task = asyncio.create_task(self._pump(channel), name=f"pump:{key}")
             self._pumps.add(channel.task)  # strong reference until done (even when cancelled)
@@ -211,6 +213,7 @@ class Broadcaster:
             channel.subscribers.discard(sub)
             if not channel.subscribers and self._channels.get(key) is channel:
                 del self._channels[key]
+                metrics.SSE_CHANNELS.dec()
                 if channel.task:
                     channel.task.cancel()
 
@@ -273,6 +276,7 @@ class Broadcaster:
                 channel.key, (mid := self._next_id(channel.key)), encode_frame("state", mid, data)
             )
             channel.latest = message
+            metrics.SSE_SNAPSHOTS.labels(channel.key.split(":", 1)[0]).inc()
             for sub in channel.subscribers:
                 sub.offer(message)
 
@@ -321,6 +325,7 @@ class Broadcaster:
                     backoff,
                 )
             self.restarts[collection] = self.restarts.get(collection, 0) + 1
+            metrics.CHANGE_STREAM_RESTARTS.labels(collection).inc()
             self.mark_all_dirty()
             await asyncio.sleep(backoff)
             backoff = min(_BACKOFF_MAX, backoff * 2)

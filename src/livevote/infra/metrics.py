@@ -137,3 +137,20 @@ TALLY_REPORTS_RESUMED = Counter(
     "Election reports finished by the pending-report worker (the request that stored them died)",
     ["outcome"],
 )
+
+# Change streams → SSE (infra/broadcaster.py)
+CHANGE_STREAM_RESTARTS = Counter(
+    "livevote_change_stream_restarts_total",
+    "Change streams reopened after an error or close (resuming after the saved token)",
+    ["collection"],
+)
+SSE_SNAPSHOTS = Counter(
+    "livevote_sse_snapshots_total",
+    "Channel snapshots built and fanned out (one encoding per update, shared by subscribers)",
+    ["channel"],
+)
+SSE_CHANNELS = Gauge(
+    "livevote_sse_channels_open",
+    "Broadcaster channels with at least one subscriber",
+    multiprocess_mode="livesum",
+)
