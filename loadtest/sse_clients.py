@@ -89,12 +89,15 @@ def raise_fd_limit() -> int:
 class LiveEvent:
     id: str
     code: str
-    team_id: str
+    team_id: str  # on stage, voting open
     host_headers: dict[str, str]
+    team_ids: list[str]
 
 
-async def prepare_event(client: httpx.AsyncClient, title: str = "load test") -> LiveEvent:
-    """A host, an event with one team on stage, voting open, live results."""
+async def prepare_event(
+    client: httpx.AsyncClient, title: str = "load test", teams: int = 1
+) -> LiveEvent:
+    """A host, an event whose first team is on stage with voting open, live results."""
     name = f"host{uuid.uuid4().hex[:10]}"
     email = f"{name}@example.com"
     r = await client.post(
@@ -106,19 +109,32 @@ async def prepare_event(client: httpx.AsyncClient, title: str = "load test") -> 
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     r = await client.post(
         "/api/events",
-        json={"title": title, "teams": [{"name": "Team A"}], "results": "live"},
+        json={
+            "title": title,
+            "teams": [{"name": f"Team {chr(65 + i)}"} for i in range(teams)],
+            "results": "live",
+        },
         headers=headers,
     )
     r.raise_for_status()
     event = r.json()
-    team_id = event["teams"][0]["id"]
+    team_ids = [t["id"] for t in event["teams"]]
+    live = LiveEvent(event["id"], event["code"], team_ids[0], headers, team_ids)
+    await open_voting(client, live, team_ids[0])
+    return live
+
+
+async def open_voting(client: httpx.AsyncClient, event: LiveEvent, team_id: str) -> None:
+    """Put `team_id` on stage and open voting for it (as the host)."""
     r = await client.put(
-        f"/api/events/{event['id']}/stage", json={"team_id": team_id}, headers=headers
+        f"/api/events/{event.id}/stage", json={"team_id": team_id}, headers=event.host_headers
     )
     r.raise_for_status()
-    r = await client.put(f"/api/events/{event['id']}/voting", json={"open": True}, headers=headers)
+    r = await client.put(
+        f"/api/events/{event.id}/voting", json={"open": True}, headers=event.host_headers
+    )
     r.raise_for_status()
-    return LiveEvent(event["id"], event["code"], team_id, headers)
+    event.team_id = team_id
 
 
 async def join_attendees(client: httpx.AsyncClient, code: str, n: int) -> list[str]:
