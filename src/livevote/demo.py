@@ -1,7 +1,8 @@
 """Demo data for `livevote serve` (settings.demo): a host account and a running event.
 
 Idempotent: does nothing when the demo event (code DEMO42) exists. Log in as
-demo@livevote.dev / demo-password; attendees join with code DEMO42.
+demo@livevote.dev / demo-password; attendees join with code DEMO42. Production sets
+LIVEVOTE_DEMO=false.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ DEMO_TEAMS = ["Solar Sprout", "ByteBakers", "Quiet Cities", "OpenTide", "Nimbus 
 async def seed_demo(db: Any, settings: Settings) -> None:
     repo = EventRepository(db)
     if await repo.by_code(DEMO_CODE) is not None:
+        print(f"demo: event {DEMO_CODE} present; host login {DEMO_EMAIL} / {DEMO_PASSWORD}")
         return
     await apply_indexes(db)  # the unique indexes must exist before anything is written
     users = UserRepository(db)
