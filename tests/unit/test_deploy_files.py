@@ -276,11 +276,16 @@ def test_ci_workflow(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "mongo:8" in docker_run and "27017:27017" in docker_run
     assert docker_run[docker_run.index("--replSet") + 1] == "rs0"
     assert "rs.initiate(" in mongo and "host: 'localhost:27017'" in mongo
-    assert runs.index(mongo) < next(i for i, r in enumerate(runs) if "pytest" in r)
     assert any("apt-get install" in r and "chromium" in r for r in runs)
-    assert any(re.search(r"python -m pytest\b", r) for r in runs)
+    tests = next(i for i, r in enumerate(runs) if r.startswith(".ci/run"))
+    assert runs.index(mongo) < tests
+    ci_run = (ROOT / ".ci/run").read_text()
+    assert "scripts/test" in ci_run
+    assert "python -m pytest" in (ROOT / "scripts/test").read_text()
     lint = " ".join(step.get("run", "") for step in jobs["lint"]["steps"])
-    assert "ruff check" in lint and "ruff format --check" in lint and "mypy" in lint
+    assert "ruff check src tests" in lint and "ruff format --check" in lint and "mypy" in lint
+    for script in ("scripts/bootstrap", ".ci/run"):
+        assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"
     for job in jobs.values():
         for step in job["steps"]:
             assert "uses" in step or "run" in step
