@@ -10,15 +10,14 @@
 // (100/min) applies, so keep RATE*60/USERS under it or raise LIVEVOTE_LIMITS_USER_PER_MINUTE.
 
 import http from "k6/http";
-import { check, fail } from "k6";
+import { check } from "k6";
 import { Counter } from "k6/metrics";
+import { BASE, JSON_HEADERS, arrivals, createPolls, pick, registerUsers } from "./poll-lib.js";
 
-const BASE = (__ENV.BASE_URL || "http://127.0.0.1:8000").replace(/\/$/, "");
 const RATE = Number(__ENV.RATE || 50);
 const DURATION = __ENV.DURATION || "30s";
 const USERS = Number(__ENV.USERS || 50);
 const POLLS = Number(__ENV.POLLS || 300);
-const JSON_HEADERS = { "Content-Type": "application/json" };
 
 const accepted = new Counter("responses_accepted");
 const duplicates = new Counter("responses_duplicate");
@@ -26,16 +25,7 @@ const limited = new Counter("votes_daily_limited");
 
 export const options = {
   setupTimeout: "300s",
-  scenarios: {
-    voting: {
-      executor: "constant-arrival-rate",
-      rate: RATE,
-      timeUnit: "1s",
-      duration: DURATION,
-      preAllocatedVUs: Math.max(20, RATE),
-      maxVUs: Math.max(50, RATE * 2),
-    },
-  },
+  scenarios: { voting: arrivals(RATE, DURATION) },
   thresholds: {
     "http_req_duration{name:vote}": ["p(95)<200", "p(99)<400"],
     "http_req_duration{name:skip}": ["p(95)<200"],
@@ -44,36 +34,19 @@ export const options = {
   },
 };
 
-function register(i) {
-  const name = `vote${Date.now().toString(36)}${i}`;
-  const email = `${name}@load.example.com`;
-  const password = "password123";
-  const r = http.post(`${BASE}/api/auth/register`, JSON.stringify({ username: name, email, password }),
-    { headers: JSON_HEADERS, tags: { phase: "setup" } });
-  if (r.status !== 201) fail(`register: ${r.status} ${r.body}`);
-  const l = http.post(`${BASE}/api/auth/login`, JSON.stringify({ email, password }),
-    { headers: JSON_HEADERS, tags: { phase: "setup" } });
-  if (l.status !== 200) fail(`login: ${l.status} ${l.body}`);
-  return l.json("access_token");
-}
-
 export function setup() {
-  const tokens = [];
-  for (let i = 0; i < USERS; i++) tokens.push(register(i));
-  const auth = { ...JSON_HEADERS, Authorization: `Bearer ${tokens[0]}` };
-  const polls = [];
-  for (let i = 0; i < POLLS; i++) {
-    const body = { title: `Vote poll ${i}`, options: ["yes", "no", "maybe"], tags: ["load"] };
-    const r = http.post(`${BASE}/api/polls`, JSON.stringify(body), { headers: auth, tags: { phase: "setup" } });
-    if (r.status !== 201) fail(`create poll: ${r.status} ${r.body}`);
-    polls.push(r.json("id"));
-  }
+  const tokens = registerUsers(USERS, "vote");
+  const polls = createPolls(tokens[0], POLLS, (i) => ({
+    title: `Vote poll ${i}`,
+    options: ["yes", "no", "maybe"],
+    tags: ["load"],
+  }));
   return { tokens, polls };
 }
 
 export default function (data) {
-  const token = data.tokens[Math.floor(Math.random() * data.tokens.length)];
-  const poll = data.polls[Math.floor(Math.random() * data.polls.length)];
+  const token = pick(data.tokens);
+  const poll = pick(data.polls);
   const headers = { ...JSON_HEADERS, Authorization: `Bearer ${token}` };
   const voting = Math.random() < 0.8;
   const r = voting

@@ -47,6 +47,15 @@ async def _db_counts(server: RunningServer, user_id: str) -> tuple[int, int, int
         await mc.close()
 
 
+def _voter(client: httpx.AsyncClient, voter: dict[str, Any]) -> Callable[[str], Any]:
+    def vote(poll_id: str) -> Any:
+        return client.post(
+            f"/api/polls/{poll_id}/vote", json={"optionIndex": 1}, headers=voter["headers"]
+        )
+
+    return vote
+
+
 async def test_150_concurrent_votes_exactly_100_accepted(
     make_server: Callable[..., RunningServer],
 ) -> None:
@@ -54,12 +63,7 @@ async def test_150_concurrent_votes_exactly_100_accepted(
     ids = await _polls(server, 150)
     async with http_client(server.url) as client:
         voter = await register_user(client)
-
-        async def vote(poll_id: str) -> httpx.Response:
-            return await client.post(
-                f"/api/polls/{poll_id}/vote", json={"optionIndex": 0}, headers=voter["headers"]
-            )
-
+        vote = _voter(client, voter)
         responses = await asyncio.gather(*(vote(p) for p in ids))
     codes = [r.status_code for r in responses]
     assert codes.count(201) == 100 and codes.count(429) == 50, sorted(codes)
@@ -76,12 +80,7 @@ async def test_day_boundary_with_fake_clock(make_server: Callable[..., RunningSe
     ids = await _polls(server, 102)
     async with http_client(server.url) as client:
         voter = await register_user(client)
-
-        async def vote(poll_id: str) -> httpx.Response:
-            return await client.post(
-                f"/api/polls/{poll_id}/vote", json={"optionIndex": 1}, headers=voter["headers"]
-            )
-
+        vote = _voter(client, voter)
         first = await asyncio.gather(*(vote(p) for p in ids[:100]))
         assert [r.status_code for r in first] == [201] * 100
         assert first[-1].json()["daily_votes_remaining"] >= 0
