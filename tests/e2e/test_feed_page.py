@@ -77,6 +77,17 @@ async def test_feed_page_sign_in_vote_skip(client: httpx.AsyncClient, server: An
             await page.click("#filters button[type=submit]")
             await expect(cards).to_have_count(1)
             await expect(cards.first.locator(".title")).to_have_text(polls[0]["title"])
+            # sign out, register a new account from the page: its feed has all three polls
+            await page.click("#sign-out")
+            await page.click("#tab-register")
+            await page.fill("input[name=username]", f"newbie{tag}")
+            await page.fill("input[name=email]", f"newbie{tag}@example.com")
+            await page.fill("input[name=password]", "password123")
+            await page.click("#auth-submit")
+            await expect(page.locator("#who-name")).to_have_text(f"newbie{tag}")
+            await page.fill("input[name=tag]", tag)
+            await page.click("#filters button[type=submit]")
+            await expect(cards).to_have_count(3)
             assert errors == []
         finally:
             await browser.close()
