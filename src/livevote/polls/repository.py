@@ -74,8 +74,10 @@ class PollRepository:
         await self.polls.insert_one(doc)
         return doc
 
-    async def get(self, key: str) -> Doc | None:
-        return await self.polls.find_one({"_id": ObjectId(key)}, FEED_FIELDS | {"votes": 1})
+    async def options(self, key: str) -> list[str] | None:
+        """The poll's options, or None when there is no such poll."""
+        doc = await self.polls.find_one({"_id": ObjectId(key)}, {"_id": 0, "options": 1})
+        return None if doc is None else list(doc["options"])
 
     async def counters(self, key: str) -> Doc | None:
         return await self.polls.find_one({"_id": ObjectId(key)}, COUNTER_FIELDS)

@@ -67,11 +67,11 @@ async def create_poll(
     return doc
 
 
-async def _existing_poll(repo: PollRepository, key: str) -> Doc:
-    poll = await repo.get(key)
-    if poll is None:
+async def _poll_options(repo: PollRepository, key: str) -> list[str]:
+    options = await repo.options(key)
+    if options is None:
         raise NotFound(f"poll {key} not found")
-    return poll
+    return options
 
 
 async def _refuse_second_response(repo: PollRepository, key: str, user_id: str, op: str) -> None:
@@ -97,10 +97,10 @@ async def cast_vote(
     daily_limit: int,
     clock: Clock,
 ) -> dict[str, Any]:
-    poll = await _existing_poll(repo, key)
-    if option_index >= len(poll["options"]):
+    options = await _poll_options(repo, key)
+    if option_index >= len(options):
         raise ValidationFailed(
-            f"optionIndex must be between 0 and {len(poll['options']) - 1} for this poll"
+            f"optionIndex must be between 0 and {len(options) - 1} for this poll"
         )
     # Cheap early answer for the common repeat; the unique index below is what guarantees it.
     await _refuse_second_response(repo, key, user_id, "vote")
@@ -144,7 +144,7 @@ async def cast_vote(
 async def skip_poll(
     repo: PollRepository, cache: PollCache, *, key: str, user_id: str, clock: Clock
 ) -> dict[str, Any]:
-    await _existing_poll(repo, key)
+    await _poll_options(repo, key)
     await _refuse_second_response(repo, key, user_id, "skip")
     try:
         await repo.insert_response(
