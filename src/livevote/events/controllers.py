@@ -273,10 +273,9 @@ class EventsController(Controller):
         attendee: Principal,
         clock: Clock,
     ) -> VoteOut:
-        event = await service.load(repo, event_id)
         await service.cast_vote(
             repo,
-            event=event,
+            event_id=event_id,
             attendee=attendee,
             team_id=data.team_id,
             score=data.score,

@@ -34,6 +34,10 @@ from livevote.infra.resources import Clock
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud, typed on phones
 CODE_LENGTH = 6
 
+# Vote pre-checks read the event through this short cache (see _event_for_vote).
+VOTE_CACHE_SECONDS = 2.0
+_vote_cache: dict[str, tuple[float, Doc]] = {}
+
 # Per-process serialisation of stage switches (cuts retries; correctness does not rely on it).
 _stage_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -242,10 +246,25 @@ def check_attendee(event: Doc, attendee: Principal) -> None:
         raise Forbidden("this attendee credential belongs to another event")
 
 
+async def _event_for_vote(repo: EventRepository, event_id: str, *, fresh: bool) -> Doc:
+    """The event as seen by the vote pre-checks, cached for a moment: the pre-checks only
+    save work (the check-and-set below is authoritative), and a "not open"/"unknown team"
+    answer is always re-read fresh before it is given."""
+    now = time.monotonic()
+    hit = None if fresh else _vote_cache.get(event_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    event = await load(repo, event_id)
+    if len(_vote_cache) > 10_000:
+        _vote_cache.clear()
+    _vote_cache[event_id] = (now + VOTE_CACHE_SECONDS, event)
+    return event
+
+
 async def cast_vote(
     repo: EventRepository,
     *,
-    event: Doc,
+    event_id: str,
     attendee: Principal,
     team_id: str,
     score: int,
@@ -266,16 +285,20 @@ async def cast_vote(
     the close still land after it. A crash between 1 and 2 leaves an uncounted vote document;
     `recount` reports it (and counts it when fixing).
     """
+    event = await _event_for_vote(repo, event_id, fresh=False)
+    event_id = str(event["_id"])  # canonical form, as stored in the votes
     check_attendee(event, attendee)
+    if team_id not in (event.get("teams") or {}) or not _open_for(event, team_id):
+        event = await _event_for_vote(repo, event_id, fresh=True)
     if team_id not in (event.get("teams") or {}):
         raise NotFound(f"team {team_id!r} is not part of this event")
     max_score = int(event["max_score"])
     if not 1 <= score <= max_score:
         raise ValidationFailed(f"score must be between 1 and {max_score}")
-    if not (event.get("voting_open") and event.get("voting_team") == team_id):
+    if not _open_for(event, team_id):
         metrics.business("event_vote", "closed")
         raise Conflict("voting for this team is not open", type="voting-closed")
-    event_id, now = str(event["_id"]), clock()
+    now = clock()
     try:
         vote_id = await repo.insert_vote(event_id, team_id, attendee.subject, score, now)
     except DuplicateKeyError:
@@ -288,6 +311,10 @@ async def cast_vote(
         metrics.business("event_vote", "closed")
         raise Conflict("voting for this team is not open", type="voting-closed")
     metrics.business("event_vote")
+
+
+def _open_for(event: Doc, team_id: str) -> bool:
+    return bool(event.get("voting_open")) and event.get("voting_team") == team_id
 
 
 def check_results_access(event: Doc, user: Principal | None) -> None:
