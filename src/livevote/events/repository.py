@@ -58,6 +58,9 @@ class EventRepository:
                 ]
             )
 
+    async def delete_teams(self, event_id: str) -> None:
+        await self.teams.delete_many({"event_id": event_id})
+
     async def get(self, event_id: str) -> Doc | None:
         key = oid(event_id)
         return await self.events.find_one({"_id": key}) if key else None

@@ -119,6 +119,7 @@ async def create_event(
             await repo.insert_event(doc)
         except DuplicateKeyError:
             if code:
+                await repo.delete_teams(str(event_id))  # created above for this event only
                 raise Conflict(f"join code {code} is taken", type="code-taken") from None
             continue
         metrics.business("event_create")

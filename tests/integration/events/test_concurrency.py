@@ -7,6 +7,10 @@ from typing import Any
 
 import httpx
 
+from livevote.errors import Conflict
+from livevote.events import service
+from livevote.events.repository import EventRepository
+from livevote.infra.resources import utc_now
 from tests.integration.events.conftest import events_client as http_client
 from tests.integration.events.helpers import join, new_event, open_voting_for
 
@@ -145,3 +149,42 @@ async def test_votes_racing_with_close(client: httpx.AsyncClient, server_db: Any
     assert await server_db["event_votes"].count_documents({"event_id": eid}) == accepted
     r = await client.post(f"/api/events/{eid}/recount", headers=host["headers"])
     assert r.json()["consistent"] is True, r.text
+
+
+async def test_join_code_is_unique_under_concurrent_creates(server_db: Any) -> None:
+    """100 concurrent creates asking for the same code: the unique index lets exactly one in."""
+    repo = EventRepository(server_db)
+
+    async def create(i: int) -> str:
+        try:
+            await service.create_event(
+                repo,
+                host_id="h",
+                title=f"E{i}",
+                team_names=["Race team"],
+                max_score=5,
+                results="live",
+                clock=utc_now,
+                code="RACE42",
+            )
+        except Conflict as exc:
+            return exc.type
+        return "created"
+
+    outcomes = await asyncio.gather(*(create(i) for i in range(100)))
+    assert outcomes.count("created") == 1 and outcomes.count("code-taken") == 99
+    assert await server_db["events"].count_documents({"code": "RACE42"}) == 1
+    # the losers' team documents were removed
+    assert await server_db["teams"].count_documents({"name": "Race team"}) == 1
+
+
+async def test_concurrent_joins_are_all_counted(client: httpx.AsyncClient, server_db: Any) -> None:
+    _, ev = await new_event(client, teams=1)
+    async with http_client(str(client.base_url)) as burst:
+        responses = await asyncio.gather(
+            *(burst.post("/api/events/join", json={"code": ev["code"]}) for _ in range(120))
+        )
+    assert [r.status_code for r in responses] == [201] * 120
+    assert len({r.json()["attendee_id"] for r in responses}) == 120
+    assert (await client.get(f"/api/events/{ev['id']}")).json()["attendees"] == 120
+    assert await server_db["attendees"].count_documents({"event_id": ev["id"]}) == 120
