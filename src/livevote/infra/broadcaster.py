@@ -114,7 +114,9 @@ class Subscription:
         """The newest message not yet taken, or None after `timeout` seconds."""
         if not self._ready.is_set():
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                # asyncio.timeout, not wait_for: no extra task per wait (10k streams × 10/s)
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
             except TimeoutError:
                 return None
         self._ready.clear()
