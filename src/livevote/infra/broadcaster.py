@@ -7,6 +7,9 @@ Interface (shared by the events and elections domains)::
         b.watch("events", key_for_change)       # async (change: dict) -> Iterable[str] | None
         b.channel("event:", build_snapshot)     # async (key: str) -> JSON-able dict | None
 
+    # app.py: lifespan=[..., mongo_lifespan, broadcaster_lifespan(install, other_install), ...]
+    # handlers get it with Provide(provide_broadcaster) (app.state.broadcaster)
+
     # in a request handler (usually through livevote.infra.sse.sse_stream):
     async with b.subscribe("event:<id>") as sub:
         message = await sub.next(timeout=15)    # Message | None on timeout
@@ -18,6 +21,9 @@ Guarantees and shape:
   failed attempt marks ALL open channels dirty: snapshots are rebuilt from the database, so a
   gap in the change stream can delay an update but never lose one (with change streams
   unavailable this degrades into polling at the backoff rate).
+- The stream is read with `try_next()` plus a short idle sleep (`_IDLE_POLL`): NX-27017
+  answers an empty getMore at once, so `async for` would spin a core; real MongoDB waits
+  server-side (maxAwaitTimeMS) and the sleep only adds ≤ 20 ms of latency.
 - A change is mapped to channel keys by the function registered for its collection (it gets
   the raw change document; use `document_id(change)` for the `_id`, which normalises the
   NX-27017 forms). Keys without subscribers are ignored.
