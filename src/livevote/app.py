@@ -23,6 +23,7 @@ from livevote.infra import health
 from livevote.infra.broadcaster import broadcaster_lifespan
 from livevote.infra.logs import configure_logging
 from livevote.infra.metrics import MetricsMiddleware, count_unrouted
+from livevote.infra.openapi import document_problem_responses
 from livevote.infra.ratelimit import RateLimitMiddleware
 from livevote.infra.resources import (
     Clock,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
     )
     app.state.settings = settings
     app.state.clock = clock
+    document_problem_responses(app)  # errors are problem+json in the OpenAPI schema too
     return app
 
 
