@@ -35,6 +35,17 @@ from livevote.polls.repository import PollRepository
 
 TAGS = [f"tag{i}" for i in range(20)]
 DB_TIME: dict[str, list[float]] = {}
+PIDS: dict[str, int] = {}  # embedded servers whose CPU time is counted per page
+CPU_SPENT: dict[str, float] = {}
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time so far of this process (the app side) and of the embedded servers."""
+    out = {"app": time.process_time()}
+    for name, pid in PIDS.items():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def measured(name: str, fn: Any) -> Any:
@@ -70,10 +81,14 @@ async def bulk(coll: Any, docs: list[dict[str, Any]], batch: int) -> float:
 
 async def timed(n: int, fn: Any) -> list[float]:
     out = []
+    before = cpu_seconds()
     for i in range(n):
         t = time.perf_counter()
         await fn(i)
         out.append((time.perf_counter() - t) * 1000)
+    after = cpu_seconds()
+    CPU_SPENT.clear()
+    CPU_SPENT.update({k: (after[k] - before[k]) * 1000 / n for k in after})
     return out
 
 
@@ -84,11 +99,14 @@ def row(label: str, ms: list[float], note: str = "") -> None:
         f"{name} {len(calls) / len(ms):.1f}x{statistics.median(calls):.2f}ms"
         for name, calls in sorted(DB_TIME.items())
     )
+    cpu = "  ".join(f"{k} {v:.1f}" for k, v in CPU_SPENT.items())
     print(
         f"{label:<48} n={len(ms):<4} median={statistics.median(ms):7.2f} ms  "
         f"p95={p95:7.2f} ms  max={ms[-1]:7.2f} ms {note}\n{'':<48} per page: {db}"
+        f"\n{'':<48} CPU ms per call: {cpu}"
     )
     DB_TIME.clear()
+    CPU_SPENT.clear()
 
 
 async def main(args: argparse.Namespace, mongo_uri: str, redis_url: str) -> None:
@@ -165,6 +183,7 @@ async def main(args: argparse.Namespace, mongo_uri: str, redis_url: str) -> None
                 cursor = p["next_cursor"]
 
         ms = await timed(max(1, args.n // 10), walk)
+        CPU_SPENT.update({k: v / 20 for k, v in CPU_SPENT.items()})
         row("spread: 20 pages by cursor (per page)", [m / 20 for m in ms])
         row(
             "spread: tag filter (1 in 20 polls), page 1",
@@ -212,6 +231,7 @@ if __name__ == "__main__":
             mongo=not mongo_uri, redis=not redis_url
         )
         mongo_uri, redis_url = mongo_uri or stack.mongo_uri, redis_url or stack.redis_url
+        PIDS.update({s.name: s.proc.pid for s in (stack.mongo, stack.redis) if s is not None})
     try:
         asyncio.run(main(args, mongo_uri, redis_url))
     finally:
