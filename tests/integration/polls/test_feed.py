@@ -224,3 +224,20 @@ async def test_everything_works_without_redis(make_server: Callable[..., Running
         assert stats["total"] == 1 and stats["options"][2]["votes"] == 1
         metrics = (await client.get("/metrics")).text
     assert 'livevote_cache_errors_total{cache="feed"}' in metrics
+
+
+async def test_cached_page_is_rechecked_when_an_invalidation_was_lost(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    """A response stored without the feed version bump (Redis unreachable at that moment) must
+    still never be served from a cached page."""
+    u = await register_user(client)
+    h = u["headers"]
+    tag = f"t{os.urandom(3).hex()}"
+    ids = await _many(client, h, 4, tag)
+    cached = await feed(client, h, tag=tag)
+    assert [p["id"] for p in cached["items"]] == ids[::-1]
+    await server_db["poll_responses"].insert_one(
+        {"poll_id": ids[-1], "user_id": u["id"], "kind": "skip", "created_at": datetime.now(UTC)}
+    )
+    assert [p["id"] for p in (await feed(client, h, tag=tag))["items"]] == ids[::-1][1:]
