@@ -142,9 +142,10 @@ async def put_on_stage(
     event_id = str(event["_id"])
     if team_id is not None and team_id not in (event.get("teams") or {}):
         raise NotFound(f"team {team_id!r} is not part of this event")
-    lock = _stage_locks.get(event_id)
+    key = f"{id(asyncio.get_running_loop())}:{event_id}"  # a lock belongs to one loop
+    lock = _stage_locks.get(key)
     if lock is None:
-        lock = _stage_locks[event_id] = asyncio.Lock()
+        lock = _stage_locks[key] = asyncio.Lock()
     async with lock:
         current = await load(repo, event_id)
         if (current.get("stage") or None) == team_id and current["status"] != "ended":

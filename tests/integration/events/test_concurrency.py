@@ -11,6 +11,7 @@ from livevote.errors import Conflict
 from livevote.events import service
 from livevote.events.repository import EventRepository
 from livevote.infra.resources import utc_now
+from tests.conftest import RunningServer
 from tests.integration.events.conftest import events_client as http_client
 from tests.integration.events.helpers import join, new_event, open_voting_for
 
@@ -190,3 +191,46 @@ async def test_concurrent_joins_are_all_counted(client: httpx.AsyncClient, serve
     assert len({r.json()["attendee_id"] for r in responses}) == 120
     assert (await client.get(f"/api/events/{ev['id']}")).json()["attendees"] == 120
     assert await server_db["attendees"].count_documents({"event_id": ev["id"]}) == 120
+
+
+async def test_stage_switches_through_two_servers_converge(
+    client: httpx.AsyncClient, server: RunningServer, make_server: Any, server_db: Any
+) -> None:
+    """Two app instances on one database (as two processes would be): their stage switches
+    interleave without any shared in-process lock; the database still never holds two teams
+    on stage and both settle on the event's `stage`."""
+    other = make_server(
+        mongo={"database": server.settings.mongo.database},
+        redis={"prefix": server.settings.redis.prefix},
+    )
+    host, ev = await new_event(client, teams=30)
+    eid = ev["id"]
+    stop = asyncio.Event()
+    max_seen = 0
+
+    async def poll_collection() -> None:
+        nonlocal max_seen
+        while not stop.is_set():
+            max_seen = max(max_seen, await server_db["teams"].count_documents({"on_stage": eid}))
+
+    async with http_client(other.url) as second:
+        clients = [client, second]
+
+        async def switch(i: int, tid: str) -> int:
+            r = await clients[i % 2].put(
+                f"/api/events/{eid}/stage", json={"team_id": tid}, headers=host["headers"]
+            )
+            return r.status_code
+
+        poller = asyncio.create_task(poll_collection())
+        try:
+            codes = await asyncio.gather(
+                *(switch(i, t["id"]) for i, t in enumerate(ev["teams"] * 2))
+            )
+        finally:
+            stop.set()
+            await poller
+    assert codes == [200] * 60 and max_seen <= 1
+    view = (await client.get(f"/api/events/{eid}")).json()
+    docs = await server_db["teams"].find({"on_stage": eid}).to_list()
+    assert [str(d["_id"]) for d in docs] == [view["stage"]]
