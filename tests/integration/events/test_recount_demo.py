@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -141,3 +142,25 @@ async def test_seed_demo_is_idempotent(
         headers=a["headers"],
     )
     assert r.status_code == 201
+
+
+async def test_recount_settles_a_vote_left_by_a_crash(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    """A process dying between the vote insert and the counting check-and-set leaves a vote
+    document that no tally includes: recount reports it and, when fixing, counts it."""
+    host, eid, t0 = await voted_event(client, 1)  # one counted vote, score 1
+    await server_db["event_votes"].insert_one(
+        {
+            "event_id": eid,
+            "team_id": t0,
+            "attendee_id": str(ObjectId()),
+            "score": 4,
+            "at": datetime.now(UTC),
+        }
+    )
+    body = (await client.post(f"/api/events/{eid}/recount", headers=host["headers"])).json()
+    assert body["fixed"] is True
+    assert body["differences"][0]["stored_votes"] == 1
+    assert body["differences"][0]["counted_votes"] == 2
+    assert body["differences"][0]["counted_score_sum"] == 5
