@@ -3,13 +3,15 @@ strings that reach MongoDB may not start with `$` (no operator can be smuggled i
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import msgspec
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from livevote.errors import NotFound, ValidationFailed
+from livevote.errors import BadRequest, NotFound, ValidationFailed
+
+T = TypeVar("T")
 
 NO_OPERATOR = r"^(?!\$)"
 NAME_PATTERN = r"^(?!\$)[^\x00-\x1f]*$"
@@ -37,3 +39,18 @@ def object_id(value: str, what: str = "resource") -> ObjectId:
 def require(condition: bool, detail: str) -> None:
     if not condition:
         raise ValidationFailed(detail)
+
+
+def decode_strict(raw: bytes, kind: type[T]) -> T | None:
+    """Decode a request body in msgspec's strict mode; None for an empty body.
+
+    Litestar converts bodies leniently (the string "3" becomes the integer 3, `true` a count);
+    handlers keep `data: <Struct>` for the OpenAPI schema and re-decode the raw body with this,
+    so a wrong type is a 400 everywhere.
+    """
+    if not raw.strip():
+        return None
+    try:
+        return msgspec.json.decode(raw, type=kind, strict=True)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(str(exc), title="Invalid request") from exc

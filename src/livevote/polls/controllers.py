@@ -16,6 +16,7 @@ from livevote.config import Settings
 from livevote.infra.auth import Principal, current_user
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
+from livevote.infra.validation import decode_strict
 from livevote.polls import feed, service
 from livevote.polls.cache import PollCache
 from livevote.polls.repository import PollRepository
@@ -27,7 +28,6 @@ from livevote.polls.schemas import (
     SkipIn,
     StatsOut,
     VoteIn,
-    strict,
 )
 
 NO_OPERATOR = r"^(?!\$)[^\x00-\x1f]*$"
@@ -59,7 +59,7 @@ class PollController(Controller):
         user: Principal,
         clock: Clock,
     ) -> PollOut:
-        data = strict(await request.body(), PollIn) or data
+        data = decode_strict(await request.body(), PollIn) or data
         doc = await service.create_poll(
             polls,
             title=data.title,
@@ -116,7 +116,7 @@ class PollController(Controller):
         settings: Settings,
         clock: Clock,
     ) -> ResponseOut:
-        data = strict(await request.body(), VoteIn) or data
+        data = decode_strict(await request.body(), VoteIn) or data
         service.check_user_id(data.userId, user)
         result = await service.cast_vote(
             polls,
@@ -140,7 +140,7 @@ class PollController(Controller):
         request: Request[Any, Any, Any],
         data: SkipIn | None = None,
     ) -> ResponseOut:
-        data = strict(await request.body(), SkipIn)
+        data = decode_strict(await request.body(), SkipIn)
         service.check_user_id(data.userId if data else None, user)
         result = await service.skip_poll(
             polls, cache, key=service.poll_key(poll_id), user_id=user.subject, clock=clock

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import msgspec
 
-from livevote.errors import BadRequest
 from livevote.infra.validation import IdStr, Input, Name, Text
-
-T = TypeVar("T")
 
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][\w-]*$")]
 PollKey = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{24}$")]
@@ -65,13 +62,3 @@ class StatsOut(msgspec.Struct):
     poll_id: str
     total: int
     options: list[OptionStats]
-
-
-def strict(raw: bytes, kind: type[T]) -> T | None:
-    """Re-decode a body without Litestar's lax coercion ("1" → 1): a wrong type is a 400."""
-    if not raw.strip():
-        return None
-    try:
-        return msgspec.json.decode(raw, type=kind, strict=True)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(str(exc), title="Invalid request") from exc

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -20,7 +19,7 @@ from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 from livevote.infra.sse import sse_stream
-from livevote.infra.validation import object_id
+from livevote.infra.validation import decode_strict, object_id
 from livevote.tallies import queries, service
 from livevote.tallies.faults import FaultInjector
 from livevote.tallies.pages import ElectionPages
@@ -66,12 +65,11 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 
 
 async def strict_body(request: Request[Any, Any, Any], schema: type[T]) -> T:
-    """Re-decode the body in msgspec's strict mode (Litestar decodes leniently, which would
-    turn the string "3" into the count 3)."""
-    try:
-        return msgspec.json.decode(await request.body(), type=schema)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(str(exc)) from exc
+    """The body decoded strictly: counts like "3" or true are not numbers."""
+    data = decode_strict(await request.body(), schema)
+    if data is None:
+        raise BadRequest("a JSON body is required")
+    return data
 
 
 def election_out(doc: Doc, reporter_key: str | None = None) -> ElectionOut:
