@@ -45,6 +45,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -81,6 +83,11 @@ class Message:
     key: str
     id: int
     frame: bytes
+
+
+# Offered to every subscriber when the process starts shutting down (SIGTERM/SIGINT): the SSE
+# response ends at once with a reconnect hint instead of holding the graceful shutdown open.
+CLOSING = Message("", 0, b"")
 
 
 def encode_frame(event: str, event_id: int, data: bytes) -> bytes:
@@ -156,6 +163,7 @@ class Broadcaster:
         self.streams: dict[str, Any] = {}  # the open change stream of each collection
         self.loop: asyncio.AbstractEventLoop | None = None
         self.restarts: dict[str, int] = {}
+        self.closing = False
 
     # -- registration -------------------------------------------------------------------
     def watch(self, collection: str, key_for: KeyFunction) -> None:
@@ -225,6 +233,14 @@ class Broadcaster:
                 if channel.task:
                     channel.task.cancel()
 
+    def close_streams(self) -> None:
+        """Shutdown began: end every SSE response (and refuse new ones) with a reconnect hint;
+        clients reconnect to another process (or to this one once restarted)."""
+        self.closing = True
+        for channel in self._channels.values():
+            for sub in channel.subscribers:
+                sub.offer(CLOSING)
+
     def mark_dirty(self, keys: Iterable[str]) -> None:
         for key in keys:
             channel = self._channels.get(key)
@@ -285,6 +301,8 @@ class Broadcaster:
             )
             channel.latest = message
             metrics.SSE_SNAPSHOTS.labels(channel.key.split(":", 1)[0]).inc()
+            if self.closing:
+                continue  # every subscriber holds CLOSING: their responses are ending
             for sub in channel.subscribers:
                 sub.offer(message)
 
@@ -371,12 +389,43 @@ def broadcaster_lifespan(
             install(b)
         app.state.broadcaster = b
         await b.start()
+        restore = _on_shutdown_signal(b.close_streams)
         try:
             yield
         finally:
+            restore()
+            b.close_streams()
             await b.stop()
 
     return lifespan
+
+
+def _on_shutdown_signal(callback: Callable[[], None]) -> Callable[[], None]:
+    """Run `callback` in the event loop when SIGTERM/SIGINT arrives, then the previous
+    handler (uvicorn's, which starts the graceful shutdown). uvicorn waits for open responses
+    before the lifespan shutdown runs, so SSE streams must learn about the signal here.
+    Returns a function restoring the previous handlers. No-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(callback)
+        prev = previous.get(signum)
+        if callable(prev):
+            prev(signum, frame)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, prev in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, prev)
+
+    return restore
 
 
 def provide_broadcaster(state: State) -> Broadcaster:

@@ -9,7 +9,9 @@ The stream sends, in order:
 3. every newer snapshot (coalesced by the broadcaster; `id:` monotonic per channel);
 4. `: keep-alive` comments after `heartbeat_seconds` without a message;
 5. after `max_stream_seconds`, a final `retry:` hint and the end of the response (clients
-   reconnect and load-balancers rebalance).
+   reconnect and load-balancers rebalance);
+6. on shutdown (SIGTERM/SIGINT, see broadcaster.close_streams) the same: a final `retry:`
+   hint at once, so the graceful shutdown is not held open by streams.
 A client disconnect cancels the generator (Litestar listens for `http.disconnect`); the
 subscription is released and the `livevote_sse_streams_open{stream}` gauge is decremented in
 `finally` either way. Frames are the broadcaster's pre-encoded bytes: nothing is re-encoded per
@@ -26,7 +28,7 @@ from litestar.response.sse import ServerSentEventMessage
 
 from livevote.config import SseSettings
 from livevote.infra import metrics
-from livevote.infra.broadcaster import Broadcaster
+from livevote.infra.broadcaster import CLOSING, Broadcaster
 
 
 class _Encoded(ServerSentEventMessage):
@@ -51,6 +53,8 @@ async def stream_messages(
     try:
         async with broadcaster.subscribe(key) as sub:
             yield _Encoded(b"retry: %d\n\n" % settings.retry_ms)
+            if broadcaster.closing:
+                sub.offer(CLOSING)
             deadline = time.monotonic() + settings.max_stream_seconds
             while True:
                 remaining = deadline - time.monotonic()
@@ -60,6 +64,11 @@ async def stream_messages(
                     )
                     return
                 message = await sub.next(timeout=min(settings.heartbeat_seconds, remaining))
+                if message is CLOSING:
+                    yield _Encoded(
+                        b": server shutting down, reconnect\nretry: %d\n\n" % settings.retry_ms
+                    )
+                    return
                 yield _HEARTBEAT if message is None else _Encoded(message.frame)
     finally:
         gauge.dec()
