@@ -117,6 +117,9 @@ def start_server(settings: Settings, clock: Any = None) -> RunningServer:
         loop="asyncio",
         timeout_graceful_shutdown=2,
         proxy_headers=False,
+        # The server keeps idle connections longer than clients do (keepalive_expiry in
+        # http_client), so a busy machine never writes into a connection being closed.
+        timeout_keep_alive=30,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -153,7 +156,9 @@ def http_client(base_url: str, **kw: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(60.0),
-        limits=httpx.Limits(max_connections=400, max_keepalive_connections=400),
+        limits=httpx.Limits(
+            max_connections=400, max_keepalive_connections=400, keepalive_expiry=2.0
+        ),
         **kw,
     )
 
