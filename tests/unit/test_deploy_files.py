@@ -236,6 +236,17 @@ def test_dashboard_shows_what_operators_need() -> None:
         assert needed in joined, needed
 
 
+def test_dashboard_operation_names_exist_in_the_code() -> None:
+    """The votes/s panel filters business operations by name: those names must be emitted."""
+    sources = "\n".join(p.read_text() for p in (ROOT / "src/livevote").rglob("*.py"))
+    emitted = set(re.findall(r"""business\(\s*["']([a-z_]+)["']""", sources))
+    filters = re.findall(r'operation=~"([^"]+)"', "\n".join(dashboard_exprs()))
+    assert filters
+    for alternatives in filters:
+        for name in alternatives.split("|"):
+            assert name in emitted, f"dashboard filters on {name!r}; emitted: {sorted(emitted)}"
+
+
 def test_exposed_metric_names_reads_the_module() -> None:
     # The helper behind the dashboard check must see real names and reject made-up ones.
     known = exposed_metric_names()
