@@ -47,6 +47,7 @@ from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 from livevote.infra.sse import sse_stream
+from livevote.infra.validation import decode_strict
 
 
 async def user_or_attendee(request: Request[Any, Any, Any]) -> Principal | None:
@@ -90,8 +91,14 @@ class EventsController(Controller):
     # -- hosts --------------------------------------------------------------------------
     @post("/", status_code=201, dependencies=HOST)
     async def create(
-        self, data: CreateEventIn, repo: EventRepository, user: Principal, clock: Clock
+        self,
+        data: CreateEventIn,
+        request: Request[Any, Any, Any],
+        repo: EventRepository,
+        user: Principal,
+        clock: Clock,
     ) -> EventView:
+        data = decode_strict(await request.body(), CreateEventIn) or data
         event = await service.create_event(
             repo,
             host_id=user.subject,
@@ -112,10 +119,12 @@ class EventsController(Controller):
         self,
         event_id: FromPath[str],
         data: TeamIn,
+        request: Request[Any, Any, Any],
         repo: EventRepository,
         user: Principal,
         clock: Clock,
     ) -> TeamView:
+        data = decode_strict(await request.body(), TeamIn) or data
         event = await service.load_as_host(repo, event_id, user)
         team = await service.add_team(repo, event=event, name=data.name, clock=clock)
         return TeamView(team["id"], team["name"], False)
@@ -125,10 +134,12 @@ class EventsController(Controller):
         self,
         event_id: FromPath[str],
         data: StageIn,
+        request: Request[Any, Any, Any],
         repo: EventRepository,
         user: Principal,
         clock: Clock,
     ) -> EventView:
+        data = decode_strict(await request.body(), StageIn) or data
         event = await service.load_as_host(repo, event_id, user)
         updated = await service.put_on_stage(repo, event=event, team_id=data.team_id, clock=clock)
         return views.public_view(updated)
@@ -146,10 +157,12 @@ class EventsController(Controller):
         self,
         event_id: FromPath[str],
         data: VotingIn,
+        request: Request[Any, Any, Any],
         repo: EventRepository,
         user: Principal,
         clock: Clock,
     ) -> EventView:
+        data = decode_strict(await request.body(), VotingIn) or data
         event = await service.load_as_host(repo, event_id, user)
         updated = await service.set_voting(repo, event=event, open_=data.open, clock=clock)
         return views.public_view(updated)
@@ -159,10 +172,12 @@ class EventsController(Controller):
         self,
         event_id: FromPath[str],
         data: ResultsVisibilityIn,
+        request: Request[Any, Any, Any],
         repo: EventRepository,
         user: Principal,
         clock: Clock,
     ) -> EventView:
+        data = decode_strict(await request.body(), ResultsVisibilityIn) or data
         event = await service.load_as_host(repo, event_id, user)
         updated = await service.set_results_visible(
             repo, event=event, visible=data.visible, clock=clock
@@ -249,13 +264,15 @@ class EventsController(Controller):
         settings: Settings,
         clock: Clock,
     ) -> Response[JoinOut]:
+        data = decode_strict(await request.body(), JoinIn) or data
         event, attendee_id = await service.join(repo, code=data.code, name=data.name, clock=clock)
         event_id = str(event["_id"])
         token = tokens.issue_attendee(attendee_id, event_id)
         cookie = Cookie(
             key=ATTENDEE_COOKIE,
             value=token,
-            path="/",
+            # Scoped to this event's API: joining another event never replaces it.
+            path=f"/api/events/{event_id}",
             httponly=True,
             samesite="lax",
             secure=request.url.scheme == "https",
@@ -269,10 +286,12 @@ class EventsController(Controller):
         self,
         event_id: FromPath[str],
         data: VoteIn,
+        request: Request[Any, Any, Any],
         repo: EventRepository,
         attendee: Principal,
         clock: Clock,
     ) -> VoteOut:
+        data = decode_strict(await request.body(), VoteIn) or data
         await service.cast_vote(
             repo,
             event_id=event_id,
