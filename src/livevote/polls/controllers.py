@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
+from litestar.types import ControllerRouterHandler
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
@@ -174,4 +175,4 @@ def feed_page() -> Template:
     return Template(template_name="feed.html", headers=_PAGE_HEADERS)
 
 
-route_handlers = [PollController, feed_page]
+route_handlers: list[ControllerRouterHandler] = [PollController, feed_page]
