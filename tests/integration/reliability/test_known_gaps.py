@@ -1,0 +1,74 @@
+"""Known gap (docs/RELIABILITY.md): a vote stored by its first write whose counting write never
+ran (MongoDB died in between; the client got a 503) stays uncounted, and the client's retry
+answers 409 without counting it either, so the tally is one below its recount until someone
+runs the recount. The chaos run hits this state by chance; these tests build it
+deterministically (the first write done directly in MongoDB, exactly as the crash leaves it)
+and fail until the events and polls domains finish or roll back such votes themselves.
+strict xfail: when the gap is fixed these XPASS and fail the suite, so the marker gets removed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from bson import ObjectId
+
+from tests.conftest import register_user
+
+GAP = "known gap: vote stored but not counted after an outage between the two writes"
+
+
+@pytest.mark.xfail(strict=True, reason=GAP)
+async def test_event_vote_left_uncounted_by_a_crash_is_counted_on_retry(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    host = await register_user(client)
+    r = await client.post(
+        "/api/events", json={"title": "Gap", "teams": [{"name": "A"}]}, headers=host["headers"]
+    )
+    ev = r.json()
+    team = ev["teams"][0]["id"]
+    await client.put(f"/api/events/{ev['id']}/stage", json={"team_id": team},
+                     headers=host["headers"])  # fmt: skip
+    await client.put(f"/api/events/{ev['id']}/voting", json={"open": True},
+                     headers=host["headers"])  # fmt: skip
+    r = await client.post("/api/events/join", json={"code": ev["code"]})
+    client.cookies.clear()
+    att = r.json()
+    # the crash: insert_vote ran, count_vote_if_open did not (the client saw a 503)
+    await server_db["event_votes"].insert_one(
+        {"_id": ObjectId(), "event_id": ev["id"], "team_id": team,
+         "attendee_id": att["attendee_id"], "score": 4, "at": datetime.now(UTC)}
+    )  # fmt: skip
+    retry = await client.post(
+        f"/api/events/{ev['id']}/votes", json={"team_id": team, "score": 4},
+        headers={"Authorization": f"Bearer {att['token']}"},
+    )  # fmt: skip
+    assert retry.status_code in (201, 409)
+    results = (await client.get(f"/api/events/{ev['id']}/results")).json()["results"]
+    stored = await server_db["event_votes"].count_documents({"event_id": ev["id"]})
+    assert results[0]["votes"] == stored, "tally equals its recount"
+
+
+@pytest.mark.xfail(strict=True, reason=GAP)
+async def test_poll_vote_left_uncounted_by_a_crash_is_counted_on_retry(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    author = await register_user(client)
+    voter = await register_user(client)
+    r = await client.post("/api/polls", json={"title": "Gap?", "options": ["a", "b"]},
+                          headers=author["headers"])  # fmt: skip
+    poll = r.json()["id"]
+    await server_db["poll_responses"].insert_one(
+        {"poll_id": poll, "user_id": voter["id"], "kind": "vote", "option_index": 1,
+         "created_at": datetime.now(UTC)}
+    )  # fmt: skip
+    retry = await client.post(f"/api/polls/{poll}/vote", json={"optionIndex": 1},
+                              headers=voter["headers"])  # fmt: skip
+    assert retry.status_code in (201, 409)
+    doc = await server_db["polls"].find_one({"_id": ObjectId(poll)})
+    stored = await server_db["poll_responses"].count_documents({"poll_id": poll, "kind": "vote"})
+    assert int(doc.get("total", 0)) == stored, "counters equal their recount"
