@@ -24,8 +24,15 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    ExecutionTimeout,
+    ServerSelectionTimeoutError,
+    WTimeoutError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger("livevote.errors")
@@ -128,12 +135,20 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# Transient: retrying later can succeed. ConnectionFailure covers AutoReconnect, NotPrimaryError,
+# NetworkTimeout, WaitQueueTimeoutError and ServerSelectionTimeoutError; ExecutionTimeout is a
+# server-side time limit, WTimeoutError a write concern not met in time (outcome unknown);
+# redis ConnectionError covers BusyLoadingError/MaxConnectionsError, ReadOnlyError a replica
+# during a failover.
 _OUTAGES = (
     ConnectionFailure,
     AutoReconnect,
     ServerSelectionTimeoutError,
+    ExecutionTimeout,
+    WTimeoutError,
     RedisConnectionError,
     RedisTimeoutError,
+    RedisReadOnlyError,
 )
 
 _HTTP_TYPES = {
