@@ -66,7 +66,9 @@ SSE_EVENT = Schema(
     },
 )
 _REF = Reference(ref="#/components/schemas/ProblemDetails")
-_RETRY_AFTER = {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING))}
+_RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
+    "Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING))
+}
 
 
 def _problem(description: str, status: str) -> OpenAPIResponse:
