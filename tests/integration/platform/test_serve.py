@@ -62,13 +62,19 @@ def _wait_gone(servers: list[psutil.Process], timeout: float = 15) -> list[psuti
 def test_no_orphans_after_serve_ends(tmp_path: Path, how: str) -> None:
     proc, port = _start(tmp_path)
     children = _servers_of(proc)
-    names = sorted(" ".join(c.cmdline()) for c in children)
-    assert len(children) == 2 and "redis-server" in names[1] and "nx_27017" in names[0], names
-    r = httpx.get(f"http://127.0.0.1:{port}/schema/openapi.json", timeout=5)
-    assert r.status_code == 200
-    proc.send_signal(getattr(signal, how))
-    proc.wait(timeout=30)
-    assert _wait_gone(children) == []
+    try:
+        names = sorted(" ".join(c.cmdline()) for c in children)
+        assert len(children) == 2, names
+        assert "nx_27017" in names[0] and "redis-server" in names[1], names
+        r = httpx.get(f"http://127.0.0.1:{port}/schema/openapi.json", timeout=5)
+        assert r.status_code == 200
+        proc.send_signal(getattr(signal, how))
+        proc.wait(timeout=30)
+        assert _wait_gone(children) == []
+    finally:  # a failed assertion must not leave the service (and its servers) running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def test_two_instances_side_by_side(tmp_path: Path) -> None:
