@@ -41,7 +41,7 @@ from livevote.infra.auth import (
     current_attendee,
     current_user,
     optional_user,
-    tokens,
+    verified,
 )
 from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
 from livevote.infra.mongo import Doc
@@ -60,8 +60,10 @@ async def user_or_attendee(request: Request[Any, Any, Any]) -> Principal | None:
         if token is None:
             raise
         try:
-            tokens(request).decode(token, "attendee")
+            principal = verified(request, token)  # verified once per request, then cached
         except Unauthorized:
+            principal = None
+        if principal is None or principal.kind != "attendee":
             raise Unauthorized("invalid token", type="invalid-token") from None
         return None
 

@@ -86,8 +86,8 @@ class TokenService:
             {"evt": event_id},
         )
 
-    def decode(self, token: str, kind: str) -> Principal:
-        audience = self.settings.audience if kind == "user" else self.attendee_audience
+    def decode_any(self, token: str) -> Principal:
+        """Verify a token of either kind once; its audience says which kind it is."""
         if len(token) > 4096:
             raise Unauthorized("token too long")
         try:
@@ -95,7 +95,7 @@ class TokenService:
                 token,
                 self.settings.secret,
                 algorithms=[ALGORITHM],
-                audience=audience,
+                audience=[self.settings.audience, self.attendee_audience],
                 issuer=self.settings.issuer,
                 options={"require": _REQUIRED},
                 leeway=0,
@@ -104,12 +104,47 @@ class TokenService:
             raise Unauthorized("token expired", type="token-expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid token: {exc}", type="invalid-token") from exc
+        aud = claims.get("aud")
+        if aud == self.settings.audience:
+            kind = "user"
+        elif aud == self.attendee_audience:
+            kind = "attendee"
+        else:  # e.g. a list naming both audiences: ambiguous, never issued by us
+            raise Unauthorized("invalid token audience", type="invalid-token")
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 64:
             raise Unauthorized("invalid token subject", type="invalid-token")
         if kind == "attendee" and not isinstance(claims.get("evt"), str):
             raise Unauthorized("attendee token without event", type="invalid-token")
         return Principal(sub, kind, claims)
+
+    def decode(self, token: str, kind: str) -> Principal:
+        principal = self.decode_any(token)
+        if principal.kind != kind:
+            raise Unauthorized(f"a {kind} credential is required", type="invalid-token")
+        return principal
+
+
+_SCOPE_KEY = "livevote_principal"
+
+
+def verified(connection: ASGIConnection[Any, Any, Any, Any], token: str) -> Principal:
+    """Verify `token` at most once per request (the rate limiter and the handler share it)."""
+    state = connection.scope.setdefault("state", {})
+    cached = state.get(_SCOPE_KEY)
+    if cached is not None and cached[0] == token:
+        principal: Principal = cached[1]
+        return principal
+    principal = tokens(connection).decode_any(token)
+    state[_SCOPE_KEY] = (token, principal)
+    return principal
+
+
+def _require(connection: ASGIConnection[Any, Any, Any, Any], token: str, kind: str) -> Principal:
+    principal = verified(connection, token)
+    if principal.kind != kind:
+        raise Unauthorized(f"a {kind} credential is required", type="invalid-token")
+    return principal
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -132,7 +167,7 @@ async def current_user(request: ASGIConnection[Any, Any, Any, Any]) -> Principal
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("a Bearer token is required")
-    return tokens(request).decode(token, "user")
+    return _require(request, token, "user")
 
 
 async def optional_user(request: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
@@ -142,7 +177,7 @@ async def optional_user(request: ASGIConnection[Any, Any, Any, Any]) -> Principa
         return None
     token = bearer_token(request)
     assert token is not None
-    return tokens(request).decode(token, "user")
+    return _require(request, token, "user")
 
 
 async def current_attendee(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -150,24 +185,21 @@ async def current_attendee(request: ASGIConnection[Any, Any, Any, Any]) -> Princ
     token = bearer_token(request) or request.cookies.get(ATTENDEE_COOKIE)
     if not token:
         raise Unauthorized("join the event first: an attendee credential is required")
-    return tokens(request).decode(token, "attendee")
+    return _require(request, token, "attendee")
 
 
 def peek_identity(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str, str] | None:
     """For rate limiting: (kind, subject) of a *valid* credential, or None. Never raises."""
-    svc = tokens(connection)
     header = connection.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    candidates: list[tuple[str, str]] = []
-    if scheme.lower() == "bearer" and value:
-        candidates += [(value.strip(), "user"), (value.strip(), "attendee")]
+    candidates = [value.strip()] if scheme.lower() == "bearer" and value.strip() else []
     cookie = connection.cookies.get(ATTENDEE_COOKIE)
     if cookie:
-        candidates.append((cookie, "attendee"))
-    for token, kind in candidates:
+        candidates.append(cookie)
+    for token in candidates:
         try:
-            principal = svc.decode(token, kind)
+            principal = verified(connection, token)
         except Unauthorized:
             continue
-        return kind, principal.subject
+        return principal.kind, principal.subject
     return None
