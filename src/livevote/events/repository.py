@@ -31,6 +31,9 @@ from livevote.infra.mongo import Doc
 __all__ = ["DuplicateKeyError", "EventRepository"]
 
 _AFTER = ReturnDocument.AFTER
+# `counted.<vote id>` markers make counting a vote idempotent (see count_vote_if_open); they
+# stay in the database and out of every document the domain reads.
+_HIDE_MARKERS = {"counted": 0}
 
 
 def oid(value: str) -> ObjectId | None:
@@ -63,13 +66,17 @@ class EventRepository:
 
     async def get(self, event_id: str) -> Doc | None:
         key = oid(event_id)
-        return await self.events.find_one({"_id": key}) if key else None
+        return await self.events.find_one({"_id": key}, _HIDE_MARKERS) if key else None
 
     async def by_code(self, code: str) -> Doc | None:
-        return await self.events.find_one({"code": code})
+        return await self.events.find_one({"code": code}, _HIDE_MARKERS)
 
     async def by_host(self, host_id: str, limit: int = 100) -> list[Doc]:
-        cursor = self.events.find({"host_id": host_id}).sort("created_at", -1).limit(limit)
+        cursor = (
+            self.events.find({"host_id": host_id}, _HIDE_MARKERS)
+            .sort("created_at", -1)
+            .limit(limit)
+        )
         return await cursor.to_list()
 
     async def all_ids(self) -> list[str]:
@@ -79,13 +86,17 @@ class EventRepository:
         """Apply `update` unless the event has ended; returns the new document or None."""
         update = {**update, "$set": {**update.get("$set", {}), "updated_at": now}}
         return await self.events.find_one_and_update(
-            {"_id": ObjectId(event_id), "status": {"$ne": "ended"}}, update, return_document=_AFTER
+            {"_id": ObjectId(event_id), "status": {"$ne": "ended"}},
+            update,
+            projection=_HIDE_MARKERS,
+            return_document=_AFTER,
         )
 
     async def set_fields(self, event_id: str, fields: Doc, now: datetime) -> Doc | None:
         return await self.events.find_one_and_update(
             {"_id": ObjectId(event_id)},
             {"$set": {**fields, "updated_at": now}},
+            projection=_HIDE_MARKERS,
             return_document=_AFTER,
         )
 
@@ -108,6 +119,7 @@ class EventRepository:
                     "updated_at": now,
                 }
             },
+            projection=_HIDE_MARKERS,
             return_document=_AFTER,
         )
 
@@ -185,23 +197,45 @@ class EventRepository:
         return vote_id
 
     async def count_vote_if_open(
-        self, event_id: str, team_id: str, score: int, now: datetime
+        self, event_id: str, team_id: str, score: int, now: datetime, vote_id: ObjectId
     ) -> bool:
         """The check-and-set that accepts a vote: counts it only while voting for the team is
-        open (one atomic single-document update; see service.cast_vote)."""
+        open and only if this vote was not counted yet (its `counted.<vote id>` marker is set
+        by the same single-document update), so a retry after a lost answer or a crash can
+        finish counting a stored vote and never count it twice (see service.cast_vote)."""
+        marker = f"counted.{vote_id}"
         doc = await self.events.find_one_and_update(
-            {"_id": ObjectId(event_id), "voting_open": True, "voting_team": team_id},
+            {
+                "_id": ObjectId(event_id),
+                "voting_open": True,
+                "voting_team": team_id,
+                marker: {"$exists": False},
+            },
             {
                 "$inc": {
                     f"tally.{team_id}.votes": 1,
                     f"tally.{team_id}.score_sum": score,
                     "vote_seq": 1,
                 },
-                "$set": {"updated_at": now},
+                "$set": {"updated_at": now, marker: 1},
             },
             projection={"_id": 1},
         )
         return doc is not None
+
+    async def is_counted(self, event_id: str, vote_id: ObjectId) -> bool:
+        doc = await self.events.find_one(
+            {"_id": ObjectId(event_id), f"counted.{vote_id}": {"$exists": True}}, {"_id": 1}
+        )
+        return doc is not None
+
+    async def find_vote(self, event_id: str, team_id: str, attendee_id: str) -> Doc | None:
+        return await self.votes.find_one(
+            {"event_id": event_id, "team_id": team_id, "attendee_id": attendee_id}
+        )
+
+    async def vote_ids(self, event_id: str) -> list[str]:
+        return [str(d["_id"]) async for d in self.votes.find({"event_id": event_id}, {"_id": 1})]
 
     async def delete_vote(self, vote_id: ObjectId) -> None:
         await self.votes.delete_one({"_id": vote_id})
@@ -234,10 +268,17 @@ class EventRepository:
         }
 
     async def replace_tallies_if_unchanged(
-        self, event_id: str, vote_seq: int, tallies: dict[str, dict[str, int]], now: datetime
+        self,
+        event_id: str,
+        vote_seq: int,
+        tallies: dict[str, dict[str, int]],
+        counted_ids: list[str],
+        now: datetime,
     ) -> bool:
-        """Write recounted tallies only if no vote was counted since `vote_seq` was read."""
+        """Write recounted tallies (and the markers of the votes they include) only if no vote
+        was counted since `vote_seq` was read."""
         changes: dict[str, Any] = {f"tally.{t}": v for t, v in tallies.items()}
+        changes["counted"] = dict.fromkeys(counted_ids, 1)
         changes["updated_at"] = now
         doc = await self.events.find_one_and_update(
             {"_id": ObjectId(event_id), "vote_seq": vote_seq},

@@ -18,6 +18,7 @@ import asyncio
 import secrets
 import time
 import weakref
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -281,6 +282,11 @@ async def cast_vote(
        instant, atomically with the host's "close" (another single update of the same document);
     3. if the check-and-set does not match, delete the vote → 409 voting-closed.
 
+    The check-and-set also sets the vote's `counted.<vote id>` marker in the same update and
+    only matches while it is absent, so counting is idempotent: when a client retries after a
+    lost answer (an outage between 1 and 2), the duplicate insert finds the stored vote and
+    finishes counting it if voting is still open — exactly once, however many retries race.
+
     So every 201 was counted while voting was open, and once the host's close has returned no
     tally changes any more (the results read right after closing are final). The alternative
     (check first, then insert, then `$inc` a separate tally) lets votes admitted just before
@@ -304,15 +310,32 @@ async def cast_vote(
     try:
         vote_id = await repo.insert_vote(event_id, team_id, attendee.subject, score, now)
     except DuplicateKeyError:
+        await _finish_stored_vote(repo, event_id, team_id, attendee.subject, now)
         metrics.business("event_vote", "duplicate")
         raise Conflict("you already voted for this team", type="already-voted") from None
-    # If this raises, the outcome is unknown: keep the vote document; `recount` settles it.
-    counted = await repo.count_vote_if_open(event_id, team_id, score, now)
-    if not counted:
+    # If this raises, the outcome is unknown: the vote document stays, and a retry (or
+    # `recount`) finishes counting it exactly once.
+    counted = await repo.count_vote_if_open(event_id, team_id, score, now, vote_id)
+    # A concurrent retry of this same vote may have counted it first (its marker is set).
+    if not counted and not await repo.is_counted(event_id, vote_id):
         await repo.delete_vote(vote_id)
         metrics.business("event_vote", "closed")
         raise Conflict("voting for this team is not open", type="voting-closed")
     metrics.business("event_vote")
+
+
+async def _finish_stored_vote(
+    repo: EventRepository, event_id: str, team_id: str, attendee_id: str, now: datetime
+) -> None:
+    """A retry of a vote whose first attempt was stored but maybe not counted: count it now
+    if it is not counted yet and voting is still open (idempotent through its marker)."""
+    existing = await repo.find_vote(event_id, team_id, attendee_id)
+    if existing is None or await repo.is_counted(event_id, existing["_id"]):
+        return
+    if await repo.count_vote_if_open(
+        event_id, team_id, int(existing["score"]), now, existing["_id"]
+    ):
+        metrics.business("event_vote", "finished_on_retry")
 
 
 def _open_for(event: Doc, team_id: str) -> bool:
@@ -352,8 +375,9 @@ async def recount(repo: EventRepository, *, event_id: str, fix: bool, clock: Clo
         fixed = {
             d.team_id: {"votes": d.counted_votes, "score_sum": d.counted_score_sum} for d in diffs
         }
+        vote_ids = await repo.vote_ids(event_id)
         if await repo.replace_tallies_if_unchanged(
-            event_id, int(event.get("vote_seq", 0)), fixed, clock()
+            event_id, int(event.get("vote_seq", 0)), fixed, vote_ids, clock()
         ):
             metrics.business("event_recount", "fixed")
             return RecountOut(event_id, False, True, diffs)
