@@ -832,12 +832,15 @@ async def run_reports(args: argparse.Namespace) -> dict[str, Any]:
             db = mc["reports"]
             try:
                 # the worker finishes whatever a crash left pending (it crashes too, at random)
-                deadline = time.monotonic() + 180
+                # (the worker crashes at random too: ~1-2 reports/s finish per worker pass rate
+                # on this box, so allow time in proportion to the number of reports)
+                drain = max(180.0, args.reports / 2)
+                deadline = time.monotonic() + drain
                 while await db["election_reports"].count_documents(
                     {"election_id": election["id"], "status": "pending"}
                 ):
                     if time.monotonic() > deadline:
-                        raise RuntimeError("reports still pending after 180 s")
+                        raise RuntimeError(f"reports still pending after {drain:.0f} s")
                     await asyncio.sleep(0.3)
                 stored_ids = [
                     d["report_id"]
