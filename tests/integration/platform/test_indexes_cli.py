@@ -18,7 +18,11 @@ def _run(stack: Backing, db: str, action: str) -> subprocess.CompletedProcess[st
     }
     return subprocess.run(
         [sys.executable, "-m", "livevote", "indexes", action],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

@@ -77,7 +77,8 @@ async def test_many_racing_retries_count_a_stored_vote_exactly_once(
     retries = await asyncio.gather(
         *(
             client.post(
-                f"/api/events/{ev['id']}/votes", json={"team_id": team, "score": 5},
+                f"/api/events/{ev['id']}/votes",
+                json={"team_id": team, "score": 5},
                 headers={"Authorization": f"Bearer {att['token']}"},
             )
             for _ in range(120)
