@@ -11,25 +11,16 @@ import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
 from tests.conftest import ARTIFACTS, RunningServer, register_user
+from tests.e2e.browser import launch
 from tests.integration.tallies.helpers import create_election, report_body, send
 
 pytestmark = pytest.mark.browser
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
+        b = await launch(pw)
         yield b
         await b.close()
 

@@ -25,19 +25,10 @@ from livevote.app import create_app
 from livevote.infra.embedded import free_port
 from tests.conftest import ARTIFACTS, Backing, RunningServer, http_client, register_user
 from tests.conftest import test_settings as make_settings
+from tests.e2e.browser import launch
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE: dict[str, Any] = {
     "viewport": {"width": 360, "height": 740},
     "is_mobile": True,
@@ -57,7 +48,7 @@ UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, bu
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = await launch(pw)
         yield b
         await b.close()
 

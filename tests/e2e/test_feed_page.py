@@ -9,19 +9,10 @@ import httpx
 import pytest
 
 from tests.conftest import ARTIFACTS, register_user
+from tests.e2e.browser import launch
 from tests.integration.polls.helpers import new_poll
 
 pytestmark = pytest.mark.browser
-
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 async def test_feed_page_sign_in_vote_skip(client: httpx.AsyncClient, server: Any) -> None:
@@ -46,9 +37,7 @@ async def test_feed_page_sign_in_vote_skip(client: httpx.AsyncClient, server: An
     me = await register_user(client)
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=LAUNCH_ARGS
-        )
+        browser = await launch(pw)
         try:
             page = await browser.new_page(viewport={"width": 390, "height": 900})
             errors: list[str] = []
