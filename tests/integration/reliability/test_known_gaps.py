@@ -19,34 +19,34 @@ import pytest
 from bson import ObjectId
 
 from tests.conftest import register_user
+from tests.integration.events.helpers import join, new_event, open_voting_for
 
 GAP = "known gap: vote stored but not counted after an outage between the two writes"
+
+
+async def _stored_but_uncounted_vote(
+    client: httpx.AsyncClient, server_db: Any, score: int
+) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any]]:
+    """An open event whose one attendee has a vote stored by the first write only (the crash:
+    insert_vote ran, count_vote_if_open did not, the client saw a 503)."""
+    host, ev = await new_event(client, teams=1)
+    team = ev["teams"][0]["id"]
+    await open_voting_for(client, host, ev["id"], team)
+    att = await join(client, ev["code"])
+    await server_db["event_votes"].insert_one(
+        {"_id": ObjectId(), "event_id": ev["id"], "team_id": team,
+         "attendee_id": att["attendee_id"], "score": score, "at": datetime.now(UTC)}
+    )  # fmt: skip
+    return host, ev, team, att
 
 
 async def test_event_vote_left_uncounted_by_a_crash_is_counted_on_retry(
     client: httpx.AsyncClient, server_db: Any
 ) -> None:
-    host = await register_user(client)
-    r = await client.post(
-        "/api/events", json={"title": "Gap", "teams": [{"name": "A"}]}, headers=host["headers"]
-    )
-    ev = r.json()
-    team = ev["teams"][0]["id"]
-    await client.put(f"/api/events/{ev['id']}/stage", json={"team_id": team},
-                     headers=host["headers"])  # fmt: skip
-    await client.put(f"/api/events/{ev['id']}/voting", json={"open": True},
-                     headers=host["headers"])  # fmt: skip
-    r = await client.post("/api/events/join", json={"code": ev["code"]})
-    client.cookies.clear()
-    att = r.json()
-    # the crash: insert_vote ran, count_vote_if_open did not (the client saw a 503)
-    await server_db["event_votes"].insert_one(
-        {"_id": ObjectId(), "event_id": ev["id"], "team_id": team,
-         "attendee_id": att["attendee_id"], "score": 4, "at": datetime.now(UTC)}
-    )  # fmt: skip
+    _, ev, team, att = await _stored_but_uncounted_vote(client, server_db, 4)
     retry = await client.post(
         f"/api/events/{ev['id']}/votes", json={"team_id": team, "score": 4},
-        headers={"Authorization": f"Bearer {att['token']}"},
+        headers=att["headers"],
     )  # fmt: skip
     assert retry.status_code in (201, 409)
     results = (await client.get(f"/api/events/{ev['id']}/results")).json()["results"]
@@ -57,29 +57,13 @@ async def test_event_vote_left_uncounted_by_a_crash_is_counted_on_retry(
 async def test_many_racing_retries_count_a_stored_vote_exactly_once(
     client: httpx.AsyncClient, server_db: Any
 ) -> None:
-    host = await register_user(client)
-    r = await client.post(
-        "/api/events", json={"title": "Retry", "teams": [{"name": "A"}]}, headers=host["headers"]
-    )
-    ev = r.json()
-    team = ev["teams"][0]["id"]
-    await client.put(f"/api/events/{ev['id']}/stage", json={"team_id": team},
-                     headers=host["headers"])  # fmt: skip
-    await client.put(f"/api/events/{ev['id']}/voting", json={"open": True},
-                     headers=host["headers"])  # fmt: skip
-    r = await client.post("/api/events/join", json={"code": ev["code"]})
-    client.cookies.clear()
-    att = r.json()
-    await server_db["event_votes"].insert_one(
-        {"_id": ObjectId(), "event_id": ev["id"], "team_id": team,
-         "attendee_id": att["attendee_id"], "score": 5, "at": datetime.now(UTC)}
-    )  # fmt: skip
+    host, ev, team, att = await _stored_but_uncounted_vote(client, server_db, 5)
     retries = await asyncio.gather(
         *(
             client.post(
                 f"/api/events/{ev['id']}/votes",
                 json={"team_id": team, "score": 5},
-                headers={"Authorization": f"Bearer {att['token']}"},
+                headers=att["headers"],
             )
             for _ in range(120)
         )
