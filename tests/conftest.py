@@ -208,7 +208,3 @@ async def server_db(server: RunningServer) -> AsyncIterator[Any]:
         yield mc[server.settings.mongo.database]
     finally:
         await mc.close()
-
-
-# kept for importers; not collected as a test (pytest collects test_* only in test modules)
-test_settings = settings_for

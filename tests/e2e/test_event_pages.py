@@ -23,8 +23,14 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from livevote.app import create_app
 from livevote.infra.embedded import free_port
-from tests.conftest import ARTIFACTS, Backing, RunningServer, http_client, register_user
-from tests.conftest import test_settings as make_settings
+from tests.conftest import (
+    ARTIFACTS,
+    Backing,
+    RunningServer,
+    http_client,
+    register_user,
+    settings_for,
+)
 from tests.e2e.browser import launch
 
 pytestmark = pytest.mark.browser
@@ -334,7 +340,7 @@ def _stop(srv: uvicorn.Server, thread: threading.Thread) -> None:
 
 
 async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pages) -> None:
-    settings = make_settings(stack)
+    settings = settings_for(stack)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     srv, thread = _serve(settings, port)
