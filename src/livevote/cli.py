@@ -82,12 +82,11 @@ async def _check(db: Any) -> int:
     return 0
 
 
-async def _seed_demo(db: Any, settings: Settings) -> None:
-    try:
-        from livevote.demo import seed_demo
-    except ImportError:
-        return
+async def _seed_demo(db: Any, settings: Settings) -> int:
+    from livevote.demo import seed_demo
+
     await seed_demo(db, settings)
+    return 0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -100,7 +99,7 @@ def serve(args: argparse.Namespace) -> int:
     multiproc_dir = None
     try:
         if settings.demo:
-            with_database(settings, lambda db: _seed_and_ok(db, settings))
+            with_database(settings, lambda db: _seed_demo(db, settings))
         workers = args.workers or settings.workers
         if workers > 1:
             multiproc_dir = tempfile.mkdtemp(prefix="livevote-metrics-")
@@ -129,11 +128,6 @@ def serve(args: argparse.Namespace) -> int:
             shutil.rmtree(multiproc_dir, ignore_errors=True)
 
 
-async def _seed_and_ok(db: Any, settings: Settings) -> int:
-    await _seed_demo(db, settings)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="livevote", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,12 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p_idx.set_defaults(
         func=lambda a: with_database(Settings.from_env(), _apply if a.action == "apply" else _check)
     )
-    try:
-        from livevote import commands  # domain commands (recount, ...)
+    from livevote import commands  # domain commands (recount, ...)
 
-        commands.register(sub)
-    except ImportError:
-        pass
+    commands.register(sub)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 
@@ -19,4 +18,3 @@ def register(sub: Any) -> None:
     from livevote.polls.commands import add_recount as add_polls_recount
 
     add_polls_recount(domains)
-    _ = argparse
