@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,8 +193,6 @@ class RateLimiter:
 
 
 def _now_ms() -> int:
-    import time
-
     return int(time.time() * 1000)
 
 

@@ -121,7 +121,3 @@ def provide_limiter(state: State) -> RateLimiter:
 def provide_tokens(state: State) -> TokenService:
     svc: TokenService = state.tokens
     return svc
-
-
-def state_get(state: State, name: str, default: Any = None) -> Any:
-    return getattr(state, name, default)
