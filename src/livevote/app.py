@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
@@ -18,9 +16,11 @@ from livevote.accounts.controllers import route_handlers as account_routes
 from livevote.config import Settings
 from livevote.errors import handle_exception
 from livevote.events.controllers import route_handlers as event_routes
+from livevote.events.pages import route_handlers as event_pages
 from livevote.events.stream import install as install_event_streams
 from livevote.infra import health
 from livevote.infra.broadcaster import broadcaster_lifespan
+from livevote.infra.hooks import NO_HOOKS, Hooks, provide_hooks
 from livevote.infra.logs import configure_logging
 from livevote.infra.metrics import MetricsMiddleware, count_unrouted
 from livevote.infra.openapi import document_problem_responses
@@ -37,16 +37,20 @@ from livevote.infra.resources import (
     redis_lifespan,
     utc_now,
 )
+from livevote.infra.validation import strict_body
 from livevote.polls.controllers import route_handlers as poll_routes
+from livevote.polls.pages import route_handlers as poll_pages
 from livevote.tallies.controllers import route_handlers as election_routes
+from livevote.tallies.pages import route_handlers as election_pages
 from livevote.tallies.stream import install as install_election_streams
 from livevote.tallies.worker import tallies_lifespan
-from livevote.web.pages import route_handlers as page_routes
-
-WEB = Path(__file__).parent / "web"
+from livevote.web import render
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock = utc_now, hooks: Hooks | None = None
+) -> Litestar:
+    """The app; `hooks` is the fault-injection seam (infra/hooks.py), None in production."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
     app = Litestar(
@@ -54,10 +58,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             *health.route_handlers,
             *account_routes,
             *event_routes,
-            *page_routes,
+            *event_pages,
             *election_routes,
+            *election_pages,
             *poll_routes,
-            create_static_files_router("/static", [WEB / "static"], include_in_schema=False),
+            *poll_pages,
+            create_static_files_router("/static", [render.STATIC], include_in_schema=False),
         ],
         lifespan=[
             redis_lifespan,
@@ -72,8 +78,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             "clock": Provide(provide_clock, sync_to_thread=False),
             "limiter": Provide(provide_limiter, sync_to_thread=False),
             "tokens": Provide(provide_tokens, sync_to_thread=False),
+            "hooks": Provide(provide_hooks, sync_to_thread=False),
         },
         middleware=[DefineMiddleware(MetricsMiddleware), DefineMiddleware(RateLimitMiddleware)],
+        before_request=strict_body,  # every JSON body decoded strictly (infra/validation)
         exception_handlers={Exception: handle_exception},
         after_exception=[count_unrouted],
         openapi_config=OpenAPIConfig(
@@ -83,7 +91,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
         ),
-        template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=render.TEMPLATES, engine=JinjaTemplateEngine),
         compression_config=CompressionConfig(backend="gzip", exclude=["/api/.*/stream"]),
         request_max_body_size=settings.limits.max_body_bytes,
         debug=False,
@@ -91,6 +99,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.hooks = hooks or NO_HOOKS
     document_problem_responses(app)  # errors are problem+json in the OpenAPI schema too
     return app
 

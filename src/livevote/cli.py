@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
+from livevote import commands
 from livevote.config import Settings
-from livevote.infra.embedded import EmbeddedStack
+from livevote.demo import seed_demo
+from livevote.infra.backing import start_backing_services, with_database
 from livevote.infra.logs import configure_logging
+from livevote.infra.mongo import apply_indexes, check_indexes
 
 log = logging.getLogger("livevote.cli")
 
@@ -25,43 +25,7 @@ def _raise_system_exit(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def start_backing_services(settings: Settings) -> tuple[Settings, EmbeddedStack | None]:
-    """Start embedded servers for what is not configured; export their URLs for workers."""
-    if not (settings.embedded_mongo or settings.embedded_redis):
-        return settings, None
-    stack = EmbeddedStack(Path(settings.data_dir)).start(
-        mongo=settings.embedded_mongo, redis=settings.embedded_redis
-    )
-    if settings.embedded_mongo:
-        os.environ["MONGODB_URI"] = stack.mongo_uri
-    if settings.embedded_redis:
-        os.environ["REDIS_URL"] = stack.redis_url
-    return Settings.from_env(), stack
-
-
-def with_database(settings: Settings, fn: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
-    """Run `fn(db)` against the configured (or embedded) MongoDB."""
-    from livevote.infra.mongo import make_client
-
-    settings, stack = start_backing_services(settings)
-
-    async def run() -> int:
-        client = make_client(settings.mongo.uri, settings.mongo.timeout_ms)
-        try:
-            return await fn(client[settings.mongo.database])
-        finally:
-            await client.close()
-
-    try:
-        return asyncio.run(run())
-    finally:
-        if stack:
-            stack.stop()
-
-
 async def _apply(db: Any) -> int:
-    from livevote.infra.mongo import apply_indexes
-
     created = await apply_indexes(db)
     for line in created:
         print(f"created: {line}")
@@ -70,8 +34,6 @@ async def _apply(db: Any) -> int:
 
 
 async def _check(db: Any) -> int:
-    from livevote.infra.mongo import check_indexes
-
     problems = await check_indexes(db)
     for line in problems:
         print(line)
@@ -83,8 +45,6 @@ async def _check(db: Any) -> int:
 
 
 async def _seed_demo(db: Any, settings: Settings) -> int:
-    from livevote.demo import seed_demo
-
     await seed_demo(db, settings)
     return 0
 
@@ -141,8 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     p_idx.set_defaults(
         func=lambda a: with_database(Settings.from_env(), _apply if a.action == "apply" else _check)
     )
-    from livevote import commands  # domain commands (recount, ...)
-
     commands.register(sub)
     args = parser.parse_args(argv)
     result: int = args.func(args)

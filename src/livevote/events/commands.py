@@ -7,6 +7,7 @@ from typing import Any
 
 from livevote.config import Settings
 from livevote.errors import AppError
+from livevote.infra.backing import with_database
 from livevote.infra.resources import utc_now
 
 
@@ -19,8 +20,6 @@ def add_recount(domains: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from livevote.cli import with_database
-
     async def recount_all(db: Any) -> int:
         from livevote.events import service
         from livevote.events.repository import EventRepository

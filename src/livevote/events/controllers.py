@@ -47,7 +47,6 @@ from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 from livevote.infra.sse import sse_stream
-from livevote.infra.validation import decode_strict
 
 
 async def user_or_attendee(request: Request[Any, Any, Any]) -> Principal | None:
@@ -100,7 +99,6 @@ class EventsController(Controller):
         user: Principal,
         clock: Clock,
     ) -> EventView:
-        data = decode_strict(await request.body(), CreateEventIn) or data
         event = await service.create_event(
             repo,
             host_id=user.subject,
@@ -126,7 +124,6 @@ class EventsController(Controller):
         user: Principal,
         clock: Clock,
     ) -> TeamView:
-        data = decode_strict(await request.body(), TeamIn) or data
         event = await service.load_as_host(repo, event_id, user)
         team = await service.add_team(repo, event=event, name=data.name, clock=clock)
         return TeamView(team["id"], team["name"], False)
@@ -141,7 +138,6 @@ class EventsController(Controller):
         user: Principal,
         clock: Clock,
     ) -> EventView:
-        data = decode_strict(await request.body(), StageIn) or data
         event = await service.load_as_host(repo, event_id, user)
         updated = await service.put_on_stage(repo, event=event, team_id=data.team_id, clock=clock)
         return views.public_view(updated)
@@ -164,7 +160,6 @@ class EventsController(Controller):
         user: Principal,
         clock: Clock,
     ) -> EventView:
-        data = decode_strict(await request.body(), VotingIn) or data
         event = await service.load_as_host(repo, event_id, user)
         updated = await service.set_voting(repo, event=event, open_=data.open, clock=clock)
         return views.public_view(updated)
@@ -179,7 +174,6 @@ class EventsController(Controller):
         user: Principal,
         clock: Clock,
     ) -> EventView:
-        data = decode_strict(await request.body(), ResultsVisibilityIn) or data
         event = await service.load_as_host(repo, event_id, user)
         updated = await service.set_results_visible(
             repo, event=event, visible=data.visible, clock=clock
@@ -266,7 +260,6 @@ class EventsController(Controller):
         settings: Settings,
         clock: Clock,
     ) -> Response[JoinOut]:
-        data = decode_strict(await request.body(), JoinIn) or data
         event, attendee_id = await service.join(repo, code=data.code, name=data.name, clock=clock)
         event_id = str(event["_id"])
         token = tokens.issue_attendee(attendee_id, event_id)
@@ -293,7 +286,6 @@ class EventsController(Controller):
         attendee: Principal,
         clock: Clock,
     ) -> VoteOut:
-        data = decode_strict(await request.body(), VoteIn) or data
         await service.cast_vote(
             repo,
             event_id=event_id,

@@ -3,15 +3,14 @@ strings that reach MongoDB may not start with `$` (no operator can be smuggled i
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, get_args
 
 import msgspec
 from bson import ObjectId
 from bson.errors import InvalidId
+from litestar import Request
 
 from livevote.errors import BadRequest, NotFound, ValidationFailed
-
-T = TypeVar("T")
 
 NO_OPERATOR = r"^(?!\$)"
 NAME_PATTERN = r"^(?!\$)[^\x00-\x1f]*$"
@@ -41,16 +40,35 @@ def require(condition: bool, detail: str) -> None:
         raise ValidationFailed(detail)
 
 
-def decode_strict(raw: bytes, kind: type[T]) -> T | None:
-    """Decode a request body in msgspec's strict mode; None for an empty body.
+def _body_type(request: Request[Any, Any, Any]) -> type[msgspec.Struct] | None:
+    """The msgspec Struct a handler's `data` parameter expects (unwrapping `X | None`)."""
+    field = request.route_handler.parsed_data_field
+    if field is None:
+        return None
+    candidates = [field.annotation, *get_args(field.annotation)]
+    for kind in candidates:
+        if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            return kind
+    return None
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> None:
+    """App-wide `before_request` hook: every JSON body is decoded in msgspec's strict mode
+    before Litestar's own (lenient) conversion runs, so no handler can forget it.
 
     Litestar converts bodies leniently (the string "3" becomes the integer 3, `true` a count);
-    handlers keep `data: <Struct>` for the OpenAPI schema and re-decode the raw body with this,
-    so a wrong type is a 400 everywhere.
+    here a wrong type is a 400 for every route with a `data: <Struct>` parameter. An empty
+    body is left to Litestar (a required body is then its 400; an optional one stays None).
     """
+    kind = _body_type(request)
+    if kind is None:
+        return
+    raw = await request.body()
     if not raw.strip():
-        return None
+        return
     try:
-        return msgspec.json.decode(raw, type=kind, strict=True)
+        msgspec.json.decode(raw, type=kind, strict=True)
     except msgspec.ValidationError as exc:
         raise BadRequest(str(exc), title="Invalid request") from exc
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", title="Invalid request") from exc

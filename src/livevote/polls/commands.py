@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from livevote.config import Settings
+from livevote.infra.backing import with_database
 from livevote.polls.repository import PollRepository
 
 
@@ -44,8 +45,6 @@ def add_recount(domains: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from livevote.cli import with_database
-
     async def run(db: Any) -> int:
         from bson import ObjectId
 

@@ -8,7 +8,6 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, QueryParameter
-from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
@@ -17,7 +16,6 @@ from livevote.config import Settings
 from livevote.infra.auth import Principal, current_user
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
-from livevote.infra.validation import decode_strict
 from livevote.polls import feed, service
 from livevote.polls.cache import PollCache
 from livevote.polls.repository import PollRepository
@@ -60,7 +58,6 @@ class PollController(Controller):
         user: Principal,
         clock: Clock,
     ) -> PollOut:
-        data = decode_strict(await request.body(), PollIn) or data
         doc = await service.create_poll(
             polls,
             title=data.title,
@@ -117,7 +114,6 @@ class PollController(Controller):
         settings: Settings,
         clock: Clock,
     ) -> ResponseOut:
-        data = decode_strict(await request.body(), VoteIn) or data
         service.check_user_id(data.userId, user)
         result = await service.cast_vote(
             polls,
@@ -141,7 +137,6 @@ class PollController(Controller):
         request: Request[Any, Any, Any],
         data: SkipIn | None = None,
     ) -> ResponseOut:
-        data = decode_strict(await request.body(), SkipIn)
         service.check_user_id(data.userId if data else None, user)
         result = await service.skip_poll(
             polls, cache, key=service.poll_key(poll_id), user_id=user.subject, clock=clock
@@ -156,23 +151,4 @@ class PollController(Controller):
         return msgspec.convert(result, StatsOut)
 
 
-# The page embeds nothing user-typed; feed.js renders poll text with textContent only.
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-}
-
-
-@get("/feed", include_in_schema=False, sync_to_thread=False)
-def feed_page() -> Template:
-    """The mobile-first poll feed page (static shell; everything else through the API)."""
-    return Template(template_name="feed.html", headers=_PAGE_HEADERS)
-
-
-route_handlers: list[ControllerRouterHandler] = [PollController, feed_page]
+route_handlers: list[ControllerRouterHandler] = [PollController]

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from livevote.config import Settings
+from livevote.infra.backing import with_database
 
 
 def add_recount(domains: Any) -> None:
@@ -19,8 +20,6 @@ def add_recount(domains: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from livevote.cli import with_database
-
     async def run(db: Any) -> int:
         from bson import ObjectId
 

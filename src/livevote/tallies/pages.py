@@ -13,19 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from livevote.infra.mongo import Doc
 from livevote.tallies import queries
 from livevote.tallies.repository import ElectionRepository
-from livevote.web.pages import asset_version
-
-# Names on the page are typed by users: only our own scripts may run.
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+from livevote.web import render
 
 
 class ElectionPages(Controller):
@@ -39,25 +27,12 @@ class ElectionPages(Controller):
         if ObjectId.is_valid(election_id):
             election = await repo.election(ObjectId(election_id))
         if election is None:
-            return Template(
-                template_name="not_found.html",
-                context={
-                    "heading": "This election doesn't exist",
-                    "message": "The link may be incomplete.",
-                    "asset_version": asset_version(),
-                },
-                status_code=404,
-                headers=_HEADERS,
-            )
+            return render.not_found("This election doesn't exist", "The link may be incomplete.")
         state = await queries.snapshot(repo, election=election)
-        return Template(
-            template_name="elections.html",
-            context={
-                "election": election,
-                "data": {"election_id": str(election["_id"]), "state": state},
-                "asset_version": asset_version(),
-            },
-            headers=_HEADERS,
+        return render.page(
+            "elections.html",
+            election=election,
+            data={"election_id": str(election["_id"]), "state": state},
         )
 
 

@@ -1,4 +1,4 @@
-"""The server-rendered pages of live events (HTML; the JSON API lives in livevote.events).
+"""The server-rendered pages of live events (HTML; the JSON API is controllers.py).
 
     /                     join by code (a form that redirects to /e/<code>)
     /e/{code}             attendee phone page
@@ -13,14 +13,10 @@ after that comes from the API and the SSE stream. An unknown code or id is a fri
 
 from __future__ import annotations
 
-import hashlib
-from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-import segno
 from litestar import Controller, Request, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
@@ -30,67 +26,22 @@ from livevote.config import Settings
 from livevote.events import views
 from livevote.events.repository import EventRepository
 from livevote.infra.mongo import Doc
-
-STATIC = Path(__file__).parent / "static"
-
-# Pages embed user-typed names: no inline scripts may run, only our own files.
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'; form-action 'self'"
-    ),
-}
-
-
-@cache
-def asset_version() -> str:
-    """A fingerprint of the static files, so browsers never run a stale script."""
-    digest = hashlib.sha256()
-    for path in sorted(STATIC.glob("*")):
-        if path.is_file():
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:10]
-
-
-def public_base(request: Request[Any, Any, Any], settings: Settings) -> str:
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
-
-
-def join_qr_svg(url: str) -> str:
-    """The join QR code as inline SVG, scaled by CSS (no width/height attributes)."""
-    qr = segno.make(url, error="m")
-    return str(
-        qr.svg_inline(
-            scale=10, border=2, omitsize=True, svgclass="qr", title=f"QR code to join: {url}"
-        )
-    )
+from livevote.web import render
 
 
 def normalise_code(code: str) -> str:
     return code.strip().upper()
 
 
-def _page(name: str, status: int = 200, **context: Any) -> Template:
-    context.setdefault("asset_version", asset_version())
-    return Template(template_name=name, context=context, status_code=status, headers=_HEADERS)
-
-
 def not_found(what: str) -> Template:
     if what == "code":
-        heading = "We can't find that event"
-        message = "Check the code on the big screen and try again — codes look like 7KQ4ZP."
-    else:
-        heading = "This event doesn't exist"
-        message = "It may have been deleted, or the link is incomplete."
-    return _page("not_found.html", 404, heading=heading, message=message)
+        return render.not_found(
+            "We can't find that event",
+            "Check the code on the big screen and try again — codes look like 7KQ4ZP.",
+        )
+    return render.not_found(
+        "This event doesn't exist", "It may have been deleted, or the link is incomplete."
+    )
 
 
 async def page_view(
@@ -117,7 +68,7 @@ class PagesController(Controller):
 
     @get("/")
     async def home(self) -> Template:
-        return _page("home.html")
+        return render.page("home.html")
 
     @get("/join")
     async def join_by_code(self, code: FromQuery[str] = "") -> Redirect:
@@ -135,7 +86,7 @@ class PagesController(Controller):
             "code": event["code"],
             "max_score": event.get("max_score", 5),
         }
-        return _page("attendee.html", event=event, data=data)
+        return render.page("attendee.html", event=event, data=data)
 
     @get("/screen/{code:str}")
     async def screen(
@@ -148,21 +99,21 @@ class PagesController(Controller):
         event = await page_view(db, code=code)
         if event is None:
             return not_found("code")
-        base = public_base(request, settings)
+        base = render.public_base(request, settings)
         join_url = f"{base}/e/{event['code']}"
         data = {"event": event, "event_id": event["id"], "max_score": event.get("max_score", 5)}
-        return _page(
+        return render.page(
             "screen.html",
             event=event,
             data=data,
-            qr_svg=join_qr_svg(join_url),
+            qr_svg=render.qr_svg(join_url, "QR code to join"),
             join_url=join_url,
             join_host=urlsplit(base).netloc + urlsplit(base).path,
         )
 
     @get("/host")
     async def host_index(self) -> Template:
-        return _page("host_index.html", data={"page": "host-index"})
+        return render.page("host_index.html", data={"page": "host-index"})
 
     @get("/host/events/{event_id:str}")
     async def host_event(
@@ -175,14 +126,14 @@ class PagesController(Controller):
         event = await page_view(db, event_id=event_id)
         if event is None:
             return not_found("id")
-        base = public_base(request, settings)
+        base = render.public_base(request, settings)
         data = {
             "page": "host-event",
             "event": event,
             "event_id": event["id"],
             "max_score": event.get("max_score", 5),
         }
-        return _page(
+        return render.page(
             "host_event.html",
             event=event,
             data=data,
