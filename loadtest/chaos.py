@@ -558,13 +558,14 @@ async def verify_votes(
         )
         out["poll_tally_drift_unexplained"] = sum(1 for d in pdrift if not d["explained"])
         # the repair path: `livevote recount polls --fix`
-        from livevote.polls.commands import recount_polls
+        from livevote.polls.recount import recount as recount_polls
 
         for d in pdrift:
-            await recount_polls(db, poll=d["poll"], fix=True)
-        still = await recount_polls(db, fix=False) if pdrift else []
+            await recount_polls(db, scope_id=d["poll"], fix=True)
+        still = await recount_polls(db, scope_id=None, fix=False) if pdrift else []
+        drifted = {d["poll"] for d in pdrift}
         out["poll_tally_drift_after_recount"] = len(
-            [line for line in still if any(d["poll"] in line for d in pdrift)]
+            [r for r in still if not r.consistent and r.id in drifted]
         )
         out["poll_tally_drift"] = pdrift
         return out

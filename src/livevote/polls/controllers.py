@@ -1,24 +1,17 @@
-"""Poll feed API (seed 002): create, feed, vote, skip, stats."""
+"""Poll feed API (seed 002): create, feed, vote, skip, stats. Parse → call the service → answer
+with a view; the rules live in service.py."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.types import ControllerRouterHandler
-from pymongo.asynchronous.database import AsyncDatabase
-from redis.asyncio import Redis
 
-from livevote.config import Settings
 from livevote.infra.auth import Principal, current_user
-from livevote.infra.mongo import Doc
-from livevote.infra.resources import Clock
-from livevote.polls import feed, service
-from livevote.polls.cache import PollCache
-from livevote.polls.repository import PollRepository
+from livevote.polls import views
 from livevote.polls.schemas import (
     FeedOut,
     PollIn,
@@ -28,51 +21,30 @@ from livevote.polls.schemas import (
     StatsOut,
     VoteIn,
 )
+from livevote.polls.service import PollService, check_user_id, poll_key, poll_service
 
 NO_OPERATOR = r"^(?!\$)[^\x00-\x1f]*$"
-
-
-def provide_polls(db: AsyncDatabase[Doc]) -> PollRepository:
-    return PollRepository(db)
-
-
-def provide_poll_cache(redis: Redis, settings: Settings) -> PollCache:
-    return PollCache(redis, settings.redis.prefix)
 
 
 class PollController(Controller):
     path = "/api/polls"
     tags = ["polls"]
     dependencies = {
-        "polls": Provide(provide_polls, sync_to_thread=False),
-        "cache": Provide(provide_poll_cache, sync_to_thread=False),
+        "polls": Provide(poll_service, sync_to_thread=False),
         "user": Provide(current_user),
     }
 
     @post("/", status_code=201)
-    async def create(
-        self,
-        data: PollIn,
-        request: Request[Any, Any, Any],
-        polls: PollRepository,
-        user: Principal,
-        clock: Clock,
-    ) -> PollOut:
-        doc = await service.create_poll(
-            polls,
-            title=data.title,
-            options=data.options,
-            tags=data.tags,
-            user_id=user.subject,
-            clock=clock,
+    async def create(self, data: PollIn, polls: PollService, user: Principal) -> PollOut:
+        doc = await polls.create_poll(
+            title=data.title, options=data.options, tags=data.tags, user_id=user.subject
         )
-        return msgspec.convert(feed.item(doc), PollOut)
+        return views.poll_view(doc)
 
     @get("/")
     async def feed(
         self,
-        polls: PollRepository,
-        cache: PollCache,
+        polls: PollService,
         user: Principal,
         tag: Annotated[
             str | None, QueryParameter(max_length=32, pattern=r"^[A-Za-z0-9][\w-]*$")
@@ -89,66 +61,41 @@ class PollController(Controller):
     ) -> FeedOut:
         """Newest first; only polls the caller has neither voted on nor skipped. Use
         `cursor=<next_cursor>` to page without repeats or gaps while voting (see feed.py)."""
-        service.check_user_id(user_id, user)
-        page_data = await feed.feed_page(
-            polls,
-            cache,
-            user_id=user.subject,
-            tag=tag.lower() if tag else None,
-            q=q.strip() or None if q else None,
-            page=page,
-            limit=limit,
-            cursor=cursor,
+        check_user_id(user_id, user)
+        found = await polls.feed_page(
+            user_id=user.subject, tag=tag, q=q, page=page, limit=limit, cursor=cursor
         )
-        return msgspec.convert(page_data, FeedOut)
+        return views.feed_view(found)
 
     @post("/{poll_id:str}/vote", status_code=201)
     async def vote(
-        self,
-        poll_id: FromPath[str],
-        data: VoteIn,
-        request: Request[Any, Any, Any],
-        polls: PollRepository,
-        cache: PollCache,
-        user: Principal,
-        settings: Settings,
-        clock: Clock,
+        self, poll_id: FromPath[str], data: VoteIn, polls: PollService, user: Principal
     ) -> ResponseOut:
-        service.check_user_id(data.userId, user)
-        result = await service.cast_vote(
-            polls,
-            cache,
-            key=service.poll_key(poll_id),
-            user_id=user.subject,
-            option_index=data.optionIndex,
-            daily_limit=settings.limits.daily_votes,
-            clock=clock,
+        check_user_id(data.userId, user)
+        key = poll_key(poll_id)
+        remaining = await polls.cast_vote(
+            key=key, user_id=user.subject, option_index=data.optionIndex
         )
-        return msgspec.convert(result, ResponseOut)
+        return views.vote_view(key, data.optionIndex, remaining)
 
     @post("/{poll_id:str}/skip", status_code=201)
     async def skip(
         self,
         poll_id: FromPath[str],
-        polls: PollRepository,
-        cache: PollCache,
+        polls: PollService,
         user: Principal,
-        clock: Clock,
-        request: Request[Any, Any, Any],
         data: SkipIn | None = None,
     ) -> ResponseOut:
-        service.check_user_id(data.userId if data else None, user)
-        result = await service.skip_poll(
-            polls, cache, key=service.poll_key(poll_id), user_id=user.subject, clock=clock
-        )
-        return msgspec.convert(result, ResponseOut)
+        check_user_id(data.userId if data else None, user)
+        key = poll_key(poll_id)
+        await polls.skip_poll(key=key, user_id=user.subject)
+        return views.skip_view(key)
 
     @get("/{poll_id:str}/stats")
-    async def stats(
-        self, poll_id: FromPath[str], polls: PollRepository, cache: PollCache
-    ) -> StatsOut:
-        result = await service.poll_stats(polls, cache, key=service.poll_key(poll_id))
-        return msgspec.convert(result, StatsOut)
+    async def stats(self, poll_id: FromPath[str], polls: PollService) -> StatsOut:
+        key = poll_key(poll_id)
+        options, votes = await polls.poll_stats(key=key)
+        return views.stats_view(key, options, votes)
 
 
 route_handlers: list[ControllerRouterHandler] = [PollController]

@@ -30,9 +30,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from livevote.infra.mongo import Doc
 from livevote.polls.cache import PollCache
 from livevote.polls.repository import PollRepository
+from livevote.polls.views import poll_item
 
 MIN_BATCH = 20
 MAX_BATCH = 500
@@ -46,17 +46,6 @@ SETTLE_SECONDS = 30.0
 def signature(tag: str | None, q: str | None) -> str:
     raw = json.dumps([(tag or "").lower(), (q or "").lower()])
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
-
-
-def item(doc: Doc) -> dict[str, Any]:
-    return {
-        "id": doc["key"],
-        "title": doc["title"],
-        "options": list(doc["options"]),
-        "tags": list(doc.get("tags", [])),
-        "created_at": doc["created_at"].isoformat(),
-        "created_by": doc.get("created_by", ""),
-    }
 
 
 def _just_above(key: str) -> str:
@@ -150,7 +139,7 @@ async def _batch(
         cache.count("feed_top", hit=top is not None)
         if top is not None:
             return top
-    batch = [item(d) for d in await repo.newest(tag=tag, q=q, before=bound, size=size)]
+    batch = [poll_item(d) for d in await repo.newest(tag=tag, q=q, before=bound, size=size)]
     if bound is None:
         await cache.put_top(sig, size, batch)
     return batch

@@ -12,6 +12,9 @@ server can range-scan it. NX-27017 cannot match ObjectId values outside `_id` an
 whole table for `_id` ranges, so feed walks, cursors and responses use the string key.
 Counters are a sub-document (`votes.<i>`), not an array: NX-27017 ignores `$inc` on array
 positions.
+
+Duplicate keys never leave this module: a refused response comes back as the kind of the
+response already stored, a full or raced daily counter as None (see `take_daily_slot`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from livevote.infra.mongo import Doc
+
+Database = AsyncDatabase[Doc]  # the handle a PollRepository is opened on
 
 FEED_FIELDS = {
     "_id": 0,
@@ -50,7 +55,7 @@ def feed_filter(*, tag: str | None, q: str | None, before: str | None) -> Doc:
 
 
 class PollRepository:
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    def __init__(self, db: Database) -> None:
         self.polls = db["polls"]
         self.responses = db["poll_responses"]
         self.daily = db["daily_votes"]
@@ -99,14 +104,21 @@ class PollRepository:
         )
 
     # responses ---------------------------------------------------------------------------
-    async def insert_response(
+    async def record_response(
         self, *, poll_key: str, user_id: str, kind: str, option_index: int | None, now: datetime
-    ) -> None:
-        """Raises DuplicateKeyError when the user already voted on or skipped this poll."""
+    ) -> str | None:
+        """Store the user's one response to the poll: None when stored; when the unique index
+        refuses it, the kind ("vote"/"skip") of the response the user gave before."""
         doc: Doc = {"poll_id": poll_key, "user_id": user_id, "kind": kind, "created_at": now}
         if option_index is not None:
             doc["option_index"] = option_index
-        await self.responses.insert_one(doc)
+        try:
+            await self.responses.insert_one(doc)
+        except DuplicateKeyError:
+            # Responses are never deleted, so the earlier one is there to read back.
+            earlier = await self.response_kind(poll_key=poll_key, user_id=user_id)
+            return earlier or kind
+        return None
 
     async def response_kind(self, *, poll_key: str, user_id: str) -> str | None:
         found = await self.responses.find_one(
@@ -133,7 +145,7 @@ class PollRepository:
         ).to_list()
         return {d["poll_id"] for d in found}
 
-    async def recount_all(self, key: str | None = None) -> dict[tuple[str, int], int]:
+    async def votes_per_option(self, key: str | None = None) -> dict[tuple[str, int], int]:
         """Votes per (poll key, option index), counted from the stored responses."""
         match: Doc = {"kind": "vote"}
         if key:
@@ -147,11 +159,13 @@ class PollRepository:
             counts[slot] = counts.get(slot, 0) + 1
         return counts
 
-    async def counter_docs(self, key: str | None = None) -> list[Doc]:
+    async def all_counters(self, key: str | None = None) -> list[Doc]:
+        """The counters {key, options, votes, total} of one poll (by key) or of every poll."""
         query: Doc = {"key": key} if key else {}
         return await self.polls.find(query, COUNTER_FIELDS).to_list()
 
-    async def set_counters(self, key: str, votes: dict[str, int]) -> None:
+    async def replace_counters(self, key: str, votes: dict[str, int]) -> None:
+        """Write recounted counters (the total follows from the votes)."""
         await self.polls.update_one(
             {"key": key}, {"$set": {"votes": votes, "total": sum(votes.values())}}
         )
@@ -170,8 +184,9 @@ class PollRepository:
         except DuplicateKeyError:
             doc = None
         if doc is None:
-            # Either the counter is full, or two first votes of the day raced on the upsert
-            # (MongoDB: DuplicateKeyError; NX-27017: None). Retry once without upsert.
+            # Either the counter is full (the filter missed, so the upsert hit the unique
+            # index), or two first votes of the day raced on the upsert. MongoDB raises
+            # DuplicateKeyError; NX-27017 returns None instead. Both: retry once without upsert.
             doc = await self.daily.find_one_and_update(
                 query, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER
             )
@@ -185,6 +200,3 @@ class PollRepository:
     async def daily_count(self, *, user_id: str, day: str) -> int:
         doc = await self.daily.find_one({"user_id": user_id, "day": day}, {"count": 1})
         return int(doc["count"]) if doc else 0
-
-
-__all__ = ["DuplicateKeyError", "PollRepository", "feed_filter"]

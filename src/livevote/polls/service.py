@@ -1,5 +1,10 @@
 """Poll rules: creation, votes and skips (one response per user per poll), the daily vote
-limit and statistics. Raises AppErrors; the feed walk lives in feed.py."""
+limit and statistics. Raises AppErrors; the feed walk lives in feed.py, the Mongo code in
+repository.py, the Redis caches in cache.py.
+
+`PollService` binds the rules to one request's repository, cache and clock; controllers get it
+from `poll_service` (a Litestar dependency) and never see the repository.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,18 @@ import math
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
+
+from livevote.config import Settings
 from livevote.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from livevote.infra import metrics
 from livevote.infra.auth import Principal
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 from livevote.infra.validation import object_id
+from livevote.polls import feed
 from livevote.polls.cache import PollCache
-from livevote.polls.repository import DuplicateKeyError, PollRepository
+from livevote.polls.repository import Database, PollRepository
 
 
 def poll_key(raw: str) -> str:
@@ -40,151 +49,157 @@ def _duplicates(values: list[str]) -> list[str]:
     return dupes
 
 
-async def create_poll(
-    repo: PollRepository,
-    *,
-    title: str,
-    options: list[str],
-    tags: list[str],
-    user_id: str,
-    clock: Clock,
-) -> Doc:
-    title = title.strip()
-    options = [o.strip() for o in options]
-    tags = [t.lower() for t in tags]
-    if not title:
-        raise ValidationFailed("title must not be blank")
-    if not all(options):
-        raise ValidationFailed("options must not be blank")
-    if dupes := _duplicates(options):
-        raise ValidationFailed(f"options must be distinct: {dupes[0]!r} appears more than once")
-    if dupes := _duplicates(tags):
-        raise ValidationFailed(f"tags must be distinct: {dupes[0]!r} appears more than once")
-    doc = await repo.insert_poll(
-        title=title, options=options, tags=tags, user_id=user_id, now=clock()
-    )
-    metrics.business("poll_create")
-    return doc
-
-
-async def _poll_options(repo: PollRepository, key: str) -> list[str]:
-    options = await repo.options(key)
-    if options is None:
-        raise NotFound(f"poll {key} not found")
-    return options
-
-
-async def _refuse_second_response(repo: PollRepository, key: str, user_id: str, op: str) -> None:
-    kind = await repo.response_kind(poll_key=key, user_id=user_id)
-    if kind is not None:
-        metrics.business(op, "conflict")
-        done = "voted" if kind == "vote" else "skipped"
-        verb = "voted on" if kind == "vote" else "skipped"
-        raise Conflict(f"you already {verb} this poll", type=f"already-{done}")
+def _already_answered(kind: str, op: str) -> Conflict:
+    """The 409 for a second response; `kind` is the response the user gave before."""
+    metrics.business(op, "conflict")
+    done = "voted" if kind == "vote" else "skipped"
+    verb = "voted on" if kind == "vote" else "skipped"
+    return Conflict(f"you already {verb} this poll", type=f"already-{done}")
 
 
 def _next_midnight(now: datetime) -> datetime:
     return datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=now.tzinfo)
 
 
-async def cast_vote(
-    repo: PollRepository,
-    cache: PollCache,
-    *,
-    key: str,
-    user_id: str,
-    option_index: int,
-    daily_limit: int,
-    clock: Clock,
-) -> dict[str, Any]:
-    options = await _poll_options(repo, key)
-    if option_index >= len(options):
-        raise ValidationFailed(
-            f"optionIndex must be between 0 and {len(options) - 1} for this poll"
-        )
-    # Cheap early answer for the common repeat; the unique index below is what guarantees it.
-    await _refuse_second_response(repo, key, user_id, "vote")
-    now = clock().astimezone(UTC)  # the limit counts per UTC day
-    day, midnight = now.date().isoformat(), _next_midnight(now)
-    count = await repo.take_daily_slot(
-        user_id=user_id, day=day, limit=daily_limit, expires_at=midnight + timedelta(days=1)
+def _daily_limit_reached(daily_limit: int, now: datetime, midnight: datetime) -> RateLimited:
+    wait = max(1, math.ceil((midnight - now).total_seconds()))
+    return RateLimited(
+        f"daily vote limit of {daily_limit} reached; it resets at "
+        f"{midnight.strftime('%Y-%m-%dT%H:%M:%SZ')} (in {wait // 3600}h {wait % 3600 // 60}m)",
+        retry_after=wait,
+        type="daily-vote-limit",
+        title="Daily vote limit reached",
+        extra={"limit": daily_limit, "resets_at": midnight.isoformat()},
     )
-    if count is None:
-        metrics.business("vote", "daily_limit")
-        wait = max(1, math.ceil((midnight - now).total_seconds()))
-        raise RateLimited(
-            f"daily vote limit of {daily_limit} reached; it resets at "
-            f"{midnight.strftime('%Y-%m-%dT%H:%M:%SZ')} (in {wait // 3600}h {wait % 3600 // 60}m)",
-            retry_after=wait,
-            type="daily-vote-limit",
-            title="Daily vote limit reached",
-            extra={"limit": daily_limit, "resets_at": midnight.isoformat()},
+
+
+def poll_service(db: Database, redis: Redis, settings: Settings, clock: Clock) -> PollService:
+    """The Litestar dependency: the poll rules over the app's database, Redis and clock."""
+    return PollService(
+        PollRepository(db),
+        PollCache(redis, settings.redis.prefix),
+        clock=clock,
+        daily_limit=settings.limits.daily_votes,
+    )
+
+
+class PollService:
+    def __init__(
+        self, repo: PollRepository, cache: PollCache, *, clock: Clock, daily_limit: int
+    ) -> None:
+        self.repo = repo
+        self.cache = cache
+        self.clock = clock
+        self.daily_limit = daily_limit
+
+    async def create_poll(
+        self, *, title: str, options: list[str], tags: list[str], user_id: str
+    ) -> Doc:
+        title = title.strip()
+        options = [o.strip() for o in options]
+        tags = [t.lower() for t in tags]
+        if not title:
+            raise ValidationFailed("title must not be blank")
+        if not all(options):
+            raise ValidationFailed("options must not be blank")
+        if dupes := _duplicates(options):
+            raise ValidationFailed(f"options must be distinct: {dupes[0]!r} appears more than once")
+        if dupes := _duplicates(tags):
+            raise ValidationFailed(f"tags must be distinct: {dupes[0]!r} appears more than once")
+        doc = await self.repo.insert_poll(
+            title=title, options=options, tags=tags, user_id=user_id, now=self.clock()
         )
-    try:
-        await repo.insert_response(
+        metrics.business("poll_create")
+        return doc
+
+    async def feed_page(
+        self,
+        *,
+        user_id: str,
+        tag: str | None,
+        q: str | None,
+        page: int,
+        limit: int,
+        cursor: str | None,
+    ) -> dict[str, Any]:
+        """Newest first, only polls the user has neither voted on nor skipped (feed.py)."""
+        return await feed.feed_page(
+            self.repo,
+            self.cache,
+            user_id=user_id,
+            tag=tag.lower() if tag else None,
+            q=q.strip() or None if q else None,
+            page=page,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    async def _poll_options(self, key: str) -> list[str]:
+        options = await self.repo.options(key)
+        if options is None:
+            raise NotFound(f"poll {key} not found")
+        return options
+
+    async def _refuse_second_response(self, key: str, user_id: str, op: str) -> None:
+        kind = await self.repo.response_kind(poll_key=key, user_id=user_id)
+        if kind is not None:
+            raise _already_answered(kind, op)
+
+    async def cast_vote(self, *, key: str, user_id: str, option_index: int) -> int:
+        """Store and count the user's vote; returns the votes left today."""
+        options = await self._poll_options(key)
+        if option_index >= len(options):
+            raise ValidationFailed(
+                f"optionIndex must be between 0 and {len(options) - 1} for this poll"
+            )
+        # Cheap early answer for the common repeat; the unique index below is what guarantees it.
+        await self._refuse_second_response(key, user_id, "vote")
+        now = self.clock().astimezone(UTC)  # the limit counts per UTC day
+        day, midnight = now.date().isoformat(), _next_midnight(now)
+        count = await self.repo.take_daily_slot(
+            user_id=user_id,
+            day=day,
+            limit=self.daily_limit,
+            expires_at=midnight + timedelta(days=1),
+        )
+        if count is None:
+            metrics.business("vote", "daily_limit")
+            raise _daily_limit_reached(self.daily_limit, now, midnight)
+        earlier = await self.repo.record_response(
             poll_key=key, user_id=user_id, kind="vote", option_index=option_index, now=now
         )
-    except DuplicateKeyError:
-        await repo.release_daily_slot(user_id=user_id, day=day)  # keep the limit exact
-        await _refuse_second_response(repo, key, user_id, "vote")
-        raise
-    counters = await repo.count_vote(key, option_index)
-    if counters is not None:
-        await cache.put_stats(key, counters)
-    await cache.invalidate_feed(user_id)
-    metrics.business("vote")
-    return {
-        "poll_id": key,
-        "kind": "vote",
-        "option_index": option_index,
-        "daily_votes_remaining": max(0, daily_limit - count),
-    }
+        if earlier is not None:
+            await self.repo.release_daily_slot(user_id=user_id, day=day)  # keep the limit exact
+            raise _already_answered(earlier, "vote")
+        counters = await self.repo.count_vote(key, option_index)
+        if counters is not None:
+            await self.cache.put_stats(key, counters)
+        await self.cache.invalidate_feed(user_id)
+        metrics.business("vote")
+        return max(0, self.daily_limit - count)
 
-
-async def skip_poll(
-    repo: PollRepository, cache: PollCache, *, key: str, user_id: str, clock: Clock
-) -> dict[str, Any]:
-    await _poll_options(repo, key)
-    await _refuse_second_response(repo, key, user_id, "skip")
-    try:
-        await repo.insert_response(
-            poll_key=key, user_id=user_id, kind="skip", option_index=None, now=clock()
+    async def skip_poll(self, *, key: str, user_id: str) -> None:
+        await self._poll_options(key)
+        await self._refuse_second_response(key, user_id, "skip")
+        earlier = await self.repo.record_response(
+            poll_key=key, user_id=user_id, kind="skip", option_index=None, now=self.clock()
         )
-    except DuplicateKeyError:
-        await _refuse_second_response(repo, key, user_id, "skip")
-        raise
-    await cache.invalidate_feed(user_id)
-    metrics.business("skip")
-    return {"poll_id": key, "kind": "skip"}
+        if earlier is not None:
+            raise _already_answered(earlier, "skip")
+        await self.cache.invalidate_feed(user_id)
+        metrics.business("skip")
 
-
-def _stats(key: str, options: list[str], votes: list[int]) -> dict[str, Any]:
-    total = sum(votes)
-    return {
-        "poll_id": key,
-        "total": total,
-        "options": [
-            {
-                "index": i,
-                "text": text,
-                "votes": votes[i],
-                "percent": round(100 * votes[i] / total, 1) if total else 0.0,
-            }
-            for i, text in enumerate(options)
-        ],
-    }
-
-
-async def poll_stats(repo: PollRepository, cache: PollCache, *, key: str) -> dict[str, Any]:
-    cached = await cache.get_stats(key)
-    cache.count("stats", hit=cached is not None)
-    if cached is not None:
-        options = list(json.loads(cached["options"]))
-        return _stats(key, options, [int(cached.get(f"v{i}", 0)) for i in range(len(options))])
-    counters = await repo.counters(key)
-    if counters is None:
-        raise NotFound(f"poll {key} not found")
-    await cache.put_stats(key, counters)
-    options = list(counters["options"])
-    votes = counters["votes"]
-    return _stats(key, options, [int(votes.get(str(i), 0)) for i in range(len(options))])
+    async def poll_stats(self, *, key: str) -> tuple[list[str], list[int]]:
+        """The poll's options and votes per option: from the cached snapshot, else MongoDB."""
+        cached = await self.cache.get_stats(key)
+        self.cache.count("stats", hit=cached is not None)
+        if cached is not None:
+            options = list(json.loads(cached["options"]))
+            return options, [int(cached.get(f"v{i}", 0)) for i in range(len(options))]
+        counters = await self.repo.counters(key)
+        if counters is None:
+            raise NotFound(f"poll {key} not found")
+        await self.cache.put_stats(key, counters)
+        options = list(counters["options"])
+        votes = counters["votes"]
+        return options, [int(votes.get(str(i), 0)) for i in range(len(options))]

@@ -1,20 +1,27 @@
-"""`livevote recount polls`: counters rebuilt from the stored votes."""
+"""`livevote recount polls`: counters rebuilt from the stored votes (report by default, --fix
+repairs)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from typing import Any
 
 import httpx
+import pytest
+from bson import ObjectId
 
-from livevote.polls.commands import recount_polls
-from tests.conftest import register_user
+from livevote.errors import NotFound
+from livevote.infra.recount import Difference
+from livevote.polls.recount import recount
+from tests.conftest import RunningServer, register_user
 from tests.integration.polls.helpers import new_poll
 
 
-async def test_recount_finds_and_fixes_a_drifted_counter(
-    client: httpx.AsyncClient, server_db: Any
-) -> None:
+async def _voted_polls(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two polls, four voters each: votes 2/2 (a: x, y) and 2/2/0 (b: x, y, z)."""
     owner = await register_user(client)
     a = await new_poll(client, owner["headers"], "recount a", ["x", "y"])
     b = await new_poll(client, owner["headers"], "recount b", ["x", "y", "z"])
@@ -25,12 +32,77 @@ async def test_recount_finds_and_fixes_a_drifted_counter(
                 f"/api/polls/{poll['id']}/vote", json={"optionIndex": i % 2}, headers=v["headers"]
             )
             assert r.status_code == 201
-    assert await recount_polls(server_db, poll=a["id"]) == []
-    assert await recount_polls(server_db, poll=b["id"]) == []
-    # a crash between storing the response and the $inc leaves a counter short
-    await server_db["polls"].update_one({"key": b["id"]}, {"$inc": {"votes.1": -1, "total": -1}})
-    differences = await recount_polls(server_db, poll=b["id"], fix=True)
-    assert len(differences) == 1 and b["id"] in differences[0]
-    assert await recount_polls(server_db, poll=b["id"]) == []
-    fixed = await server_db["polls"].find_one({"key": b["id"]})
-    assert fixed["votes"] == {"0": 2, "1": 2, "2": 0} and fixed["total"] == 4
+    return a, b
+
+
+async def _drift(server_db: Any, poll_id: str) -> None:
+    """What a crash between storing the response and the $inc leaves: a counter one short."""
+    await server_db["polls"].update_one({"key": poll_id}, {"$inc": {"votes.1": -1, "total": -1}})
+
+
+async def test_recount_finds_and_fixes_a_drifted_counter(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    a, b = await _voted_polls(client)
+    for poll in (a, b):
+        (report,) = await recount(server_db, scope_id=poll["id"], fix=False)
+        assert (report.domain, report.id, report.consistent) == ("polls", poll["id"], True)
+    await _drift(server_db, b["id"])
+    (found,) = await recount(server_db, scope_id=b["id"], fix=False)
+    assert (found.consistent, found.fixed) == (False, False)
+    assert found.differences == [
+        Difference("option 1", {"votes": 1}, {"votes": 2}),
+        Difference("total", {"votes": 3}, {"votes": 4}),
+    ]
+    assert (await server_db["polls"].find_one({"key": b["id"]}))["total"] == 3  # report only
+    (fixed,) = await recount(server_db, scope_id=b["id"], fix=True)
+    assert (fixed.consistent, fixed.fixed) == (False, True)
+    assert fixed.differences == found.differences
+    (again,) = await recount(server_db, scope_id=b["id"], fix=False)
+    assert again.consistent
+    stored = await server_db["polls"].find_one({"key": b["id"]})
+    assert stored["votes"] == {"0": 2, "1": 2, "2": 0} and stored["total"] == 4
+    every = {r.id: r.consistent for r in await recount(server_db, scope_id=None, fix=False)}
+    assert every[a["id"]] is True and every[b["id"]] is True
+
+
+async def test_recount_of_an_unknown_poll_is_not_found(server_db: Any) -> None:
+    with pytest.raises(NotFound):
+        await recount(server_db, scope_id=str(ObjectId()), fix=False)
+    with pytest.raises(NotFound):
+        await recount(server_db, scope_id="not-a-poll-id", fix=False)
+
+
+async def _cli(server: RunningServer, *args: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "MONGODB_URI": server.settings.mongo.uri,
+        "REDIS_URL": server.settings.redis.url,
+        "LIVEVOTE_MONGO_DATABASE": server.settings.mongo.database,
+        "LIVEVOTE_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livevote", "recount", "polls", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_recount_cli_reports_then_fixes(
+    client: httpx.AsyncClient, server: RunningServer, server_db: Any
+) -> None:
+    _, b = await _voted_polls(client)
+    await _drift(server_db, b["id"])
+    code, out = await _cli(server, "--id", b["id"], "--json")
+    assert code == 1, out
+    report = json.loads(out.splitlines()[0])
+    assert (report["id"], report["consistent"], report["fixed"]) == (b["id"], False, False)
+    code, out = await _cli(server, "--id", b["id"], "--fix")
+    assert code == 0, out
+    assert f"polls {b['id']}: FIXED" in out and "option 1: stored {'votes': 1}" in out
+    code, out = await _cli(server, "--id", b["id"])
+    assert code == 0 and f"polls {b['id']}: consistent" in out, out
+    code, out = await _cli(server, "--id", str(ObjectId()))
+    assert code == 2 and "not found" in out, out
