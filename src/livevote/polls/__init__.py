@@ -1,1 +1,36 @@
-"""Poll feed (seed 002): polls with tags, a per-user feed, votes, skips, daily limits, stats."""
+"""Poll feed (seed 002): polls with tags, a per-user feed, votes, skips, daily limits, stats.
+
+    controllers.py  HTTP API (/api/polls…): parse → service → view   pages.py  the /feed page
+    schemas.py      request/response structs (seed 002's field names)
+    service.py      the rules (PollService; `poll_service` is its dependency)
+    repository.py   the only code naming collections: polls, poll_responses, daily_votes
+    views.py        documents and results → API views (pure)
+    recount.py      `livevote recount polls [--id ID] [--fix]`: counters from stored votes
+    extras:
+    feed.py         the per-user feed walk (keyset batches, dense runs, a scan budget)
+    cache.py        Redis caches (feed pages, newest batch, dense runs, stats); never the truth
+
+Rules and where each lives (file, and the index in indexes/ that enforces it):
+- A poll has a non-blank title, 2..10 distinct options and 0..10 distinct tags (compared
+  case-insensitively; tags stored lower-case): schemas.PollIn, service.create_poll.
+- One response per user per poll, a vote or a skip (a second → 409 already-voted /
+  already-skipped): service.cast_vote / skip_poll answer the common repeat early; the unique
+  index poll_responses.one_response_per_user decides races (repository.record_response
+  returns the earlier response's kind instead of raising).
+- At most `limits.daily_votes` (100) votes per user per UTC day, skips unlimited (over →
+  429 daily-vote-limit with Retry-After to midnight UTC): service.cast_vote;
+  repository.take_daily_slot is the check-and-set (a filter `count < limit`) on
+  daily_votes.one_counter_per_user_day (unique; old days expire by daily_votes.expire_old_days).
+  A vote refused after taking its slot gives the slot back, so the count stays exact.
+- Counters `votes.<i>` and `total` change only by `$inc` (repository.count_vote) and can be
+  rebuilt from poll_responses (recount.py). Known gap: a crash between storing a vote and
+  counting it leaves the counter short until `livevote recount polls --fix`
+  (tests/integration/reliability/test_known_gaps.py, strict xfail).
+- The feed is newest first and never shows a poll the user answered, filtered by tag and by
+  title text: feed.py over polls.feed_order (unique key, newest first), polls.feed_by_tag and
+  poll_responses.answered_by_user; a cached page is re-checked against MongoDB before use.
+- A `userId` sent by a client must be the caller (else 403 user-mismatch):
+  service.check_user_id.
+- Stats are votes per option with percentages (views.stats_view), read from the cached
+  snapshot (cache.put_stats keeps the newest, by total) or else from MongoDB.
+"""
