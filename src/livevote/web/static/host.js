@@ -18,7 +18,7 @@
   // A 401 means the stored token expired: back to the sign-in form, then return here.
   function authFailed(err) {
     if (err instanceof ApiError && err.status === 401) {
-      LV.token.clear();
+      LV.signOut();
       window.location.assign("/host?next=" + encodeURIComponent(window.location.pathname));
       return true;
     }
