@@ -19,3 +19,10 @@ ARGS = [
 
 async def launch(pw: Any) -> Any:
     return await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+
+
+# Every page extends base.html, which puts ?v=<asset version> on each static URL (a browser
+# never runs a stale script after a deploy): the static URLs on the page that lack it.
+UNVERSIONED_ASSETS = """() => [...document.querySelectorAll("script[src], link[href]")]
+    .map((el) => el.getAttribute("src") || el.getAttribute("href"))
+    .filter((url) => url.startsWith("/static/") && !/[?]v=[0-9a-f]{10}$/.test(url))"""

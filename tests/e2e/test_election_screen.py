@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
 from tests.conftest import ARTIFACTS, RunningServer, register_user
-from tests.e2e.browser import launch
+from tests.e2e.browser import UNVERSIONED_ASSETS, launch
 from tests.integration.tallies.helpers import create_election, report_body, send
 
 pytestmark = pytest.mark.browser
@@ -36,6 +36,7 @@ async def test_results_screen_live(
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(f"{server.url}/elections/{e['id']}/screen")
     await expect(page.locator("#title")).to_have_text(e["name"])
+    assert await page.evaluate(UNVERSIONED_ASSETS) == []
     await expect(page.locator("#conn")).to_have_attribute("data-status", "live", timeout=10_000)
     await expect(page.locator("#reported")).to_have_text("1")
     await expect(page.locator("#expected")).to_have_text("670")

@@ -1,4 +1,5 @@
-"""The /feed page in headless Chromium: sign in, vote (stats appear), skip (card leaves)."""
+"""The /feed page in headless Chromium: sign in, vote (stats appear), skip (card leaves); one
+sign-in shared with the host console."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import ARTIFACTS, register_user
-from tests.e2e.browser import launch
+from tests.e2e.browser import UNVERSIONED_ASSETS, launch
 from tests.integration.polls.helpers import new_poll
 
 pytestmark = pytest.mark.browser
@@ -77,6 +78,83 @@ async def test_feed_page_sign_in_vote_skip(client: httpx.AsyncClient, server: An
             await page.fill("input[name=tag]", tag)
             await page.click("#filters button[type=submit]")
             await expect(cards).to_have_count(3)
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_one_sign_in_for_host_and_feed(client: httpx.AsyncClient, server: Any) -> None:
+    """Signed in on /host means signed in on /feed and back; signing out on one signs out of
+    both; a session the feed stored under its old key is taken over once."""
+    from playwright.async_api import async_playwright, expect
+
+    me = await register_user(client)
+    name = me["email"].split("@")[0]
+    tag = f"t{os.urandom(2).hex()}"
+    poll = await new_poll(client, me["headers"], "Pineapple on pizza?", ["Yes", "No"], [tag])
+    async with async_playwright() as pw:
+        browser = await launch(pw)
+        try:
+            ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
+            page = await ctx.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            # Sign in on the host console ...
+            await page.goto(f"{server.url}/host")
+            login = page.locator("#login-form")
+            await login.get_by_label("Email").fill(me["email"])
+            await login.get_by_label("Password").fill("password123")
+            await login.get_by_role("button", name="Sign in").click()
+            await expect(page.get_by_role("heading", name="New event")).to_be_visible()
+            await expect(page.locator("#account-name")).to_have_text(f"Signed in as {name}")
+            assert await page.evaluate(UNVERSIONED_ASSETS) == []
+
+            # ... and the feed is signed in: no second form, the account's own feed loads.
+            await page.goto(f"{server.url}/feed")
+            await expect(page.locator("#app")).to_be_visible()
+            await expect(page.locator("#auth")).to_be_hidden()
+            await expect(page.locator("#who-name")).to_have_text(name)
+            await page.fill("input[name=tag]", tag)
+            await page.click("#filters button[type=submit]")
+            await expect(page.locator("#feed .card .title")).to_have_text(poll["title"])
+            assert await page.evaluate(UNVERSIONED_ASSETS) == []
+
+            # Signing out on the feed signs the console out too.
+            await page.click("#sign-out")
+            await expect(page.locator("#auth")).to_be_visible()
+            await page.goto(f"{server.url}/host")
+            await expect(page.locator("#signin")).to_be_visible()
+            await expect(page.locator("#dashboard")).to_be_hidden()
+
+            # And the other way round: sign in on the feed, the console is signed in.
+            await page.goto(f"{server.url}/feed")
+            await page.fill("input[name=email]", me["email"])
+            await page.fill("input[name=password]", "password123")
+            await page.click("#auth-submit")
+            await expect(page.locator("#who-name")).to_have_text(name)
+            await page.goto(f"{server.url}/host")
+            await expect(page.locator("#dashboard")).to_be_visible()
+            await expect(page.locator("#account-name")).to_have_text(f"Signed in as {name}")
+
+            # A browser that signed in on the old feed (its own key) stays signed in, once.
+            old = await browser.new_context()
+            legacy = await old.new_page()
+            legacy.on("pageerror", lambda e: errors.append(str(e)))
+            await legacy.goto(f"{server.url}/feed")
+            await expect(legacy.locator("#auth")).to_be_visible()
+            session = {"token": me["token"], "email": me["email"], "username": name}
+            await legacy.evaluate(
+                "s => localStorage.setItem('lv_feed_session', JSON.stringify(s))", session
+            )
+            await legacy.reload()
+            await expect(legacy.locator("#who-name")).to_have_text(name)
+            assert await legacy.evaluate("localStorage.getItem('lv_feed_session')") is None
+            assert await legacy.evaluate("localStorage.getItem('lv:host-token')") == me["token"]
+            await legacy.goto(f"{server.url}/host")
+            await expect(legacy.locator("#dashboard")).to_be_visible()
+            await old.close()
+            await ctx.close()
             assert errors == []
         finally:
             await browser.close()

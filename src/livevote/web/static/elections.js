@@ -1,29 +1,18 @@
 // livevote — election results screen: national bars, per-city drill-down and reporting
 // progress, fed by Server-Sent Events (GET /api/elections/{id}/stream, `event: state`,
-// each message a full snapshot). Vanilla JS, no innerHTML with user-typed names.
+// each message a full snapshot). Built on livevote.js (LV): DOM through LV.h, never
+// innerHTML with user-typed names; the stream through LV.live, which reconnects on its own.
 "use strict";
 
 (function () {
   const PALETTE = ["#60a5fa", "#f87171", "#fbbf24", "#34d399", "#a78bfa", "#f472b6",
     "#22d3ee", "#fb923c", "#a3e635", "#e879f9"];
-  const boot = JSON.parse(document.getElementById("lv-data").textContent || "{}");
+  const { h } = LV;
+  const boot = LV.data();
   const $ = (id) => document.getElementById(id);
   const fmt = new Intl.NumberFormat();
   let state = boot.state || null;
   let selected = null; // city name, or null for national
-
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "class") el.className = v;
-      else if (k === "text") el.textContent = v;
-      else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-      else el.setAttribute(k, String(v));
-    }
-    for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
-    return el;
-  }
 
   function colour(party) {
     const i = state ? state.parties.indexOf(party) : 0;
@@ -101,31 +90,18 @@
   function select(name) {
     selected = name;
     render();
-    $("announcer").textContent = name ? `Showing ${name}` : "Showing national results";
+    LV.announce(name ? `Showing ${name}` : "Showing national results");
   }
 
   $("back").addEventListener("click", () => select(null));
 
-  function setConn(status, label) {
-    const el = $("conn");
-    el.dataset.status = status;
-    el.querySelector(".label").textContent = label;
-  }
-
-  function connect() {
-    const source = new EventSource(`/api/elections/${boot.election_id}/stream`);
-    source.addEventListener("open", () => setConn("live", "Live"));
-    source.addEventListener("state", (ev) => {
-      state = JSON.parse(ev.data);
-      setConn("live", "Live");
-      render();
-    });
-    source.addEventListener("error", () => {
-      // EventSource reconnects by itself; the first message after a reconnect is a full snapshot.
-      setConn("reconnecting", "Reconnecting…");
-    });
-  }
-
   render();
-  connect();
+  // The first message after a reconnect is a full snapshot: nothing to re-fetch meanwhile.
+  LV.live(`/api/elections/${boot.election_id}/stream`, {
+    onState(next) {
+      state = next;
+      render();
+    },
+    onStatus: LV.connIndicator($("conn")),
+  });
 })();

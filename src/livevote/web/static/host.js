@@ -11,22 +11,21 @@
   }
 
   function signOut() {
-    LV.token.clear();
-    localStorage.removeItem("lv:host-user");
+    LV.signOut();
     window.location.assign("/host");
   }
 
   // A 401 means the stored token expired: back to the sign-in form, then return here.
   function authFailed(err) {
     if (err instanceof ApiError && err.status === 401) {
-      LV.token.clear();
+      LV.signOut();
       window.location.assign("/host?next=" + encodeURIComponent(window.location.pathname));
       return true;
     }
     return false;
   }
 
-  const myEventsKey = () => `lv:host-events:${(JSON.parse(localStorage.getItem("lv:host-user") || "{}").id) || "anon"}`;
+  const myEventsKey = () => `lv:host-events:${(LV.user.get() || {}).id || "anon"}`;
 
   function rememberEvent(ev) {
     const list = JSON.parse(localStorage.getItem(myEventsKey()) || "[]").filter((e) => e.id !== ev.id);
@@ -55,15 +54,8 @@
     tabs.login.addEventListener("click", () => selectTab("login"));
     tabs.register.addEventListener("click", () => selectTab("register"));
 
-    async function signIn(email, password) {
-      const out = await api("/api/auth/login", { method: "POST", body: { email, password } });
-      LV.token.set(out.access_token);
-      try {
-        const me = await api("/api/users/me", { auth: true });
-        localStorage.setItem("lv:host-user", JSON.stringify({ id: me.id, username: me.username, email: me.email }));
-      } catch (err) {
-        /* the profile is cosmetic */
-      }
+    // Signed in: back to the console page that sent us here (?next=), else the dashboard.
+    function proceed() {
       const next = new URLSearchParams(window.location.search).get("next");
       window.location.assign(next && next.startsWith("/host/") ? next : "/host");
     }
@@ -73,7 +65,8 @@
       showError("");
       const form = new FormData(ev.target);
       try {
-        await signIn(String(form.get("email")).trim(), String(form.get("password")));
+        await LV.signIn(String(form.get("email")).trim(), String(form.get("password")));
+        proceed();
       } catch (err) {
         showError(err.message);
       }
@@ -83,22 +76,25 @@
       ev.preventDefault();
       showError("");
       const form = new FormData(ev.target);
-      const email = String(form.get("email")).trim();
-      const password = String(form.get("password"));
       try {
-        await api("/api/auth/register", {
-          method: "POST",
-          body: { username: String(form.get("username")).trim(), email, password },
-        });
-        await signIn(email, password);
+        await LV.register(
+          String(form.get("username")).trim(),
+          String(form.get("email")).trim(),
+          String(form.get("password")),
+        );
+        proceed();
       } catch (err) {
         showError(err.message);
       }
     });
 
     if (!signedIn) return;
-    const user = JSON.parse(localStorage.getItem("lv:host-user") || "{}");
-    $("#account-name").textContent = user.email ? `Signed in as ${user.username || user.email}` : "Signed in";
+    function showAccount(user) {
+      $("#account-name").textContent = user && user.email ? `Signed in as ${user.username || user.email}` : "Signed in";
+    }
+    showAccount(LV.user.get());
+    // Signed in elsewhere (the feed) without the full profile: read it once.
+    if (!(LV.user.get() || {}).id) LV.loadUser().then((user) => user && showAccount(user));
 
     $("#create-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();

@@ -1,5 +1,7 @@
-// livevote — shared helpers for the three pages: API calls that understand problem+json,
-// a live state stream that reconnects on its own, an aria-live announcer. No dependencies.
+// livevote — shared helpers for every page (base.html loads this file before the page's own
+// script, which finds them on window.LV): DOM building, API calls that understand
+// problem+json, the one sign-in, a live state stream that reconnects on its own, an aria-live
+// announcer. No dependencies, no bundler.
 "use strict";
 
 (function () {
@@ -58,12 +60,43 @@
   }
   LV.ApiError = ApiError;
 
+  // One sign-in for every page: /host and /feed keep the account's token and profile under
+  // the same keys (named for the host console, which had them first, so nobody is signed
+  // out). The feed used to keep {token, email, username} under its own key: read it once,
+  // when no token is stored yet, then drop it.
   const TOKEN_KEY = "lv:host-token";
+  const USER_KEY = "lv:host-user";
+  const OLD_FEED_KEY = "lv_feed_session";
+
+  function readJson(key) {
+    try {
+      return JSON.parse(localStorage.getItem(key) || "null");
+    } catch (err) {
+      return null;
+    }
+  }
+
   LV.token = {
     get: () => localStorage.getItem(TOKEN_KEY),
     set: (value) => localStorage.setItem(TOKEN_KEY, value),
     clear: () => localStorage.removeItem(TOKEN_KEY),
   };
+
+  // The signed-in account ({id, username, email}) for display; null when unknown.
+  LV.user = {
+    get: () => readJson(USER_KEY),
+    set: (value) => localStorage.setItem(USER_KEY, JSON.stringify(value)),
+    clear: () => localStorage.removeItem(USER_KEY),
+  };
+
+  (function migrateFeedSession() {
+    if (localStorage.getItem(OLD_FEED_KEY) === null) return;
+    const old = readJson(OLD_FEED_KEY);
+    localStorage.removeItem(OLD_FEED_KEY);
+    if (LV.token.get() || !old || typeof old.token !== "string") return;
+    LV.token.set(old.token);
+    LV.user.set({ username: old.username, email: old.email });
+  })();
 
   // fetch() wrapper: JSON in, JSON out; errors become ApiError carrying the problem's detail.
   LV.api = async function (path, options) {
@@ -101,6 +134,37 @@
     }
     if (!response.ok) throw new ApiError(response.status, payload || {});
     return payload;
+  };
+
+  // Sign in with email and password: the token is stored for every page, then the profile
+  // (cosmetic: a failure to read it leaves the account signed in). Returns the profile.
+  LV.signIn = async function (email, password) {
+    const out = await LV.api("/api/auth/login", { method: "POST", body: { email, password } });
+    LV.token.set(out.access_token);
+    LV.user.set({ email });
+    return (await LV.loadUser()) || LV.user.get();
+  };
+
+  // Read the signed-in account's profile into LV.user (null if it can't be read).
+  LV.loadUser = async function () {
+    try {
+      const me = await LV.api("/api/users/me", { auth: true });
+      const user = { id: me.id, username: me.username, email: me.email };
+      LV.user.set(user);
+      return user;
+    } catch (err) {
+      return null;
+    }
+  };
+
+  LV.register = async function (username, email, password) {
+    await LV.api("/api/auth/register", { method: "POST", body: { username, email, password } });
+    return LV.signIn(email, password);
+  };
+
+  LV.signOut = function () {
+    LV.token.clear();
+    LV.user.clear();
   };
 
   // Results come as a list of {team_id, name, votes, score_sum, average, rank}; accept the
