@@ -9,11 +9,13 @@ Three "at most one" rules and how the database enforces each:
   nothing to keep in step. (Until this version `teams.on_stage` mirrored it under a unique
   index, kept in step by a retry loop; the mirror, its loop and its index are gone. A
   database that still holds the `one_team_on_stage_per_event` index is harmless: nothing
-  writes `on_stage` any more, and `livevote indexes check` reports only missing indexes.)
+  writes `on_stage` any more, and `livevote indexes check` reports only missing indexes;
+  `db.teams.dropIndex("one_team_on_stage_per_event")` tidies it away.)
 - one vote per attendee per team: the unique index on event_votes (see votes.py).
 - votes only while the host keeps voting open for the team on stage: see votes.cast_vote.
 
-`EventService` is what controllers, pages and commands call; only it holds the repository.
+`EventService` is what controllers, pages, the SSE stream and the demo seed call; besides it
+only recount.py (the `livevote recount events` contract) reads through the repository.
 """
 
 from __future__ import annotations
