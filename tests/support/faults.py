@@ -7,17 +7,23 @@
     faults.arm("after_city_totals", times=10)   # the next 10 passes crash there
     faults.disarm()
 
-`InjectedCrash` is deliberately no AppError: the app must treat it as any unexpected crash
-(500 "internal" to the client, the report left pending for the worker).
+The request that crashes answers 500 with the problem type `simulated-crash` (so a test or
+a chaos run tells injected crashes from real ones); whatever the pipeline had written stays
+as a dying process would leave it, for the worker to finish.
 """
 
 from __future__ import annotations
 
 import threading
 
+from livevote.errors import AppError
 
-class InjectedCrash(Exception):
-    """Raised at an armed point: the process "dies" there."""
+
+class InjectedCrash(AppError):
+    """Raised at an armed point: the process "dies" there. A test-only error: not part of
+    the app's error tree (livevote/errors.py)."""
+
+    status, type, title = 500, "simulated-crash", "Simulated crash (fault injection)"
 
 
 class FaultInjector:
