@@ -104,8 +104,8 @@ def settings_for(backing: Backing, **groups: Any) -> Settings:
     return replace(base, **groups)
 
 
-def start_server(settings: Settings, clock: Any = None) -> RunningServer:
-    app = create_app(settings, clock=clock or utc_now)
+def start_server(settings: Settings, clock: Any = None, hooks: Any = None) -> RunningServer:
+    app = create_app(settings, clock=clock or utc_now, hooks=hooks)
     port = free_port()
     config = uvicorn.Config(
         app,
@@ -134,11 +134,12 @@ def start_server(settings: Settings, clock: Any = None) -> RunningServer:
 
 @pytest.fixture(scope="module")
 def make_server(stack: Backing) -> Iterator[Callable[..., RunningServer]]:
-    """Start a server with settings overrides, e.g. make_server(limits={"user_per_minute": 5})."""
+    """Start a server with settings overrides, e.g. make_server(limits={"user_per_minute": 5});
+    `hooks`: fault injection (tests/support/faults.py)."""
     started: list[RunningServer] = []
 
-    def make(clock: Any = None, **groups: Any) -> RunningServer:
-        running = start_server(settings_for(stack, **groups), clock)
+    def make(clock: Any = None, hooks: Any = None, **groups: Any) -> RunningServer:
+        running = start_server(settings_for(stack, **groups), clock, hooks)
         started.append(running)
         return running
 
