@@ -80,7 +80,7 @@ async def test_items_arriving_during_a_flush_form_the_next_batch() -> None:
 
 async def test_max_wait_gathers_items_spread_over_time() -> None:
     flush = Recorder()
-    gc: GroupCommit[str, int, int] = GroupCommit("t_wait", flush, max_wait=0.2, max_batch=5)
+    gc: GroupCommit[str, int, int] = GroupCommit("t_wait", flush, max_wait=1.0, max_batch=5)
     tasks = []
     for i in range(3):
         tasks.append(asyncio.ensure_future(gc.submit("k", i)))
@@ -88,8 +88,32 @@ async def test_max_wait_gathers_items_spread_over_time() -> None:
     assert flush.batches == []  # still gathering
     tasks += [asyncio.ensure_future(gc.submit("k", i)) for i in range(3, 5)]
     # The fifth item fills the batch: it is written without waiting out max_wait.
-    assert await asyncio.wait_for(asyncio.gather(*tasks), 0.15) == [0, 10, 20, 30, 40]
+    assert await asyncio.wait_for(asyncio.gather(*tasks), 0.5) == [0, 10, 20, 30, 40]
     assert flush.batches == [("k", [0, 1, 2, 3, 4])]
+
+
+async def test_max_wait_counts_from_the_oldest_item_so_queued_items_never_linger_twice() -> None:
+    loop = asyncio.get_running_loop()
+    flush = Recorder()
+    flush.gate = asyncio.Event()
+    started: list[float] = []
+    inner = flush.__call__
+
+    async def timed(key: str, items: list[int]) -> Sequence[int | BaseException]:
+        started.append(loop.time())
+        return await inner(key, items)
+
+    gc: GroupCommit[str, int, int] = GroupCommit("t_oldest", timed, max_wait=0.5)
+    t0 = loop.time()
+    first = asyncio.ensure_future(gc.submit("k", 0))
+    await asyncio.sleep(0.6)
+    assert started and started[0] - t0 >= 0.45  # with max_wait > 0 a lone item lingers
+    rest = [asyncio.ensure_future(gc.submit("k", i)) for i in (1, 2)]
+    await asyncio.sleep(0.6)  # these have waited longer than max_wait behind the flush
+    released = loop.time()
+    flush.gate.set()
+    assert await asyncio.gather(first, *rest) == [0, 10, 20]
+    assert started[1] - released < 0.4  # flushed at once, not after another max_wait
 
 
 async def test_per_item_errors_reach_only_their_submitter() -> None:
