@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from loadtest.chaos import server_env, start_server, stop_process, wait_ready
+from loadtest.lib.procs import server_env, start_server, stop_process, wait_ready
 
 from livevote.infra.embedded import EmbeddedStack, free_port
 from tests.integration.events.helpers import sse_events
