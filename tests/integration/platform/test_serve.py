@@ -44,7 +44,8 @@ def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def _servers_of(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    return psutil.Process(proc.pid).children(recursive=True)
+    children: list[psutil.Process] = psutil.Process(proc.pid).children(recursive=True)
+    return children
 
 
 def _wait_gone(servers: list[psutil.Process], timeout: float = 15) -> list[psutil.Process]:

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from livevote.polls.commands import recount_polls
-from tests.conftest import register_user
-from tests.integration.polls.helpers import new_poll
+from tests.support.polls import new_poll
+from tests.support.users import register_user
 
 
 async def test_recount_finds_and_fixes_a_drifted_counter(

@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import RunningServer, register_user
-from tests.integration.tallies.helpers import create_election, report_body, send
+from tests.support.servers import RunningServer
+from tests.support.tallies import create_election, report_body, send
+from tests.support.users import register_user
 
 
 async def _cli(server: RunningServer, *args: str) -> tuple[int, str]:

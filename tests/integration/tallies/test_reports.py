@@ -12,15 +12,10 @@ import httpx
 import pytest
 
 from livevote.tallies.recount import recount_elections
-from tests.conftest import FakeClock, RunningServer, http_client, register_user
-from tests.integration.tallies.helpers import (
-    PARTIES,
-    create_election,
-    report_body,
-    send,
-    totals,
-    zero,
-)
+from tests.support.http import http_client
+from tests.support.servers import FakeClock, RunningServer
+from tests.support.tallies import PARTIES, create_election, report_body, send, totals, zero
+from tests.support.users import register_user
 
 
 async def test_create_and_read_election(client: httpx.AsyncClient) -> None:
