@@ -67,6 +67,7 @@ async def _vote(c: httpx.AsyncClient, ev: dict[str, Any], team: str) -> int:
     return v.status_code
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_1000_stalled_sse_readers(tmp_path: Path) -> None:
     stack = EmbeddedStack(tmp_path / "embedded").start()
@@ -174,6 +175,7 @@ def _serve_env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_sigterm_drains_and_nothing_acknowledged_is_lost(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
