@@ -175,7 +175,6 @@ def _serve_env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_sigterm_drains_and_nothing_acknowledged_is_lost(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
