@@ -145,6 +145,7 @@ async def test_competing_workers_apply_each_pending_report_once(
         await mc.close()
 
 
+@pytest.mark.slow
 async def test_thousand_reports_from_hundred_concurrent_boxes(
     make_server: Callable[..., RunningServer],
 ) -> None:
