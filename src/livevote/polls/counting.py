@@ -1,0 +1,125 @@
+"""Poll votes counted exactly once, at a flat cost: infra/batchcount.py applied to polls.
+
+A vote is stored by one write and counted by another; a crash or an outage in between leaves
+it stored but not counted, and whoever meets it next (the client's retry, `livevote recount
+polls --fix`) finishes the count, never twice. No per-vote marker goes into the hot poll
+document: the markers live in bounded documents.
+
+    store   the votes go into poll_responses in one unordered write, each carrying the id of
+            its counting batch (`batch`, a fresh id per write)
+    record  one poll_batches record of the batch: its increments (`votes.<i>`, `total`)
+    apply   one check-and-set on the poll document moves its chain (`last_batch`, `batch_seq`)
+            and `$inc`s the counters: infra/batchcount.py says why it can only happen once
+
+A vote is counted ⟺ its batch is applied. Finishing a stored vote (`finish`) looks at its
+batch: applied → done; pending (recorded) → apply it; missing (its writer died, or is slow,
+between store and record) → after a short grace, void it so that a late writer's record is
+refused; void → move the vote alone into a new batch. The new batch is recorded *before* the
+vote points at it (a check-and-set on the vote's `batch`), so a batch that a vote points at is
+never missing for that reason, and a batch that lost the race (no vote points at it) is
+voided. A batch is only ever applied by someone holding a vote that points at it.
+
+Cost per write: store + record + apply (batchcount: ~5 operations) + one read of the counters
+for the stats cache, whatever the number of votes in the write and in the poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from livevote.errors import ServiceUnavailable
+from livevote.infra.batchcount import State
+from livevote.infra.hooks import NO_HOOKS, Hooks
+from livevote.infra.mongo import Doc
+from livevote.polls.repository import (
+    NewVote,
+    PollRepository,
+    StoredResponse,
+    new_batch_id,
+    vote_increments,
+)
+
+MISSING_GRACE_S = 0.25  # how long a finisher waits for a live writer to record its batch
+GRACE_STEP_S = 0.025
+FINISH_ATTEMPTS = 50  # each failed attempt means another finisher moved the vote: progress
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The outcome of one write: per vote, None when stored and counted, or the user's
+    earlier response (a 409); and the poll's counters after the write (None if none read)."""
+
+    earlier: list[StoredResponse | None]
+    counters: Doc | None
+
+
+class VoteCounting:
+    """Hook points (infra/hooks.py): `poll.vote.after_store`, `poll.vote.after_record`, and
+    batchcount's `batch.after_seal`, `batch.after_apply`."""
+
+    def __init__(self, repo: PollRepository, hooks: Hooks = NO_HOOKS) -> None:
+        self.repo = repo
+        self.hooks = hooks
+
+    async def store_and_count(self, key: str, votes: list[NewVote], now: datetime) -> Counted:
+        """Store the votes (distinct users) of one poll as one batch and count it."""
+        batch = new_batch_id()
+        earlier = await self.repo.store_votes(poll_key=key, votes=votes, batch=batch, now=now)
+        stored = [v for v, e in zip(votes, earlier, strict=True) if e is None]
+        if not stored:
+            return Counted(earlier, None)
+        self.hooks.reached("poll.vote.after_store")
+        state = await self.repo.record_batch(
+            key, batch, vote_increments(v.option_index for v in stored)
+        )
+        self.hooks.reached("poll.vote.after_record")
+        if state is State.PENDING:
+            state = (await self.repo.apply_batch(key, batch)).state
+        if state is not State.APPLIED:
+            # A finisher voided the batch while this writer was slow: each vote is moved
+            # into a batch of its own (the finisher may have moved some already).
+            for vote in stored:
+                response = await self.repo.response(poll_key=key, user_id=vote.user_id)
+                if response is not None:
+                    await self.finish(key, response)
+        return Counted(earlier, await self.repo.counters(key))
+
+    async def finish(self, key: str, response: StoredResponse) -> None:
+        """Make sure a stored vote is counted, exactly once (see the module docstring)."""
+        if response.kind != "vote" or response.batch is None or response.option_index is None:
+            return  # a skip, or a vote stored before batches (the old $inc counted it)
+        batch, waited = response.batch, 0.0
+        for _ in range(FINISH_ATTEMPTS):
+            state = await self.repo.batch_state(key, batch)
+            while state is State.MISSING and waited < MISSING_GRACE_S:
+                await asyncio.sleep(GRACE_STEP_S)
+                waited += GRACE_STEP_S
+                state = await self.repo.batch_state(key, batch)
+            if state is State.MISSING:
+                state = await self.repo.void_missing_batch(key, batch)
+            if state is State.PENDING:
+                state = (await self.repo.apply_batch(key, batch)).state
+            if state is State.APPLIED:
+                return
+            if state is State.PENDING:  # refused: the poll is gone
+                return
+            # void: this batch never applies, so the vote moves to a new one
+            moved = await self._rebatch(key, response, batch)
+            if moved is None:  # another finisher moved it first: follow the vote
+                moved = await self.repo.response_batch(response.id)
+                if moved is None:
+                    return
+            batch = moved
+        raise ServiceUnavailable("counting is very busy; retry")
+
+    async def _rebatch(self, key: str, response: StoredResponse, old: str) -> str | None:
+        """Move the vote from `old` to a new batch recorded first; None if it was moved away."""
+        assert response.option_index is not None
+        new = new_batch_id()
+        await self.repo.record_batch(key, new, vote_increments([response.option_index]))
+        if await self.repo.move_vote(response.id, from_batch=old, to_batch=new):
+            return new
+        await self.repo.void_unused_batch(key, new)
+        return None
