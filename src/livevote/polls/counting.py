@@ -71,9 +71,13 @@ class VoteCounting:
         if not stored:
             return Counted(earlier, None)
         self.hooks.reached("poll.vote.after_store")
-        state = await self.repo.record_batch(
-            key, batch, vote_increments(v.option_index for v in stored)
-        )
+        await self.count_batch(key, batch, stored)
+        return Counted(earlier, await self.repo.counters(key))
+
+    async def count_batch(self, key: str, batch: str, stored: list[NewVote]) -> None:
+        """The writer's count of the votes it stored in `batch`: record, then apply."""
+        inc = vote_increments(v.option_index for v in stored)
+        state = await self.repo.record_batch(key, batch, inc)
         self.hooks.reached("poll.vote.after_record")
         if state is State.PENDING:
             state = (await self.repo.apply_batch(key, batch)).state
@@ -84,7 +88,6 @@ class VoteCounting:
                 response = await self.repo.response(poll_key=key, user_id=vote.user_id)
                 if response is not None:
                     await self.finish(key, response)
-        return Counted(earlier, await self.repo.counters(key))
 
     async def finish(self, key: str, response: StoredResponse) -> None:
         """Make sure a stored vote is counted, exactly once (see the module docstring)."""

@@ -43,6 +43,15 @@ class Tally:
             self.uncounted.append(vote)
 
     def differences(self) -> list[Difference]:
+        out = self.counter_differences()
+        if self.uncounted:
+            counted = sum(self.counted.values())
+            stored = counted + len(self.uncounted)
+            out.append(Difference(UNCOUNTED, {"votes": counted}, {"votes": stored}))
+        return out
+
+    def counter_differences(self) -> list[Difference]:
+        """The counters that the counted votes do not support."""
         stored_votes = self.doc.get("votes") or {}
         out = [
             Difference(
@@ -54,9 +63,6 @@ class Tally:
         total, counted = int(self.doc.get("total", 0)), sum(self.counted.values())
         if total != counted:
             out.append(Difference("total", {"votes": total}, {"votes": counted}))
-        if self.uncounted:
-            stored = counted + len(self.uncounted)
-            out.append(Difference(UNCOUNTED, {"votes": counted}, {"votes": stored}))
         return out
 
 
@@ -85,7 +91,7 @@ async def _fix(repo: PollRepository, tally: Tally) -> list[str]:
         notes.append(f"counted {len(tally.uncounted)} stored vote(s) left uncounted")
     for _ in range(FIX_ATTEMPTS):
         (again,) = await _tallies(repo, key)
-        if not again.differences():
+        if not again.counter_differences():
             return notes
         last = again.doc.get("last_batch") if "last_batch" in again.doc else None
         if await repo.replace_counters(key, again.counted, last_batch=last):

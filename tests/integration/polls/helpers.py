@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
+from livevote.polls.repository import NewVote, PollRepository, new_batch_id, vote_increments
+
+CUTS = ("before_record", "before_apply")  # where a crash can cut a vote's count short
 
 
 async def new_poll(
@@ -29,3 +34,22 @@ def assert_problem(r: httpx.Response, status: int, type_: str | None = None) -> 
     assert r.headers["content-type"].startswith("application/problem+json"), r.headers
     if type_:
         assert r.json()["type"].endswith("/" + type_), r.json()
+
+
+async def stored_but_uncounted_poll_vote(
+    db: Any, poll_id: str, user_id: str, option_index: int, cut: str
+) -> str:
+    """What a crash leaves of a vote, through the real repository writes: the response stored
+    in its batch and the process gone `before_record` (no batch record) or `before_apply`
+    (the batch recorded, pending). Returns the batch id."""
+    repo = PollRepository(db)
+    batch = new_batch_id()
+    (earlier,) = await repo.store_votes(
+        poll_key=poll_id, votes=[NewVote(user_id, option_index)], batch=batch, now=datetime.now(UTC)
+    )
+    assert earlier is None
+    if cut == "before_apply":
+        await repo.record_batch(poll_id, batch, vote_increments([option_index]))
+    else:
+        assert cut == "before_record", cut
+    return batch
