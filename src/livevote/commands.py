@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from livevote.events.commands import add_recount as add_events_recount
+from livevote.events.recount import add_recount as add_events_recount
 from livevote.polls.recount import add_recount as add_polls_recount
-from livevote.tallies.commands import add_recount as add_elections_recount
+from livevote.tallies.recount import add_recount as add_elections_recount
 
 
 def register(sub: Any) -> None:

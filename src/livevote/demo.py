@@ -14,8 +14,7 @@ from typing import Any
 from livevote.accounts.repository import DuplicateKeyError, UserRepository
 from livevote.config import Settings
 from livevote.errors import Conflict
-from livevote.events import service
-from livevote.events.repository import EventRepository
+from livevote.events.service import EventService
 from livevote.infra.auth import hash_password
 from livevote.infra.mongo import apply_indexes
 from livevote.infra.resources import utc_now
@@ -29,8 +28,8 @@ DEMO_TEAMS = ["Solar Sprout", "ByteBakers", "Quiet Cities", "OpenTide", "Nimbus 
 
 
 async def seed_demo(db: Any, settings: Settings) -> None:
-    repo = EventRepository(db)
-    if await repo.by_code(DEMO_CODE) is not None:
+    events = EventService.of(db, utc_now)
+    if await events.find_by_code(DEMO_CODE) is not None:
         print(f"demo: event {DEMO_CODE} present; host login {DEMO_EMAIL} / {DEMO_PASSWORD}")
         return
     await apply_indexes(db)  # the unique indexes must exist before anything is written
@@ -48,21 +47,19 @@ async def seed_demo(db: Any, settings: Settings) -> None:
             host = await users.by_email(DEMO_EMAIL)
     assert host is not None
     try:
-        event = await service.create_event(
-            repo,
+        event = await events.create_event(
             host_id=str(host["_id"]),
             title="Pitch Night",
             team_names=DEMO_TEAMS,
             max_score=5,
             results="live",
-            clock=utc_now,
             code=DEMO_CODE,
         )
     except Conflict:  # created concurrently by another process
         return
     first = next(iter(event["teams"]))
-    event = await service.put_on_stage(repo, event=event, team_id=first, clock=utc_now)
-    await service.set_voting(repo, event=event, open_=True, clock=utc_now)
+    event = await events.put_on_stage(event=event, team_id=first)
+    await events.set_voting(event=event, open_=True)
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     log.warning(
         "demo event seeded: host login %s / %s, join code %s, screen %s/screen/%s",

@@ -1,0 +1,38 @@
+"""Live events: a host runs a pitch night, attendees join by code and score the team on stage.
+
+Files (controller → service → repository → MongoDB, never a hop skipped):
+    controllers.py   the JSON API under /api/events: parse, call EventService, answer
+    pages.py         the HTML pages (/, /e/{code}, /screen/{code}, /host, /host/events/{id})
+    service.py       EventService: the rules (host only, stage, voting window, ending, joining)
+    votes.py         casting a vote: admitted once, counted exactly once, only while open
+    recount.py       rebuild tallies from the stored votes: `livevote recount events`, and
+                     the host's POST /api/events/{id}/recount
+    repository.py    the only Mongo code: named operations, duplicate keys as domain results
+    schemas.py       msgspec structs in (strict) and out
+    views.py         event document → public view, results, recount view, export (pure)
+    stream.py        SSE: the channels `event:<id>` / `event:<id>:host` and their state
+
+Rules and where each lives:
+- Only the host changes an event: service.EventService.load_as_host (403).
+- One team on stage, at most: the event document's single `stage` field, switched with the
+  voting window closed in one atomic write (repository.switch_stage; why this and not a
+  mirror under a unique index: service.py docstring).
+- Voting opens only for the team on stage right now: check-and-set on (stage, stage_gen)
+  (repository.open_voting).
+- One vote per attendee per team: unique index `one_vote_per_attendee_per_team`
+  (indexes/event_votes.json); a second vote → 409 already-voted (votes.cast_vote).
+- A vote counts only while voting is open for its team, exactly once: one check-and-set on
+  the event document with a per-vote `counted.<id>` marker (repository.count_vote_if_open,
+  reasoning in votes.cast_vote); a retry finishes counting a stored vote.
+- Join codes are unique: unique index `event_code_unique` (indexes/events.json); creation
+  retries on a collision, a chosen code that is taken → 409 code-taken (service).
+- Nothing changes once an event has ended (409 event-ended): every write filters on
+  `status != "ended"` (repository).
+- Hidden results are for the host only until revealed (403 results-hidden):
+  service.EventService.check_results_access, views.results_visible.
+- Tallies are rebuildable from the votes and a fix never loses a concurrent vote:
+  recount.recount_event (guarded by `vote_seq`).
+- Export never leaks attendee ids (views.voter_hash) nor starts a cell with a formula
+  (views._cell).
+Indexes: indexes/events.json, teams.json, attendees.json, event_votes.json.
+"""

@@ -9,12 +9,10 @@ from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
-from pymongo.asynchronous.database import AsyncDatabase
 
 from livevote.config import Settings
 from livevote.errors import Unauthorized
-from livevote.events import service, stream, views
-from livevote.events.repository import EventRepository
+from livevote.events import stream, views
 from livevote.events.schemas import (
     AttendeeView,
     CreateEventIn,
@@ -33,6 +31,7 @@ from livevote.events.schemas import (
     VoteOut,
     VotingIn,
 )
+from livevote.events.service import EventService, provide_events
 from livevote.infra.auth import (
     ATTENDEE_COOKIE,
     Principal,
@@ -44,8 +43,6 @@ from livevote.infra.auth import (
     verified,
 )
 from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
-from livevote.infra.mongo import Doc
-from livevote.infra.resources import Clock
 from livevote.infra.sse import sse_stream
 
 
@@ -72,20 +69,11 @@ MAYBE_USER = {"user": Provide(user_or_attendee)}
 ATTENDEE = {"attendee": Provide(current_attendee)}
 
 
-def provide_repo(db: AsyncDatabase[Doc]) -> EventRepository:
-    return EventRepository(db)
-
-
-def results_view(event: Doc) -> ResultsView:
-    rows = views.results(event)
-    return ResultsView(str(event["_id"]), sum(r.votes for r in rows), rows)
-
-
 class EventsController(Controller):
     path = "/api/events"
     tags = ["live events"]
     dependencies = {
-        "repo": Provide(provide_repo, sync_to_thread=False),
+        "events": Provide(provide_events, sync_to_thread=False),
         "broadcaster": Provide(provide_broadcaster, sync_to_thread=False),
     }
 
@@ -95,24 +83,21 @@ class EventsController(Controller):
         self,
         data: CreateEventIn,
         request: Request[Any, Any, Any],
-        repo: EventRepository,
+        events: EventService,
         user: Principal,
-        clock: Clock,
     ) -> EventView:
-        event = await service.create_event(
-            repo,
+        event = await events.create_event(
             host_id=user.subject,
             title=data.title,
             team_names=[t.name for t in data.teams],
             max_score=data.max_score,
             results=data.results,
-            clock=clock,
         )
         return views.public_view(event)
 
     @get("/mine", dependencies=HOST)
-    async def mine(self, repo: EventRepository, user: Principal) -> EventList:
-        return EventList([views.public_view(e) for e in await repo.by_host(user.subject)])
+    async def mine(self, events: EventService, user: Principal) -> EventList:
+        return EventList([views.public_view(e) for e in await events.hosted_by(user)])
 
     @post("/{event_id:str}/teams", status_code=201, dependencies=HOST)
     async def add_team(
@@ -120,12 +105,11 @@ class EventsController(Controller):
         event_id: FromPath[str],
         data: TeamIn,
         request: Request[Any, Any, Any],
-        repo: EventRepository,
+        events: EventService,
         user: Principal,
-        clock: Clock,
     ) -> TeamView:
-        event = await service.load_as_host(repo, event_id, user)
-        team = await service.add_team(repo, event=event, name=data.name, clock=clock)
+        event = await events.load_as_host(event_id, user)
+        team = await events.add_team(event=event, name=data.name)
         return TeamView(team["id"], team["name"], False)
 
     @put("/{event_id:str}/stage", dependencies=HOST)
@@ -134,20 +118,19 @@ class EventsController(Controller):
         event_id: FromPath[str],
         data: StageIn,
         request: Request[Any, Any, Any],
-        repo: EventRepository,
+        events: EventService,
         user: Principal,
-        clock: Clock,
     ) -> EventView:
-        event = await service.load_as_host(repo, event_id, user)
-        updated = await service.put_on_stage(repo, event=event, team_id=data.team_id, clock=clock)
+        event = await events.load_as_host(event_id, user)
+        updated = await events.put_on_stage(event=event, team_id=data.team_id)
         return views.public_view(updated)
 
     @delete("/{event_id:str}/stage", status_code=200, dependencies=HOST)
     async def clear_stage(
-        self, event_id: FromPath[str], repo: EventRepository, user: Principal, clock: Clock
+        self, event_id: FromPath[str], events: EventService, user: Principal
     ) -> EventView:
-        event = await service.load_as_host(repo, event_id, user)
-        updated = await service.put_on_stage(repo, event=event, team_id=None, clock=clock)
+        event = await events.load_as_host(event_id, user)
+        updated = await events.put_on_stage(event=event, team_id=None)
         return views.public_view(updated)
 
     @put("/{event_id:str}/voting", dependencies=HOST)
@@ -156,12 +139,11 @@ class EventsController(Controller):
         event_id: FromPath[str],
         data: VotingIn,
         request: Request[Any, Any, Any],
-        repo: EventRepository,
+        events: EventService,
         user: Principal,
-        clock: Clock,
     ) -> EventView:
-        event = await service.load_as_host(repo, event_id, user)
-        updated = await service.set_voting(repo, event=event, open_=data.open, clock=clock)
+        event = await events.load_as_host(event_id, user)
+        updated = await events.set_voting(event=event, open_=data.open)
         return views.public_view(updated)
 
     @put("/{event_id:str}/results", dependencies=HOST)
@@ -170,40 +152,37 @@ class EventsController(Controller):
         event_id: FromPath[str],
         data: ResultsVisibilityIn,
         request: Request[Any, Any, Any],
-        repo: EventRepository,
+        events: EventService,
         user: Principal,
-        clock: Clock,
     ) -> EventView:
-        event = await service.load_as_host(repo, event_id, user)
-        updated = await service.set_results_visible(
-            repo, event=event, visible=data.visible, clock=clock
-        )
+        event = await events.load_as_host(event_id, user)
+        updated = await events.set_results_visible(event=event, visible=data.visible)
         return views.public_view(updated)
 
     @post("/{event_id:str}/end", status_code=200, dependencies=HOST)
     async def end(
-        self, event_id: FromPath[str], repo: EventRepository, user: Principal, clock: Clock
+        self, event_id: FromPath[str], events: EventService, user: Principal
     ) -> EventView:
-        event = await service.load_as_host(repo, event_id, user)
-        return views.public_view(await service.end_event(repo, event=event, clock=clock))
+        event = await events.load_as_host(event_id, user)
+        return views.public_view(await events.end_event(event=event))
 
     @get("/{event_id:str}/export", dependencies=HOST)
     async def export(
         self,
         event_id: FromPath[str],
-        repo: EventRepository,
+        events: EventService,
         user: Principal,
         settings: Settings,
         format: FromQuery[Literal["csv", "json"]] = "json",
     ) -> Response[Any]:
-        event = await service.load_as_host(repo, event_id, user)
+        event = await events.load_as_host(event_id, user)
         rows = views.results(event)
-        log = views.export_rows(event, await repo.vote_log(event_id), settings.jwt.secret)
+        log = views.export_rows(event, await events.vote_log(event), settings.jwt.secret)
         name = f"livevote-{event['code']}"
         if format == "csv":
             return Response(
                 views.export_csv(rows, log),
-                media_type="text/csv; charset=utf-8",
+                media_type="text/csv",  # Litestar appends "; charset=utf-8" to text types
                 headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
             )
         body = {"event": views.public_view(event), "results": rows, "votes": log}
@@ -213,38 +192,38 @@ class EventsController(Controller):
 
     @post("/{event_id:str}/recount", status_code=200, dependencies=HOST)
     async def recount(
-        self, event_id: FromPath[str], repo: EventRepository, user: Principal, clock: Clock
+        self, event_id: FromPath[str], events: EventService, user: Principal
     ) -> RecountOut:
-        await service.load_as_host(repo, event_id, user)
-        return await service.recount(repo, event_id=event_id, fix=True, clock=clock)
+        event = await events.load_as_host(event_id, user)
+        return views.recount_view(await events.recount(event=event, fix=True))
 
     # -- everyone -----------------------------------------------------------------------
     @get("/{event_id:str}")
-    async def get_event(self, event_id: FromPath[str], repo: EventRepository) -> EventView:
-        return views.public_view(await service.load(repo, event_id))
+    async def get_event(self, event_id: FromPath[str], events: EventService) -> EventView:
+        return views.public_view(await events.load(event_id))
 
     @get("/by-code/{code:str}")
-    async def by_code(self, code: FromPath[str], repo: EventRepository) -> EventView:
-        return views.public_view(await service.load_by_code(repo, code))
+    async def by_code(self, code: FromPath[str], events: EventService) -> EventView:
+        return views.public_view(await events.load_by_code(code))
 
     @get("/{event_id:str}/results", dependencies=MAYBE_USER)
     async def results(
-        self, event_id: FromPath[str], repo: EventRepository, user: Principal | None
+        self, event_id: FromPath[str], events: EventService, user: Principal | None
     ) -> ResultsView:
-        event = await service.load(repo, event_id)
-        service.check_results_access(event, user)
-        return results_view(event)
+        event = await events.load(event_id)
+        events.check_results_access(event, user)
+        return views.results_view(event)
 
     @get("/{event_id:str}/stream", dependencies=MAYBE_USER)
     async def stream(
         self,
         event_id: FromPath[str],
-        repo: EventRepository,
+        events: EventService,
         user: Principal | None,
         broadcaster: Broadcaster,
         settings: Settings,
     ) -> ServerSentEvent:
-        event = await service.load(repo, event_id)
+        event = await events.load(event_id)
         host = user is not None and user.subject == event["host_id"]
         key = stream.channel_key(str(event["_id"]), host=host)
         return sse_stream(broadcaster, key, settings.sse, stream="events")
@@ -255,12 +234,11 @@ class EventsController(Controller):
         self,
         data: JoinIn,
         request: Request[Any, Any, Any],
-        repo: EventRepository,
+        events: EventService,
         tokens: TokenService,
         settings: Settings,
-        clock: Clock,
     ) -> Response[JoinOut]:
-        event, attendee_id = await service.join(repo, code=data.code, name=data.name, clock=clock)
+        event, attendee_id = await events.join(code=data.code, name=data.name)
         event_id = str(event["_id"])
         token = tokens.issue_attendee(attendee_id, event_id)
         cookie = Cookie(
@@ -282,26 +260,23 @@ class EventsController(Controller):
         event_id: FromPath[str],
         data: VoteIn,
         request: Request[Any, Any, Any],
-        repo: EventRepository,
+        events: EventService,
         attendee: Principal,
-        clock: Clock,
     ) -> VoteOut:
-        await service.cast_vote(
-            repo,
+        await events.cast_vote(
             event_id=event_id,
             attendee=attendee,
             team_id=data.team_id,
             score=data.score,
-            clock=clock,
         )
         return VoteOut(event_id, data.team_id, data.score)
 
     @get("/{event_id:str}/me", dependencies=ATTENDEE)
     async def me(
-        self, event_id: FromPath[str], repo: EventRepository, attendee: Principal
+        self, event_id: FromPath[str], events: EventService, attendee: Principal
     ) -> AttendeeView:
-        event = await service.load(repo, event_id)
-        doc, votes = await service.my_votes(repo, event=event, attendee=attendee)
+        event = await events.load(event_id)
+        doc, votes = await events.my_votes(event=event, attendee=attendee)
         return AttendeeView(
             attendee.subject,
             event_id,

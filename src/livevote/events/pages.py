@@ -18,19 +18,15 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, get
+from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from pymongo.asynchronous.database import AsyncDatabase
 
 from livevote.config import Settings
 from livevote.events import views
-from livevote.events.repository import EventRepository
+from livevote.events.service import EventService, normalise_code, provide_events
 from livevote.infra.mongo import Doc
 from livevote.web import render
-
-
-def normalise_code(code: str) -> str:
-    return code.strip().upper()
 
 
 def not_found(what: str) -> Template:
@@ -44,17 +40,8 @@ def not_found(what: str) -> Template:
     )
 
 
-async def page_view(
-    db: AsyncDatabase[Doc], *, code: str | None = None, event_id: str | None = None
-) -> dict[str, Any] | None:
+def page_view(doc: Doc | None) -> dict[str, Any] | None:
     """The public event view (plus results when they are visible), as the SSE stream has it."""
-    repo = EventRepository(db)
-    if code is not None:
-        doc = await repo.by_code(normalise_code(code))
-        if doc is None and code != normalise_code(code):
-            doc = await repo.by_code(code)
-    else:
-        doc = await repo.get(event_id or "")
     if doc is None:
         return None
     view: dict[str, Any] = msgspec.to_builtins(views.public_view(doc))
@@ -65,6 +52,7 @@ async def page_view(
 
 class PagesController(Controller):
     include_in_schema = False
+    dependencies = {"events": Provide(provide_events, sync_to_thread=False)}
 
     @get("/")
     async def home(self) -> Template:
@@ -76,8 +64,8 @@ class PagesController(Controller):
         return Redirect(path=f"/e/{code}" if code else "/", status_code=303)
 
     @get("/e/{code:str}")
-    async def attendee(self, code: FromPath[str], db: AsyncDatabase[Doc]) -> Template:
-        event = await page_view(db, code=code)
+    async def attendee(self, code: FromPath[str], events: EventService) -> Template:
+        event = page_view(await events.find_by_code(code))
         if event is None:
             return not_found("code")
         data = {
@@ -92,11 +80,11 @@ class PagesController(Controller):
     async def screen(
         self,
         code: FromPath[str],
-        db: AsyncDatabase[Doc],
+        events: EventService,
         settings: Settings,
         request: Request[Any, Any, Any],
     ) -> Template:
-        event = await page_view(db, code=code)
+        event = page_view(await events.find_by_code(code))
         if event is None:
             return not_found("code")
         base = render.public_base(request, settings)
@@ -119,11 +107,11 @@ class PagesController(Controller):
     async def host_event(
         self,
         event_id: FromPath[str],
-        db: AsyncDatabase[Doc],
+        events: EventService,
         settings: Settings,
         request: Request[Any, Any, Any],
     ) -> Template:
-        event = await page_view(db, event_id=event_id)
+        event = page_view(await events.find(event_id))
         if event is None:
             return not_found("id")
         base = render.public_base(request, settings)

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from livevote.events import views
-from livevote.events.repository import EventRepository
+from livevote.events.service import EventService
 from livevote.infra.broadcaster import Broadcaster, Doc, document_id
 
 PREFIX = "event:"
@@ -33,7 +33,7 @@ def state_payload(event: Doc, *, host: bool) -> dict[str, Any]:
 
 
 def install(b: Broadcaster) -> None:
-    repo = EventRepository(b.db)
+    events = EventService.of(b.db)
 
     async def keys_for(change: Doc) -> Iterable[str] | None:
         event_id = document_id(change)
@@ -44,7 +44,7 @@ def install(b: Broadcaster) -> None:
     async def build(key: str) -> dict[str, Any] | None:
         host = key.endswith(HOST_SUFFIX)
         event_id = key[len(PREFIX) : len(key) - (len(HOST_SUFFIX) if host else 0)]
-        event = await repo.get(event_id)
+        event = await events.find(event_id)
         return state_payload(event, host=host) if event is not None else None
 
     b.watch("events", keys_for)

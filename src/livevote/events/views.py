@@ -8,8 +8,16 @@ import hmac
 import io
 from typing import Any
 
-from livevote.events.schemas import EventView, ResultRow, TeamView
+from livevote.events.schemas import (
+    EventView,
+    RecountOut,
+    ResultRow,
+    ResultsView,
+    TallyDifference,
+    TeamView,
+)
 from livevote.infra.mongo import Doc
+from livevote.infra.recount import RecountReport
 
 
 def ordered_teams(event: Doc) -> list[tuple[str, str]]:
@@ -63,6 +71,34 @@ def results(event: Doc) -> list[ResultRow]:
         prev = ordered[i - 1] if i else None
         row.rank = prev.rank if prev is not None and prev.average == row.average else i + 1
     return rows
+
+
+# A recount difference names the team it is about: `what` = "team <team id>".
+TEAM_DIFFERENCE = "team "
+
+
+def results_view(event: Doc) -> ResultsView:
+    rows = results(event)
+    return ResultsView(str(event["_id"]), sum(r.votes for r in rows), rows)
+
+
+def recount_view(report: RecountReport) -> RecountOut:
+    """The recount report in the shape `POST /api/events/{id}/recount` has always answered."""
+    return RecountOut(
+        report.id,
+        report.consistent,
+        report.fixed,
+        [
+            TallyDifference(
+                d.what.removeprefix(TEAM_DIFFERENCE),
+                d.stored["votes"],
+                d.stored["score_sum"],
+                d.counted["votes"],
+                d.counted["score_sum"],
+            )
+            for d in report.differences
+        ],
+    )
 
 
 def voter_hash(secret: str, event_id: str, attendee_id: str) -> str:

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 from litestar.datastructures import State
 
 
-@runtime_checkable  # Litestar checks a dependency's value against its annotation
+@runtime_checkable
 class Hooks(Protocol):
     def reached(self, point: str) -> None:
         """Called at a named point; may raise to simulate a crash there."""

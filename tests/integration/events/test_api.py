@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
 
-from tests.conftest import register_user
-from tests.integration.events.helpers import join, new_event, open_voting_for
+from tests.support.events import join, new_event, open_voting_for
+from tests.support.users import register_user
 
 CODE = re.compile(r"^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$")
 
@@ -93,11 +94,16 @@ async def test_create_view_join_vote_results(client: httpx.AsyncClient, server_d
     r = await client.put(f"/api/events/{eid}/stage", json={"team_id": t1}, headers=host["headers"])
     assert r.json()["stage"] == t1 and r.json()["voting_open"] is False
     assert await server_db["event_votes"].count_documents({"event_id": eid}) == 1
-    assert await server_db["teams"].count_documents({"on_stage": eid}) == 1
+    stored = await server_db["events"].find_one({"_id": ObjectId(eid)})
+    assert (stored["stage"], stored["voting_open"], stored["voting_team"]) == (t1, False, "")
+    # the event's `stage` is the one truth: no team document mirrors it
+    assert await server_db["teams"].count_documents({"on_stage": {"$exists": True}}) == 0
 
     r = await client.delete(f"/api/events/{eid}/stage", headers=host["headers"])
     assert r.status_code == 200 and r.json()["stage"] is None
-    assert await server_db["teams"].count_documents({"on_stage": eid}) == 0
+    r = await client.delete(f"/api/events/{eid}/stage", headers=host["headers"])
+    assert r.status_code == 200 and r.json()["stage"] is None  # nobody on stage: idempotent
+    assert (await server_db["events"].find_one({"_id": ObjectId(eid)}))["stage"] == ""
 
     mine = (await client.get("/api/events/mine", headers=host["headers"])).json()["items"]
     assert [e["id"] for e in mine] == [eid]
@@ -248,7 +254,7 @@ async def test_export_csv_and_json(client: httpx.AsyncClient) -> None:
         assert v["attendee_id"] not in r.text
 
     r = await client.get(f"/api/events/{eid}/export?format=csv", headers=host["headers"])
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
     assert "attachment" in r.headers["content-disposition"]
     results_part, log_part = r.text.split("\n\n", 1)
     results = list(csv.DictReader(io.StringIO(results_part)))

@@ -6,14 +6,14 @@ import asyncio
 from typing import Any
 
 import httpx
+from bson import ObjectId
 
 from livevote.errors import Conflict
-from livevote.events import service
-from livevote.events.repository import EventRepository
+from livevote.events.service import EventService
 from livevote.infra.resources import utc_now
-from tests.conftest import RunningServer
-from tests.integration.events.conftest import events_client as http_client
-from tests.integration.events.helpers import join, new_event, open_voting_for
+from tests.support.events import join, new_event, open_voting_for
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
 
 
 async def tally(client: httpx.AsyncClient, host: dict[str, Any], eid: str) -> dict[str, Any]:
@@ -45,6 +45,23 @@ async def test_200_concurrent_votes_one_attendee(client: httpx.AsyncClient, serv
     assert r.status_code == 200 and r.json()["consistent"] is True, r.text
 
 
+async def poll_stored_stage(
+    server_db: Any, eid: str, team_ids: list[str], stop: asyncio.Event, seen: dict[str, int]
+) -> None:
+    """Read the stored event document (the one truth of the stage) until `stop`: it always
+    names one team of the event or nobody, with voting closed (a switch closes it in the same
+    write), and its `stage_gen` never goes back."""
+    while not stop.is_set():
+        doc = await server_db["events"].find_one(
+            {"_id": ObjectId(eid)}, {"stage": 1, "stage_gen": 1, "voting_open": 1}
+        )
+        assert doc["stage"] in ("", *team_ids), doc
+        assert not doc["voting_open"], doc
+        assert doc["stage_gen"] >= seen["max_gen"], doc
+        seen["scans"] += 1
+        seen["max_gen"] = doc["stage_gen"]
+
+
 async def test_50_concurrent_stage_switches_never_two_on_stage(
     client: httpx.AsyncClient, server_db: Any
 ) -> None:
@@ -52,7 +69,7 @@ async def test_50_concurrent_stage_switches_never_two_on_stage(
     eid = ev["id"]
     team_ids = [t["id"] for t in ev["teams"]]
     stop = asyncio.Event()
-    observed = {"views": 0, "scans": 0, "max_view": 0, "max_scan": 0}
+    observed = {"views": 0, "scans": 0, "max_view": 0, "max_gen": 0}
 
     async def poll_view() -> None:
         while not stop.is_set():
@@ -62,33 +79,35 @@ async def test_50_concurrent_stage_switches_never_two_on_stage(
             observed["max_view"] = max(observed["max_view"], len(on))
             assert on == ([view["stage"]] if view["stage"] else []), view
 
-    async def poll_collection() -> None:
-        while not stop.is_set():
-            n = await server_db["teams"].count_documents({"on_stage": eid})
-            observed["scans"] += 1
-            observed["max_scan"] = max(observed["max_scan"], n)
-
     async def switch(tid: str) -> httpx.Response:
         return await client.put(
             f"/api/events/{eid}/stage", json={"team_id": tid}, headers=host["headers"]
         )
 
-    pollers = [asyncio.create_task(poll_view()), asyncio.create_task(poll_collection())]
+    pollers = [
+        asyncio.create_task(poll_view()),
+        asyncio.create_task(poll_stored_stage(server_db, eid, team_ids, stop, observed)),
+    ]
     try:
         responses = await asyncio.gather(*(switch(t) for t in team_ids))
     finally:
         stop.set()
         await asyncio.gather(*pollers)
     assert [r.status_code for r in responses] == [200] * 50
+    for tid, r in zip(team_ids, responses, strict=True):  # each answer: its team, alone
+        assert [t["id"] for t in r.json()["teams"] if t["on_stage"]] == [tid]
+        assert r.json()["stage"] == tid and r.json()["voting_open"] is False
     assert observed["views"] > 0 and observed["scans"] > 0
-    assert observed["max_view"] <= 1 and observed["max_scan"] <= 1, observed
+    assert observed["max_view"] <= 1, observed
     print(f"stage switches observed by {observed['views']} views, {observed['scans']} scans")
 
     view = (await client.get(f"/api/events/{eid}")).json()
     on_stage = [t["id"] for t in view["teams"] if t["on_stage"]]
     assert len(on_stage) == 1 and on_stage == [view["stage"]]
-    docs = await server_db["teams"].find({"on_stage": eid}).to_list()
-    assert [str(d["_id"]) for d in docs] == on_stage
+    doc = await server_db["events"].find_one({"_id": ObjectId(eid)})
+    assert doc["stage"] == view["stage"]
+    assert doc["stage_gen"] == 50  # every switch was one write, none lost
+    assert await server_db["teams"].count_documents({"on_stage": {"$exists": True}}) == 0
 
 
 async def test_votes_racing_with_close(client: httpx.AsyncClient, server_db: Any) -> None:
@@ -123,7 +142,8 @@ async def test_votes_racing_with_close(client: httpx.AsyncClient, server_db: Any
     # fresh connections per burst: pooled ones idle past the server's keep-alive timeout
     # (5 s, easily reached on a loaded box) can be closed under a request (httpx ReadError)
     async with http_client(str(client.base_url)) as burst:
-        *responses, at_close = await asyncio.gather(*(vote(a) for a in racing), close())
+        answers: list[Any] = await asyncio.gather(*(vote(a) for a in racing), close())
+    *responses, at_close = answers
     codes = [r.status_code for r in responses]
     assert set(codes) <= {201, 409}, set(codes)
     assert all(
@@ -156,18 +176,16 @@ async def test_votes_racing_with_close(client: httpx.AsyncClient, server_db: Any
 
 async def test_join_code_is_unique_under_concurrent_creates(server_db: Any) -> None:
     """100 concurrent creates asking for the same code: the unique index lets exactly one in."""
-    repo = EventRepository(server_db)
+    events = EventService.of(server_db, utc_now)
 
     async def create(i: int) -> str:
         try:
-            await service.create_event(
-                repo,
+            await events.create_event(
                 host_id="h",
                 title=f"E{i}",
                 team_names=["Race team"],
                 max_score=5,
                 results="live",
-                clock=utc_now,
                 code="RACE42",
             )
         except Conflict as exc:
@@ -197,40 +215,40 @@ async def test_stage_switches_through_two_servers_converge(
     client: httpx.AsyncClient, server: RunningServer, make_server: Any, server_db: Any
 ) -> None:
     """Two app instances on one database (as two processes would be): their stage switches
-    interleave without any shared in-process lock; the database still never holds two teams
-    on stage and both settle on the event's `stage`."""
+    interleave without any shared in-process lock; every answer shows its own team alone on
+    stage, the stored stage is always one team (or nobody) with voting closed, and both
+    instances settle on the same `stage`."""
     other = make_server(
         mongo={"database": server.settings.mongo.database},
         redis={"prefix": server.settings.redis.prefix},
     )
     host, ev = await new_event(client, teams=30)
     eid = ev["id"]
+    team_ids = [t["id"] for t in ev["teams"]]
     stop = asyncio.Event()
-    max_seen = 0
-
-    async def poll_collection() -> None:
-        nonlocal max_seen
-        while not stop.is_set():
-            max_seen = max(max_seen, await server_db["teams"].count_documents({"on_stage": eid}))
+    seen = {"scans": 0, "max_gen": 0}
 
     async with http_client(other.url) as second:
         clients = [client, second]
 
-        async def switch(i: int, tid: str) -> int:
-            r = await clients[i % 2].put(
+        async def switch(i: int, tid: str) -> httpx.Response:
+            return await clients[i % 2].put(
                 f"/api/events/{eid}/stage", json={"team_id": tid}, headers=host["headers"]
             )
-            return r.status_code
 
-        poller = asyncio.create_task(poll_collection())
+        poller = asyncio.create_task(poll_stored_stage(server_db, eid, team_ids, stop, seen))
         try:
-            codes = await asyncio.gather(
-                *(switch(i, t["id"]) for i, t in enumerate(ev["teams"] * 2))
+            responses = await asyncio.gather(
+                *(switch(i, tid) for i, tid in enumerate(team_ids * 2))
             )
         finally:
             stop.set()
             await poller
-    assert codes == [200] * 60 and max_seen <= 1
-    view = (await client.get(f"/api/events/{eid}")).json()
-    docs = await server_db["teams"].find({"on_stage": eid}).to_list()
-    assert [str(d["_id"]) for d in docs] == [view["stage"]]
+        assert [r.status_code for r in responses] == [200] * 60 and seen["scans"] > 0
+        for tid, r in zip(team_ids * 2, responses, strict=True):
+            assert [t["id"] for t in r.json()["teams"] if t["on_stage"]] == [tid]
+        view = (await client.get(f"/api/events/{eid}")).json()
+        assert (await second.get(f"/api/events/{eid}")).json()["stage"] == view["stage"]
+    assert [t["id"] for t in view["teams"] if t["on_stage"]] == [view["stage"]]
+    doc = await server_db["events"].find_one({"_id": ObjectId(eid)})
+    assert doc["stage"] == view["stage"] and 30 <= doc["stage_gen"] <= 60, doc["stage_gen"]

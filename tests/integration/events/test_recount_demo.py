@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -14,8 +15,8 @@ from bson import ObjectId
 
 from livevote.config import replace
 from livevote.demo import DEMO_CODE, DEMO_EMAIL, DEMO_PASSWORD, seed_demo
-from tests.conftest import RunningServer
-from tests.integration.events.helpers import join, new_event, open_voting_for
+from tests.support.events import join, new_event, open_voting_for
+from tests.support.servers import RunningServer
 
 
 async def voted_event(client: httpx.AsyncClient, n: int = 4) -> tuple[dict[str, Any], str, str]:
@@ -87,18 +88,35 @@ async def test_recount_command(
     await server_db["events"].update_one(
         {"_id": ObjectId(eid)}, {"$inc": {f"tally.{t0}.votes": -1}}
     )
-    dry = await asyncio.to_thread(run_cli, server, "--event", eid, "--dry-run")
-    assert dry.returncode == 1, dry.stdout + dry.stderr
-    assert f"team {t0}: stored 2 votes / 6 points, counted 3 / 6" in dry.stdout
-    assert "DIFFERS" in dry.stdout
-
-    fix = await asyncio.to_thread(run_cli, server, "--event", eid)
-    assert fix.returncode == 0 and "FIXED" in fix.stdout, fix.stdout + fix.stderr
+    report = await asyncio.to_thread(run_cli, server, "--id", eid)  # report only: the default
+    assert report.returncode == 1, report.stdout + report.stderr
+    stored, counted = {"votes": 2, "score_sum": 6}, {"votes": 3, "score_sum": 6}
+    assert f"team {t0}: stored {stored}, counted {counted}" in report.stdout
+    assert f"events {eid}: DIFFERS" in report.stdout
     doc = await server_db["events"].find_one({"_id": ObjectId(eid)})
-    assert doc["tally"][t0] == {"votes": 3, "score_sum": 6}
+    assert doc["tally"][t0] == stored  # nothing written without --fix
+
+    as_json = await asyncio.to_thread(run_cli, server, "--id", eid, "--json")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout) == {
+        "domain": "events",
+        "id": eid,
+        "consistent": False,
+        "fixed": False,
+        "differences": [{"what": f"team {t0}", "stored": stored, "counted": counted}],
+        "notes": [],
+    }
+
+    fix = await asyncio.to_thread(run_cli, server, "--id", eid, "--fix")
+    assert fix.returncode == 0 and f"events {eid}: FIXED" in fix.stdout, fix.stdout + fix.stderr
+    doc = await server_db["events"].find_one({"_id": ObjectId(eid)})
+    assert doc["tally"][t0] == counted
 
     again = await asyncio.to_thread(run_cli, server)  # every event
     assert again.returncode == 0 and "0 with differences" in again.stdout, again.stdout
+
+    unknown = await asyncio.to_thread(run_cli, server, "--id", "0" * 24)
+    assert unknown.returncode == 2 and "not found" in unknown.stdout, unknown.stdout
 
 
 async def test_cookie_credential_votes(client: httpx.AsyncClient) -> None:

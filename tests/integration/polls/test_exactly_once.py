@@ -24,24 +24,14 @@ from livevote.polls.counting import VoteCounting
 from livevote.polls.recount import recount
 from livevote.polls.repository import NewVote, PollRepository, new_batch_id
 from livevote.polls.service import PollService
-from tests.conftest import RunningServer, http_client, register_user, start_server
-from tests.integration.polls.helpers import CUTS, new_poll, stored_but_uncounted_poll_vote
+from tests.support.faults import FaultInjector, InjectedCrash
+from tests.support.http import http_client
+from tests.support.polls import CUTS, new_poll, stored_but_uncounted_poll_vote
+from tests.support.servers import RunningServer, start_server
+from tests.support.users import register_user
 
 HOOK_POINTS = ["poll.vote.after_store", "poll.vote.after_record"]
 HOOK_POINTS += ["batch.after_seal", "batch.after_apply"]
-
-
-class Crash(Exception):
-    """A process dying at a hook point."""
-
-
-class CrashAt:
-    def __init__(self, point: str) -> None:
-        self.point = point
-
-    def reached(self, point: str) -> None:
-        if point == self.point:
-            raise Crash(point)
 
 
 def _headers(server: RunningServer, user_id: str) -> dict[str, str]:
@@ -120,7 +110,9 @@ async def test_a_crash_at_any_point_of_the_count_then_a_retry_counts_once(
 ) -> None:
     author = await register_user(client)
     poll = (await new_poll(client, author["headers"], "crash", ["a", "b", "c"]))["id"]
-    crashing = _service(server, server_db, redis, CrashAt(point))
+    faults = FaultInjector()
+    faults.arm(point)
+    crashing = _service(server, server_db, redis, faults)
     healthy = _service(server, server_db, redis)
     expected = {"0": 0, "1": 0, "2": 0}
     voters = [str(ObjectId()) for _ in range(6)]
@@ -128,7 +120,7 @@ async def test_a_crash_at_any_point_of_the_count_then_a_retry_counts_once(
         # a healthy vote first, so that the next count has a batch to seal
         await healthy.cast_vote(key=poll, user_id=str(ObjectId()), option_index=0)
         expected["0"] += 1
-        with pytest.raises(Crash):
+        with pytest.raises(InjectedCrash):
             await crashing.cast_vote(key=poll, user_id=voter, option_index=1 + i % 2)
         expected[str(1 + i % 2)] += 1
         retries = await asyncio.gather(

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from tests.conftest import register_user
-from tests.integration.events.helpers import join, new_event, open_voting_for
-from tests.integration.polls.helpers import stored_but_uncounted_poll_vote
+from tests.support.events import join, new_event, open_voting_for
+from tests.support.polls import stored_but_uncounted_poll_vote
+from tests.support.users import register_user
 
 
 async def _stored_but_uncounted_vote(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import msgspec
 from bson import ObjectId
 
 from livevote.events import views
 from livevote.infra.broadcaster import Message, Subscription, document_id, encode_frame
+from livevote.infra.recount import Difference, RecountReport
 
 
 def event(tally: dict[str, tuple[int, int]], **extra: object) -> dict[str, object]:
@@ -54,6 +56,32 @@ def test_csv_export_neutralises_formulas_and_hashes_voters() -> None:
     assert views.voter_hash("k", "e1", "x1") != views.voter_hash("k", "e2", "x1")
     text = views.export_csv(views.results(ev), log)
     assert "'=HYPERLINK(1)" in text and "\n=HYPERLINK" not in text
+
+
+def test_recount_report_maps_to_the_recount_view_the_api_has_always_answered() -> None:
+    report = RecountReport(
+        "events",
+        "e1",
+        consistent=False,
+        fixed=True,
+        differences=[
+            Difference("team a", {"votes": 9, "score_sum": 1}, {"votes": 2, "score_sum": 7})
+        ],
+    )
+    assert msgspec.to_builtins(views.recount_view(report)) == {
+        "event_id": "e1",
+        "consistent": False,
+        "fixed": True,
+        "differences": [
+            {
+                "team_id": "a",
+                "stored_votes": 9,
+                "stored_score_sum": 1,
+                "counted_votes": 2,
+                "counted_score_sum": 7,
+            }
+        ],
+    }
 
 
 def test_document_id_normalises_nx_and_mongodb_forms() -> None:
