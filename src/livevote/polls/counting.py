@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Protocol
 
 from livevote.errors import ServiceUnavailable
 from livevote.infra.batchcount import State
 from livevote.infra.hooks import NO_HOOKS, Hooks
 from livevote.infra.mongo import Doc
+from livevote.infra.resources import utc_now
 from livevote.polls.repository import (
     NewVote,
     PollRepository,
@@ -47,12 +48,21 @@ FINISH_ATTEMPTS = 50  # each failed attempt means another finisher moved the vot
 
 
 @dataclass(frozen=True)
-class Counted:
-    """The outcome of one write: per vote, None when stored and counted, or the user's
-    earlier response (a 409); and the poll's counters after the write (None if none read)."""
+class VoteOutcome:
+    """One vote's outcome: `earlier` is the user's earlier response when the vote was refused
+    (a 409), else None (stored and counted); `counters` are the poll's counters read after its
+    batch was counted (None when nothing was counted)."""
 
-    earlier: list[StoredResponse | None]
+    earlier: StoredResponse | None
     counters: Doc | None
+
+
+class VoteWriter(Protocol):
+    """What the service submits a vote to: `VoteCounting` itself (one write per vote), or a
+    group commit over `VoteCounting.store_and_count` (one write per batch of concurrent
+    votes of a poll: infra/groupcommit.py)."""
+
+    async def submit(self, key: str, item: NewVote) -> VoteOutcome: ...
 
 
 class VoteCounting:
@@ -63,16 +73,23 @@ class VoteCounting:
         self.repo = repo
         self.hooks = hooks
 
-    async def store_and_count(self, key: str, votes: list[NewVote], now: datetime) -> Counted:
-        """Store the votes (distinct users) of one poll as one batch and count it."""
+    async def submit(self, key: str, item: NewVote) -> VoteOutcome:
+        """One vote, written alone."""
+        (outcome,) = await self.store_and_count(key, [item])
+        return outcome
+
+    async def store_and_count(self, key: str, votes: list[NewVote]) -> list[VoteOutcome]:
+        """Store the votes of one poll (the group commit's flush) as one batch and count it:
+        one unordered insert (a duplicate fails alone), one record, one apply, one read."""
         batch = new_batch_id()
-        earlier = await self.repo.store_votes(poll_key=key, votes=votes, batch=batch, now=now)
+        earlier = await self.repo.store_votes(poll_key=key, votes=votes, batch=batch, now=utc_now())
         stored = [v for v, e in zip(votes, earlier, strict=True) if e is None]
-        if not stored:
-            return Counted(earlier, None)
-        self.hooks.reached("poll.vote.after_store")
-        await self.count_batch(key, batch, stored)
-        return Counted(earlier, await self.repo.counters(key))
+        counters = None
+        if stored:
+            self.hooks.reached("poll.vote.after_store")
+            await self.count_batch(key, batch, stored)
+            counters = await self.repo.counters(key)
+        return [VoteOutcome(e, None if e else counters) for e in earlier]
 
     async def count_batch(self, key: str, batch: str, stored: list[NewVote]) -> None:
         """The writer's count of the votes it stored in `batch`: record, then apply."""

@@ -72,6 +72,7 @@ class StoredResponse:
 class NewVote:
     user_id: str
     option_index: int
+    at: datetime | None = None  # when it was cast (default: the time of the write)
 
 
 def new_batch_id() -> str:
@@ -195,7 +196,7 @@ class PollRepository:
                 "kind": "vote",
                 "option_index": v.option_index,
                 "batch": batch,
-                "created_at": now,
+                "created_at": v.at or now,
             }
             for v in votes
         ]

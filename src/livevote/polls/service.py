@@ -19,13 +19,14 @@ from livevote.config import Settings
 from livevote.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from livevote.infra import metrics
 from livevote.infra.auth import Principal
+from livevote.infra.groupcommit import GroupCommit, GroupCommits
 from livevote.infra.hooks import Hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 from livevote.infra.validation import object_id
 from livevote.polls import feed
 from livevote.polls.cache import PollCache
-from livevote.polls.counting import VoteCounting
+from livevote.polls.counting import VoteCounting, VoteWriter
 from livevote.polls.repository import Database, NewVote, PollRepository
 
 
@@ -76,25 +77,40 @@ def _daily_limit_reached(daily_limit: int, now: datetime, midnight: datetime) ->
 
 
 def poll_service(
-    db: Database, redis: Redis, settings: Settings, clock: Clock, hooks: Hooks
+    db: Database,
+    redis: Redis,
+    settings: Settings,
+    clock: Clock,
+    hooks: Hooks,
+    group_commits: GroupCommits,
 ) -> PollService:
-    """The Litestar dependency: the poll rules over the app's database, Redis and clock."""
+    """The Litestar dependency: the poll rules over the app's database, Redis and clock; the
+    concurrent votes of one poll are written together (one group commit per app)."""
     repo = PollRepository(db, hooks)
+    counting = VoteCounting(repo, hooks)
+    votes = group_commits.get(
+        "poll_votes", lambda: GroupCommit("poll_votes", counting.store_and_count)
+    )
     return PollService(
         repo,
         PollCache(redis, settings.redis.prefix),
-        VoteCounting(repo, hooks),
+        counting,
+        votes,
         clock=clock,
         daily_limit=settings.limits.daily_votes,
     )
 
 
 class PollService:
+    """`votes` writes each vote (with the concurrent votes of its poll, under group commit);
+    `counting` finishes a stored vote that a crash left uncounted."""
+
     def __init__(
         self,
         repo: PollRepository,
         cache: PollCache,
         counting: VoteCounting,
+        votes: VoteWriter | None = None,
         *,
         clock: Clock,
         daily_limit: int,
@@ -102,6 +118,7 @@ class PollService:
         self.repo = repo
         self.cache = cache
         self.counting = counting
+        self.votes: VoteWriter = votes or counting
         self.clock = clock
         self.daily_limit = daily_limit
 
@@ -181,14 +198,13 @@ class PollService:
         if count is None:
             metrics.business("vote", "daily_limit")
             raise _daily_limit_reached(self.daily_limit, now, midnight)
-        counted = await self.counting.store_and_count(key, [NewVote(user_id, option_index)], now)
-        (earlier,) = counted.earlier
-        if earlier is not None:
+        outcome = await self.votes.submit(key, NewVote(user_id, option_index, now))
+        if outcome.earlier is not None:
             await self.repo.release_daily_slot(user_id=user_id, day=day)  # keep the limit exact
-            await self.counting.finish(key, earlier)
-            raise _already_answered(earlier.kind, "vote")
-        if counted.counters is not None:
-            await self.cache.put_stats(key, counted.counters)
+            await self.counting.finish(key, outcome.earlier)
+            raise _already_answered(outcome.earlier.kind, "vote")
+        if outcome.counters is not None:
+            await self.cache.put_stats(key, outcome.counters)
         await self.cache.invalidate_feed(user_id)
         metrics.business("vote")
         return max(0, self.daily_limit - count)

@@ -14,6 +14,7 @@ import bson
 import httpx
 import pytest
 from bson import ObjectId
+from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from livevote.errors import Conflict
@@ -27,7 +28,7 @@ from livevote.polls.service import PollService
 from tests.support.faults import FaultInjector, InjectedCrash
 from tests.support.http import http_client
 from tests.support.polls import CUTS, new_poll, stored_but_uncounted_poll_vote
-from tests.support.servers import RunningServer, start_server
+from tests.support.servers import RunningServer, ServerFactory, start_server
 from tests.support.users import register_user
 
 HOOK_POINTS = ["poll.vote.after_store", "poll.vote.after_record"]
@@ -170,6 +171,8 @@ async def test_a_slow_writer_whose_batch_a_retry_voided_counts_each_vote_once(
 async def test_150_concurrent_voters_on_one_poll_counted_exactly_and_the_poll_stays_flat(
     server: RunningServer, client: httpx.AsyncClient, server_db: Any
 ) -> None:
+    """150 voters at once, 20 of them sending their vote twice at the same moment: the votes
+    of the poll are written in batches (group commit), each duplicate fails alone (409)."""
     author = await register_user(client)
     poll = (await new_poll(client, author["headers"], "busy", ["a", "b", "c"]))["id"]
     first = await client.post(
@@ -178,22 +181,24 @@ async def test_150_concurrent_voters_on_one_poll_counted_exactly_and_the_poll_st
     assert first.status_code == 201
     size = len(bson.encode(await server_db["polls"].find_one({"_id": ObjectId(poll)})))
     voters = [str(ObjectId()) for _ in range(150)]
+    sends = [(i % 3, v) for i, v in enumerate(voters)] + [(0, v) for v in voters[:20]]
     answers = await asyncio.gather(
         *(
             client.post(
-                f"/api/polls/{poll}/vote",
-                json={"optionIndex": i % 3},
-                headers=_headers(server, voter),
+                f"/api/polls/{poll}/vote", json={"optionIndex": o}, headers=_headers(server, v)
             )
-            for i, voter in enumerate(voters)
+            for o, v in sends
         )
     )
-    assert [a.status_code for a in answers] == [201] * 150
+    codes = [a.status_code for a in answers]
+    assert (codes.count(201), codes.count(409)) == (150, 20), sorted(codes)
     await _assert_exact(server_db, poll, {"0": 51, "1": 50, "2": 50})
     stats = (await client.get(f"/api/polls/{poll}/stats")).json()
     assert [o["votes"] for o in stats["options"]] == [51, 50, 50]
     doc = await server_db["polls"].find_one({"_id": ObjectId(poll)})
     assert abs(len(bson.encode(doc)) - size) <= 8, "no per-vote data in the poll document"
+    batches = await server_db["poll_batches"].count_documents({"poll": poll})
+    assert doc["batch_seq"] == batches < 150, "concurrent votes share batches"
     # the same voters again: each refused alone, nothing counted twice
     again = await asyncio.gather(
         *(
@@ -205,3 +210,45 @@ async def test_150_concurrent_voters_on_one_poll_counted_exactly_and_the_poll_st
     )
     assert {a.status_code for a in again} == {409}
     await _assert_exact(server_db, poll, {"0": 51, "1": 50, "2": 50})
+
+
+@pytest.mark.parametrize("point", HOOK_POINTS)
+async def test_a_batch_of_concurrent_votes_crashing_mid_count_then_retried_counts_each_once(
+    make_server: ServerFactory, point: str
+) -> None:
+    """The server crashes once at `point` while writing a batch of concurrent votes (every
+    vote of that batch answers 500 simulated-crash, its outcome unknown); every voter
+    retries: each vote is counted once, the daily slots stay one per vote."""
+    faults = FaultInjector()
+    crashing = make_server(hooks=faults)
+    async with http_client(crashing.url) as client:
+        author = await register_user(client)
+        poll = (await new_poll(client, author["headers"], "batch crash", ["a", "b"]))["id"]
+        await client.post(
+            f"/api/polls/{poll}/vote", json={"optionIndex": 0}, headers=author["headers"]
+        )  # so that the next count has a batch to seal
+        voters = [str(ObjectId()) for _ in range(40)]
+
+        async def vote(i: int, voter: str) -> int:
+            r = await client.post(
+                f"/api/polls/{poll}/vote",
+                json={"optionIndex": i % 2},
+                headers=_headers(crashing, voter),
+            )
+            return r.status_code
+
+        faults.arm(point, times=1)
+        first = await asyncio.gather(*(vote(i, v) for i, v in enumerate(voters)))
+        assert faults.hits == {point: 1} and 500 in first, first
+        retries = await asyncio.gather(*(vote(i, v) for i, v in enumerate(voters) for _ in (1, 2)))
+    # every crash point is after the votes were stored: each retry finds its vote stored
+    assert 500 in first and set(first) <= {201, 500} and set(retries) == {409}, (first, retries)
+    mc: AsyncMongoClient[Any] = AsyncMongoClient(crashing.settings.mongo.uri, tz_aware=True)
+    try:
+        db = mc[crashing.settings.mongo.database]
+        await _assert_exact(db, poll, {"0": 1 + 20, "1": 20})
+        day = datetime.now(UTC).date().isoformat()
+        slots = await db["daily_votes"].find({"user_id": {"$in": voters}, "day": day}).to_list()
+        assert sorted(s["count"] for s in slots) == [1] * len(voters)
+    finally:
+        await mc.close()
