@@ -66,8 +66,8 @@ class VoteWriter(Protocol):
 
 
 class VoteCounting:
-    """Hook points (infra/hooks.py): `poll.vote.after_store`, `poll.vote.after_record`, and
-    batchcount's `batch.after_seal`, `batch.after_apply`."""
+    """Hook points (infra/hooks.py): `poll.vote.before_store`, `poll.vote.after_store`,
+    `poll.vote.after_record`, and batchcount's `batch.after_seal`, `batch.after_apply`."""
 
     def __init__(self, repo: PollRepository, hooks: Hooks = NO_HOOKS) -> None:
         self.repo = repo
@@ -81,6 +81,7 @@ class VoteCounting:
     async def store_and_count(self, key: str, votes: list[NewVote]) -> list[VoteOutcome]:
         """Store the votes of one poll (the group commit's flush) as one batch and count it:
         one unordered insert (a duplicate fails alone), one record, one apply, one read."""
+        self.hooks.reached("poll.vote.before_store")
         batch = new_batch_id()
         earlier = await self.repo.store_votes(poll_key=key, votes=votes, batch=batch, now=utc_now())
         stored = [v for v, e in zip(votes, earlier, strict=True) if e is None]

@@ -198,7 +198,11 @@ class PollService:
         if count is None:
             metrics.business("vote", "daily_limit")
             raise _daily_limit_reached(self.daily_limit, now, midnight)
-        outcome = await self.votes.submit(key, NewVote(user_id, option_index, now))
+        try:
+            outcome = await self.votes.submit(key, NewVote(user_id, option_index, now))
+        except Exception:
+            await self._release_unless_stored(key, user_id, day)
+            raise
         if outcome.earlier is not None:
             await self.repo.release_daily_slot(user_id=user_id, day=day)  # keep the limit exact
             await self.counting.finish(key, outcome.earlier)
@@ -208,6 +212,17 @@ class PollService:
         await self.cache.invalidate_feed(user_id)
         metrics.business("vote")
         return max(0, self.daily_limit - count)
+
+    async def _release_unless_stored(self, key: str, user_id: str, day: str) -> None:
+        """The write failed (refused by a full group commit, an outage, a crash): its batch is
+        over, so a vote not stored now never will be, and gives its slot back. If even this
+        read fails, the slot stays taken: the user can never exceed the limit."""
+        try:
+            stored = await self.repo.response(poll_key=key, user_id=user_id)
+        except Exception:  # the caller re-raises the write's own error
+            return
+        if stored is None:
+            await self.repo.release_daily_slot(user_id=user_id, day=day)
 
     async def skip_poll(self, *, key: str, user_id: str) -> None:
         await self._poll_options(key)

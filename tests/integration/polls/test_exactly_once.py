@@ -252,3 +252,25 @@ async def test_a_batch_of_concurrent_votes_crashing_mid_count_then_retried_count
         assert sorted(s["count"] for s in slots) == [1] * len(voters)
     finally:
         await mc.close()
+
+
+async def test_a_vote_whose_write_failed_before_storing_gives_its_daily_slot_back(
+    make_server: ServerFactory,
+) -> None:
+    faults = FaultInjector()
+    crashing = make_server(hooks=faults, limits={"daily_votes": 3})
+    async with http_client(crashing.url) as client:
+        author = await register_user(client)
+        polls = [(await new_poll(client, author["headers"], f"slot {i}"))["id"] for i in range(4)]
+        voter = _headers(crashing, str(ObjectId()))
+        faults.arm("poll.vote.before_store", times=2)
+        failed = await asyncio.gather(
+            *(client.post(f"/api/polls/{p}/vote", json={"optionIndex": 0}, headers=voter)
+              for p in polls[:2])
+        )  # fmt: skip
+        assert [r.status_code for r in failed] == [500, 500]
+        codes = []
+        for p in polls:  # the limit of 3 is intact: the two failed votes took no slot
+            r = await client.post(f"/api/polls/{p}/vote", json={"optionIndex": 0}, headers=voter)
+            codes.append((r.status_code, r.json().get("daily_votes_remaining")))
+    assert codes == [(201, 2), (201, 1), (201, 0), (429, None)], codes
