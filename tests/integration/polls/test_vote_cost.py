@@ -52,7 +52,7 @@ async def test_a_flush_costs_the_same_whatever_its_size_and_the_poll_size(
     poll = await repo.insert_poll(
         title="cost", options=["a", "b", "c"], tags=[], user_id="o", now=datetime.now(UTC)
     )
-    costs = {}
+    costs: dict[int, set[int]] = {}
     for size in (1, 1, 10, 100, 1, 200, 1):
         votes = [NewVote(str(ObjectId()), i % 3) for i in range(size)]
         commands.names.clear()
