@@ -99,6 +99,9 @@ def settings_for(backing: Backing, **groups: Any) -> Settings:
             "attendee_per_minute": 100_000,
             "login_failures_per_account": 1000,
             "login_failures_per_address": 1000,
+            "register_per_address_per_minute": 100_000,
+            "login_per_address_per_minute": 100_000,
+            "pages_per_address_per_minute": 100_000,
         },
     )
     return replace(base, **groups)

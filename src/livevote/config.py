@@ -47,7 +47,12 @@ class LimitSettings:
     login_failures_per_address: int = 30  # per 15 minutes
     daily_votes: int = 100
     max_body_bytes: int = 64 * 1024
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()  # also the only peers whose X-Forwarded-Proto counts
+    register_per_address_per_minute: int = 10  # registrations (each one an argon2 hash)
+    login_per_address_per_minute: int = 60  # every login attempt, successful or not
+    pages_per_address_per_minute: int = 600  # HTML pages; venue-safe (see ratelimit.py)
+    hashing_concurrency: int = 0  # argon2 hashes at once per process; 0: one per CPU core
+    hashing_wait_ms: int = 500  # longer wait for a hashing slot: 503 + Retry-After
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,10 @@ class SseSettings:
     max_stream_seconds: float = 3600.0
     max_updates_per_second: float = 10.0
     retry_ms: int = 2000
+    max_per_credential: int = 4  # concurrent streams per user/attendee credential
+    max_per_address: int = 2000  # per client address (IPv6: per /64); venue-safe
+    max_per_process: int = 20000
+    slot_ttl_seconds: float = 60.0  # a crashed process's slots expire after this
 
 
 @dataclass(frozen=True)
