@@ -7,12 +7,16 @@ Precedence: environment variable > config file > default. Every variable is list
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 DEFAULT_JWT_SECRET = "livevote-development-secret-change-me-0123456789"  # noqa: S105
+# under data_dir: the secret generated for non-loopback binds
+SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name
 
 
 @dataclass(frozen=True)
@@ -164,3 +168,35 @@ def _build(cls: Any, file_values: dict[str, Any], env: dict[str, str], prefix: s
         elif f.name in file_values:
             values[f.name] = _convert(file_values[f.name], default)
     return cls(**values)
+
+
+def is_loopback(host: str) -> bool:
+    """True for binds no other machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: assume reachable
+
+
+def secret_for_bind(settings: Settings, host: str) -> tuple[Settings, Path | None]:
+    """The public development secret is only for loopback binds. Bound anywhere else without
+    LIVEVOTE_JWT_SECRET, the service uses a secret generated once per data directory
+    (`<data_dir>/jwt-secret`, mode 0600) and returns its path so the caller can log it.
+    Otherwise anyone could sign a host token for a (public) user id."""
+    if settings.jwt.secret != DEFAULT_JWT_SECRET or is_loopback(host):
+        return settings, None
+    path = Path(settings.data_dir) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48) + "\n")
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise ValueError(f"{path} holds a secret shorter than 32 characters")
+    return replace(settings, jwt={"secret": secret}), path
