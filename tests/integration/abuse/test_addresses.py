@@ -69,7 +69,13 @@ async def test_login_lockout_groups_ipv6_by_64(make_server: Callable[..., Runnin
             ).status_code
             for i in range(6)
         ]
+        elsewhere = await c.post(
+            "/api/auth/login",
+            json={"email": "someone@example.com", "password": "password123"},
+            headers=forwarded("2001:db8:7:8::1"),  # another /64: another pair
+        )
     assert codes == [401, 401, 401, 429, 429, 429]
+    assert elsewhere.status_code == 401
 
 
 async def test_page_requests_are_limited_per_address(
