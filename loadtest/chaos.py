@@ -183,6 +183,11 @@ def server_env(stack: EmbeddedStack, port: int, data_dir: Path, **extra: str) ->
             "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "10000000",
             "LIVEVOTE_LIMITS_ATTENDEE_PER_MINUTE": "10000000",
             "LIVEVOTE_LIMITS_DAILY_VOTES": "10000000",
+            "LIVEVOTE_LIMITS_REGISTER_PER_ADDRESS_PER_MINUTE": "10000000",
+            "LIVEVOTE_LIMITS_LOGIN_PER_ADDRESS_PER_MINUTE": "10000000",
+            "LIVEVOTE_LIMITS_PAGES_PER_ADDRESS_PER_MINUTE": "10000000",
+            "LIVEVOTE_LIMITS_HASHING_WAIT_MS": "60000",
+            "LIVEVOTE_SSE_MAX_PER_ADDRESS": "10000000",
         }
     )
     env.update(extra)

@@ -102,6 +102,7 @@ def settings_for(backing: Backing, **groups: Any) -> Settings:
             "register_per_address_per_minute": 100_000,
             "login_per_address_per_minute": 100_000,
             "pages_per_address_per_minute": 100_000,
+            "hashing_wait_ms": 60_000,  # a loaded test box queues, never sheds, password hashes
         },
     )
     return replace(base, **groups)
