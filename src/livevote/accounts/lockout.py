@@ -1,18 +1,22 @@
 """Login lockout: failed attempts per (account, address), reserved atomically in Redis.
 
-Every login attempt first *reserves* a failure slot in one Lua script, before the password is
-verified: the script refuses while the (account, address) pair is locked or the address has
-too many recent failures, and otherwise records the attempt as a failure at once. A burst of
-concurrent wrong guesses therefore reaches password verification at most
-`login_failures_per_account` times per window, however many arrive together. A successful
-login takes its reservation back and clears the pair's failures.
+Every login attempt first *reserves* a failure slot of its (account, address) pair in one
+Lua script, before the password is verified: the script refuses while the pair is locked or
+the address has too many recent failures, and otherwise records the attempt as a failure of
+the pair at once. A burst of concurrent wrong guesses therefore reaches password
+verification at most `login_failures_per_account` times per window, however many arrive
+together. A successful login takes its reservation back and clears the pair's failures.
+The address-wide count holds confirmed failures only (`failed`), so many people logging in
+at once behind one NAT are not refused while their attempts are in flight; a burst across
+many accounts from one address is bounded by the atomic per-address login rate instead
+(infra/ratelimit, limits.login_per_address_per_minute).
 
 Keys (under the Redis prefix), window = 15 minutes:
 - `login:fail:<email>:<address>`  sorted set of attempts of this pair in the window
 - `login:lock:<email>:<address>`  present while the pair is locked; its TTL is the lock
 - `login:strikes:<email>:<address>` locks in the last 24 h: each doubles the next lock
   (15 min, 30 min, 1 h, … at most 24 h)
-- `login:fail-addr:<address>`     attempts from this address against any account
+- `login:fail-addr:<address>`     failed logins from this address, any account
 Lockouts key on the pair, so a stranger guessing from elsewhere never locks the owner out;
 the address-wide limit bounds credential stuffing from one address. Redis unreachable:
 login fails closed (503).
@@ -21,6 +25,7 @@ login fails closed (503).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +61,7 @@ if by_pair >= tonumber(ARGV[3]) then
   return {0, tonumber(oldest[2]) + window - now, 'account'}
 end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], window)
-redis.call('PEXPIRE', KEYS[4], window)
 if by_pair + 1 >= tonumber(ARGV[3]) then
   local strikes = redis.call('INCR', KEYS[3])
   redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[5]))
@@ -117,21 +120,25 @@ class LoginGuard:
             )
         return Reservation(keys, member)
 
+    async def failed(self, reservation: Reservation) -> None:
+        """The password was wrong: the pair's reservation stays; the address counts it."""
+        address_failures = reservation.keys[3]
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(address_failures, {reservation.member: _now_ms()})
+        pipe.pexpire(address_failures, WINDOW_S * 1000)
+        await self._quietly(pipe)
+
     async def succeeded(self, reservation: Reservation) -> None:
         """The password was right: the pair starts afresh (strikes stay for the back-off)."""
-        pair_failures, pair_lock, _strikes, address_failures = reservation.keys
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(pair_failures, pair_lock)
-        pipe.zrem(address_failures, reservation.member)
-        await self._quietly(pipe)
+        pair_failures, pair_lock, _strikes, _address = reservation.keys
+        await self._quietly(self.redis.pipeline(transaction=True).delete(pair_failures, pair_lock))
 
     async def release(self, reservation: Reservation) -> None:
         """The attempt was never judged (e.g. hashing busy): it is not a failure."""
-        pair_failures, _lock, _strikes, address_failures = reservation.keys
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zrem(pair_failures, reservation.member)
-        pipe.zrem(address_failures, reservation.member)
-        await self._quietly(pipe)
+        pair_failures = reservation.keys[0]
+        await self._quietly(
+            self.redis.pipeline(transaction=True).zrem(pair_failures, reservation.member)
+        )
 
     @staticmethod
     async def _quietly(pipe: Any) -> None:
@@ -139,3 +146,7 @@ class LoginGuard:
             await pipe.execute()
         except RedisError:  # the failure stays recorded: the safe side
             return
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -76,7 +76,8 @@ async def login(
         await guard.release(reservation)
         raise
     if not ok or user is None:
-        metrics.business("login", "failed")  # the reservation stays: it was a failure
+        await guard.failed(reservation)
+        metrics.business("login", "failed")
         raise Unauthorized("wrong email or password", type="invalid-credentials")
     await guard.succeeded(reservation)
     metrics.business("login")

@@ -154,3 +154,32 @@ async def test_lockouts_back_off(make_server: Callable[..., RunningServer]) -> N
         second = [await c.post("/api/auth/login", json=wrong) for _ in range(4)]
     assert [r.status_code for r in second] == [401, 401, 401, 429]
     assert 1750 <= int(second[-1].headers["Retry-After"]) <= 1800
+
+
+async def test_logins_in_flight_are_not_failures_of_the_address(
+    make_server: Callable[..., RunningServer],
+) -> None:
+    """Many people logging in at once behind one NAT: their attempts in flight never fill the
+    address-wide failure count (only confirmed failures do)."""
+    srv = make_server(limits={"login_failures_per_address": 3})
+    async with http_client(srv.url) as c:
+        names = [f"n{uuid.uuid4().hex[:10]}" for _ in range(12)]
+        for n in names:
+            assert (await c.post("/api/auth/register", json=_body(n))).status_code == 201
+        responses = await asyncio.gather(
+            *(
+                c.post(
+                    "/api/auth/login",
+                    json={"email": f"{n}@example.com", "password": "password123"},
+                )
+                for n in names
+            )
+        )
+        assert [r.status_code for r in responses] == [200] * 12
+        wrong = [
+            await c.post(
+                "/api/auth/login", json={"email": f"{n}@example.com", "password": "nope-nope"}
+            )
+            for n in names[:4]
+        ]
+    assert [r.status_code for r in wrong] == [401, 401, 401, 429]
