@@ -132,13 +132,14 @@ async def test_live_streams_keep_their_slots_past_the_ttl(
 ) -> None:
     """Finding 2: the TTL safety net must not free the slots of streams that still live —
     each stream refreshes its slots while it runs."""
-    srv = make_server(sse={"slot_ttl_seconds": 1.0, "heartbeat_seconds": 0.1})
+    # refreshed every second; a loaded box may stall the server for up to ~2 s
+    srv = make_server(sse={"slot_ttl_seconds": 3.0, "heartbeat_seconds": 0.2})
     async with http_client(srv.url) as c, AsyncExitStack() as stack:
         user = await register_user(c)
         _, ev = await new_event(c, teams=1, host=user)
         path = f"/api/events/{ev['id']}/stream"
         held = [await open_stream(stack, c, path, user["headers"]) for _ in range(4)]
         assert [r.status_code for r in held] == [200] * 4
-        await asyncio.sleep(2.5)  # 2.5 × the TTL
+        await asyncio.sleep(7.5)  # 2.5 × the TTL
         async with c.stream("GET", path, headers=user["headers"]) as r:
             assert_refused(r, 429)
