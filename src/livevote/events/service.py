@@ -24,15 +24,17 @@ import secrets
 import time
 
 from bson import ObjectId
+from litestar.datastructures import State
 
 from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from livevote.events import joins, votes
 from livevote.events import recount as recounting
-from livevote.events import votes
 from livevote.events.repository import Database, EventRepository
 from livevote.events.views import results_visible
 from livevote.events.votes import check_attendee
 from livevote.infra import metrics
 from livevote.infra.auth import Principal
+from livevote.infra.hooks import NO_HOOKS, Hooks, provide_hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.recount import RecountReport
 from livevote.infra.resources import Clock, utc_now
@@ -64,8 +66,8 @@ class EventService:
         self.clock = clock
 
     @classmethod
-    def of(cls, db: Database, clock: Clock = utc_now) -> EventService:
-        return cls(EventRepository(db), clock)
+    def of(cls, db: Database, clock: Clock = utc_now, hooks: Hooks = NO_HOOKS) -> EventService:
+        return cls(EventRepository(db, hooks), clock)
 
     # -- reads --------------------------------------------------------------------------
     async def find(self, event_id: str) -> Doc | None:
@@ -139,12 +141,15 @@ class EventService:
             "stage_gen": 0,
             "voting_open": False,
             "voting_team": "",
+            "voting_gen": 0,
             "teams": {
                 tid: {"name": n, "order": base + i} for i, (tid, n) in enumerate(teams.items())
             },
             "tally": {tid: {"votes": 0, "score_sum": 0} for tid in teams},
             "vote_seq": 0,
             "attendees": 0,
+            "last_batch": "",  # the counting chain (infra/batchcount.py): see votes.py
+            "batch_seq": 0,
             "created_at": now,
             "updated_at": now,
         }
@@ -232,7 +237,7 @@ class EventService:
         event = await self.load_by_code(code)
         if event["status"] == "ended":
             raise Conflict("this event has ended", type="event-ended")
-        attendee_id = await self.repo.add_attendee(str(event["_id"]), name, self.clock())
+        (attendee_id,) = await joins.admit(self.repo, str(event["_id"]), [name], self.clock())
         metrics.business("event_join")
         return event, attendee_id
 
@@ -254,6 +259,7 @@ class EventService:
         return doc, await self.repo.votes_of(str(event["_id"]), attendee.subject)
 
 
-def provide_events(db: Database, clock: Clock) -> EventService:
-    """The `events` dependency of the controllers and pages (db and clock from app.state)."""
-    return EventService.of(db, clock)
+def provide_events(db: Database, clock: Clock, state: State) -> EventService:
+    """The `events` dependency of the controllers and pages (db, clock and the fault-injection
+    hooks from app.state; a Protocol cannot be a dependency's parameter type)."""
+    return EventService.of(db, clock, provide_hooks(state))
