@@ -20,6 +20,7 @@ from livevote.events.pages import route_handlers as event_pages
 from livevote.events.stream import install as install_event_streams
 from livevote.infra import health
 from livevote.infra.broadcaster import broadcaster_lifespan
+from livevote.infra.groupcommit import group_commit_lifespan, provide_group_commits
 from livevote.infra.hooks import NO_HOOKS, Hooks, provide_hooks
 from livevote.infra.logs import configure_logging
 from livevote.infra.metrics import MetricsMiddleware, count_unrouted
@@ -68,6 +69,7 @@ def create_app(
         lifespan=[
             redis_lifespan,
             mongo_lifespan,
+            group_commit_lifespan,  # after MongoDB: drained before the client closes
             broadcaster_lifespan(install_event_streams, install_election_streams),
             tallies_lifespan,
         ],
@@ -79,6 +81,7 @@ def create_app(
             "limiter": Provide(provide_limiter, sync_to_thread=False),
             "tokens": Provide(provide_tokens, sync_to_thread=False),
             "hooks": Provide(provide_hooks, sync_to_thread=False),
+            "group_commits": Provide(provide_group_commits, sync_to_thread=False),
         },
         middleware=[DefineMiddleware(MetricsMiddleware), DefineMiddleware(RateLimitMiddleware)],
         before_request=strict_body,  # every JSON body decoded strictly (infra/validation)

@@ -6,7 +6,7 @@ from typing import Any
 
 from livevote.events.recount import add_recount as add_events_recount
 from livevote.polls.recount import add_recount as add_polls_recount
-from livevote.tallies.commands import add_recount as add_elections_recount
+from livevote.tallies.recount import add_recount as add_elections_recount
 
 
 def register(sub: Any) -> None:

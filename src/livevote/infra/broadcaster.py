@@ -50,7 +50,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +61,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from livevote.config import SseSettings
 from livevote.infra import metrics
+from livevote.infra.slots import CLOSING, Message, Subscription, document_id, encode_frame
 
 log = logging.getLogger("livevote.broadcaster")
 
@@ -70,71 +70,22 @@ KeyFunction = Callable[[Doc], Awaitable[Iterable[str] | None]]
 Builder = Callable[[str], Awaitable[Any]]
 Installer = Callable[["Broadcaster"], None]
 
+__all__ = [
+    "CLOSING",
+    "Broadcaster",
+    "Doc",
+    "Message",
+    "Subscription",
+    "broadcaster_lifespan",
+    "document_id",
+    "encode_frame",
+    "provide_broadcaster",
+]
+
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
 _IDLE_POLL = 0.02  # seconds between empty change-stream polls
 # Resume token no longer in the oplog / not resumable: start a fresh stream.
 _TOKEN_LOST_CODES = {136, 260, 280, 286}
-
-
-@dataclass(frozen=True)
-class Message:
-    """One encoded SSE frame (`frame`), shared by every subscriber of a channel."""
-
-    key: str
-    id: int
-    frame: bytes
-
-
-# Offered to every subscriber when the process starts shutting down (SIGTERM/SIGINT): the SSE
-# response ends at once with a reconnect hint instead of holding the graceful shutdown open.
-CLOSING = Message("", 0, b"")
-
-
-def encode_frame(event: str, event_id: int, data: bytes) -> bytes:
-    """An SSE frame; `data` is single-line JSON (msgspec never emits raw newlines)."""
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, event.encode(), data)
-
-
-def document_id(change: Doc) -> str | None:
-    """The changed document's `_id` as a string (ObjectId, NX-27017 dict form, or plain)."""
-    key = change.get("documentKey") or {}
-    value = key.get("_id")
-    if value is None:
-        full = change.get("fullDocument") or {}
-        value = full.get("_id")
-    if isinstance(value, dict) and "id" in value:  # NX-27017: {"__neosqlite_objectid__": ..}
-        value = value["id"]
-    if value is None:
-        return None
-    return str(value)
-
-
-class Subscription:
-    """A per-connection slot holding only the newest message."""
-
-    __slots__ = ("_latest", "_ready", "key")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self._latest: Message | None = None
-        self._ready = asyncio.Event()
-
-    def offer(self, message: Message) -> None:
-        self._latest = message
-        self._ready.set()
-
-    async def next(self, timeout: float | None = None) -> Message | None:  # noqa: ASYNC109
-        """The newest message not yet taken, or None after `timeout` seconds."""
-        if not self._ready.is_set():
-            try:
-                # asyncio.timeout, not wait_for: no extra task per wait (10k streams × 10/s)
-                async with asyncio.timeout(timeout):
-                    await self._ready.wait()
-            except TimeoutError:
-                return None
-        self._ready.clear()
-        message, self._latest = self._latest, None
-        return message
 
 
 class _Channel:

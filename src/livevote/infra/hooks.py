@@ -8,11 +8,12 @@ The hooks object is `app.state.hooks`, and the `hooks` dependency for handlers a
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from litestar.datastructures import State
 
 
+@runtime_checkable
 class Hooks(Protocol):
     def reached(self, point: str) -> None:
         """Called at a named point; may raise to simulate a crash there."""

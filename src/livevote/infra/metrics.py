@@ -154,3 +154,22 @@ SSE_CHANNELS = Gauge(
     "Broadcaster channels with at least one subscriber",
     multiprocess_mode="livesum",
 )
+
+# Group commit (infra/groupcommit.py): one observation per batch, never per item.
+GROUP_COMMIT_BATCH = Histogram(
+    "livevote_group_commit_batch_size",
+    "Items written by one group-commit flush",
+    ["kind"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+GROUP_COMMIT_FLUSH = Histogram(
+    "livevote_group_commit_flush_seconds",
+    "Duration of one group-commit flush (the batched database write)",
+    ["kind", "outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+GROUP_COMMIT_REJECTED = Counter(
+    "livevote_group_commit_rejected_total",
+    "Items refused by a group commit (queue full or shutting down) with a 503",
+    ["kind", "reason"],
+)

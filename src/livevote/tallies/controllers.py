@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from bson import ObjectId
+from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
@@ -16,40 +17,39 @@ from livevote.config import Settings
 from livevote.errors import BadRequest
 from livevote.infra.auth import Principal, current_user
 from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
+from livevote.infra.hooks import provide_hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 from livevote.infra.sse import sse_stream
 from livevote.infra.validation import object_id
-from livevote.tallies import queries, service
-from livevote.tallies.faults import FaultInjector
-from livevote.tallies.recount import recount
+from livevote.tallies import views
 from livevote.tallies.repository import ElectionRepository
 from livevote.tallies.schemas import (
-    CityOut,
-    CityVotes,
     ElectionIn,
     ElectionOut,
     ReportAccepted,
     ReportIn,
-    ReportOut,
     ReportPage,
     TopCitiesOut,
     TotalsOut,
 )
+from livevote.tallies.service import ElectionService
 from livevote.tallies.stream import channel_key
 
 REPORTER_KEY_HEADER = "X-Reporter-Key"
 
 
-def provide_elections(db: AsyncDatabase[Doc]) -> ElectionRepository:
-    return ElectionRepository(db)
-
-
-def provide_faults(state: State) -> FaultInjector:
-    faults: FaultInjector | None = getattr(state, "fault_injector", None)
-    if faults is None:  # app started without the tallies lifespan
-        faults = state.fault_injector = FaultInjector()
-    return faults
+def provide_elections(
+    db: AsyncDatabase[Doc], clock: Clock, settings: Settings, state: State
+) -> ElectionService:
+    # The hooks come from app.state, not the `hooks` dependency: Litestar isinstance-checks
+    # an injected value against its annotation, which a plain Protocol refuses.
+    return ElectionService(
+        ElectionRepository(db),
+        clock=clock,
+        hooks=provide_hooks(state),
+        hold_seconds=settings.pending_report_delay_seconds,
+    )
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
@@ -62,38 +62,8 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def election_out(doc: Doc, reporter_key: str | None = None) -> ElectionOut:
-    return ElectionOut(
-        id=str(doc["_id"]),
-        name=doc["name"],
-        parties=list(doc["parties"]),
-        cities=[CityOut(c["name"], c["ballot_boxes"]) for c in doc["cities"]],
-        expected_boxes=doc["expected_boxes"],
-        created_at=doc["created_at"].isoformat(),
-        creator_id=doc["creator_id"],
-        reporter_key=reporter_key,
-    )
-
-
-def report_out(doc: Doc) -> ReportOut:
-    received = doc["received_at"]
-    if received.tzinfo is None:
-        received = received.replace(tzinfo=UTC)
-    return ReportOut(
-        report_id=doc["report_id"],
-        ballot_box_id=doc["ballot_box_id"],
-        city=doc["city"],
-        votes={p: int(n) for p, n in doc["votes"]},
-        status=doc["status"],
-        received_at=received.isoformat(),
-        kind=doc.get("kind", "report"),
-        supersedes=doc.get("supersedes"),
-        superseded_by=doc.get("superseded_by"),
-    )
-
-
-async def load(repo: ElectionRepository, election_id: str) -> Doc:
-    return await service.get_election(repo, object_id(election_id, "election"))
+def election_oid(election_id: str) -> ObjectId:
+    return object_id(election_id, "election")
 
 
 ReporterKey = Annotated[
@@ -113,54 +83,40 @@ Until = Annotated[str | None, QueryParameter(name="to", description="ISO 8601, e
 class ElectionController(Controller):
     path = "/api/elections"
     tags = ["elections"]
-    dependencies = {
-        "elections": Provide(provide_elections, sync_to_thread=False),
-        "faults": Provide(provide_faults, sync_to_thread=False),
-    }
+    dependencies = {"elections": Provide(provide_elections, sync_to_thread=False)}
 
     @post("/", status_code=201, dependencies={"user": Provide(current_user)})
     async def create(
-        self, data: ElectionIn, elections: ElectionRepository, user: Principal, clock: Clock
+        self, data: ElectionIn, elections: ElectionService, user: Principal
     ) -> ElectionOut:
-        doc, key = await service.create_election(
-            elections,
+        doc, key = await elections.create_election(
             name=data.name,
             parties=list(data.parties),
             cities=[(c.name, c.ballot_boxes) for c in data.cities],
             creator_id=user.subject,
-            clock=clock,
         )
-        return election_out(doc, key)
+        return views.election_out(doc, key)
 
     @get("/{election_id:str}")
-    async def read(self, election_id: FromPath[str], elections: ElectionRepository) -> ElectionOut:
-        return election_out(await load(elections, election_id))
+    async def read(self, election_id: FromPath[str], elections: ElectionService) -> ElectionOut:
+        return views.election_out(await elections.election(election_oid(election_id)))
 
     @post("/{election_id:str}/reports", status_code=202)
     async def report(
         self,
         election_id: FromPath[str],
         data: ReportIn,
-        request: Request[Any, Any, Any],
-        elections: ElectionRepository,
-        faults: FaultInjector,
-        clock: Clock,
-        settings: Settings,
+        elections: ElectionService,
         reporter_key: ReporterKey = None,
     ) -> ReportAccepted:
-        election = await load(elections, election_id)
-        service.check_reporter_key(election, reporter_key)
-        report_id, status = await service.submit_report(
-            elections,
-            faults,
-            election=election,
+        report_id, status = await elections.submit_report(
+            election_oid(election_id),
+            reporter_key,
             report_id=data.report_id,
             ballot_box_id=data.ballot_box_id,
             city=data.city,
             votes=dict(data.votes),
             supersedes=data.supersedes,
-            clock=clock,
-            hold_seconds=settings.pending_report_delay_seconds,
         )
         return ReportAccepted(report_id, status)
 
@@ -168,55 +124,49 @@ class ElectionController(Controller):
     async def reports(
         self,
         election_id: FromPath[str],
-        elections: ElectionRepository,
+        elections: ElectionService,
         city: FromQuery[str | None] = None,
         since: Since = None,
         until: Until = None,
         page: Page = 1,
         limit: Limit = 50,
     ) -> ReportPage:
-        election = await load(elections, election_id)
-        items, has_more = await queries.list_reports(
-            elections,
-            election=election,
+        election = await elections.election(election_oid(election_id))
+        items, has_more = await elections.reports(
+            election,
             city=city,
             since=parse_time(since, "from"),
             until=parse_time(until, "to"),
             page=page,
             limit=limit,
         )
-        return ReportPage([report_out(d) for d in items], page, limit, has_more)
+        return ReportPage(items, page, limit, has_more)
 
     @get("/{election_id:str}/totals")
     async def totals(
         self,
         election_id: FromPath[str],
-        elections: ElectionRepository,
+        elections: ElectionService,
         city: FromQuery[str | None] = None,
     ) -> TotalsOut:
-        election = await load(elections, election_id)
-        t = await queries.totals(elections, election=election, city=city)
-        return TotalsOut(t["votes"], t["reported_boxes"], t["expected_boxes"], t["city"])
+        election = await elections.election(election_oid(election_id))
+        return await elections.totals(election, city)
 
     @get("/{election_id:str}/cities/top")
     async def top_cities(
         self,
         election_id: FromPath[str],
-        elections: ElectionRepository,
+        elections: ElectionService,
         since: Since = None,
         until: Until = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
     ) -> TopCitiesOut:
         """Cities by votes reported in [from, to) (the audit log's time of receipt)."""
-        election = await load(elections, election_id)
-        rows = await queries.top_cities(
-            elections,
-            election=election,
-            since=parse_time(since, "from"),
-            until=parse_time(until, "to"),
-            limit=limit,
+        election = await elections.election(election_oid(election_id))
+        rows = await elections.top_cities(
+            election, since=parse_time(since, "from"), until=parse_time(until, "to"), limit=limit
         )
-        return TopCitiesOut([CityVotes(r["city"], r["votes"]) for r in rows], since, until)
+        return TopCitiesOut(rows, since, until)
 
     @get(
         "/{election_id:str}/stream",
@@ -225,13 +175,13 @@ class ElectionController(Controller):
     async def stream(
         self,
         election_id: FromPath[str],
-        elections: ElectionRepository,
+        elections: ElectionService,
         broadcaster: Broadcaster,
         settings: Settings,
     ) -> ServerSentEvent:
         """SSE: a full `state` snapshot (national and per-city totals, boxes reported), then
         every newer one."""
-        election = await load(elections, election_id)
+        election = await elections.election(election_oid(election_id))
         key = channel_key(str(election["_id"]))
         return sse_stream(broadcaster, key, settings.sse, stream="elections")
 
@@ -239,11 +189,10 @@ class ElectionController(Controller):
         "/{election_id:str}/recount", status_code=200, dependencies={"user": Provide(current_user)}
     )
     async def recount(
-        self, election_id: FromPath[str], elections: ElectionRepository, user: Principal
+        self, election_id: FromPath[str], elections: ElectionService, user: Principal
     ) -> dict[str, Any]:
-        election = await load(elections, election_id)
-        service.require_creator(election, user.subject)
-        return await recount(elections, election)
+        check = await elections.recount(election_oid(election_id), user.subject)
+        return views.recount_out(check)
 
 
 route_handlers = [ElectionController]

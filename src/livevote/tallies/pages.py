@@ -6,33 +6,33 @@ from __future__ import annotations
 
 from bson import ObjectId
 from litestar import Controller, get
+from litestar.di import Provide
 from litestar.params import FromPath
 from litestar.response import Template
-from pymongo.asynchronous.database import AsyncDatabase
 
-from livevote.infra.mongo import Doc
-from livevote.tallies import queries
-from livevote.tallies.repository import ElectionRepository
+from livevote.errors import NotFound
+from livevote.tallies.controllers import provide_elections
+from livevote.tallies.service import ElectionService
 from livevote.web import render
 
 
 class ElectionPages(Controller):
     path = "/elections"
     include_in_schema = False
+    dependencies = {"elections": Provide(provide_elections, sync_to_thread=False)}
 
     @get("/{election_id:str}/screen")
-    async def screen(self, election_id: FromPath[str], db: AsyncDatabase[Doc]) -> Template:
-        repo = ElectionRepository(db)
-        election = None
-        if ObjectId.is_valid(election_id):
-            election = await repo.election(ObjectId(election_id))
-        if election is None:
+    async def screen(self, election_id: FromPath[str], elections: ElectionService) -> Template:
+        try:
+            if not ObjectId.is_valid(election_id):
+                raise NotFound(f"election {election_id!r} not found")
+            election = await elections.election(ObjectId(election_id))
+        except NotFound:
             return render.not_found("This election doesn't exist", "The link may be incomplete.")
-        state = await queries.snapshot(repo, election=election)
         return render.page(
             "elections.html",
             election=election,
-            data={"election_id": str(election["_id"]), "state": state},
+            data={"election_id": str(election["_id"]), "state": await elections.snapshot(election)},
         )
 
 

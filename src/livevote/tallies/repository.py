@@ -21,6 +21,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from livevote.infra.mongo import Doc
 
+# Marker values in boxes.<box>.<report_id>: what kind of report put its counts in.
+ORIGINAL, CORRECTION = 1, 2
+
 DUPLICATE = 11000
 _ELECTION_CACHE_SIZE = 1000
 _ELECTIONS: dict[tuple[str, ObjectId], Doc] = {}
@@ -35,11 +38,25 @@ class ElectionRepository:
         self.audit = db["election_audit"]
 
     # -- elections ---------------------------------------------------------------------------
-    async def create_election(self, election: Doc, shards: list[Doc]) -> None:
+    async def create_election(self, election: Doc, shards: list[tuple[str, int, int]]) -> None:
+        """Insert the election and its empty counter shards, given as (id, city, bucket)."""
+        eid = str(election["_id"])
+        docs = [
+            {
+                "_id": sid,
+                "election_id": eid,
+                "city_index": ci,
+                "bucket": bucket,
+                "votes": {},
+                "reported_boxes": 0,
+                "boxes": {},
+            }
+            for sid, ci, bucket in shards
+        ]
         # Shards first: a crash in between leaves orphan zero shards, never an election
         # whose reports cannot be applied.
-        if shards:
-            await self.totals.insert_many(shards, ordered=False)
+        if docs:
+            await self.totals.insert_many(docs, ordered=False)
         await self.elections.insert_one(election)
 
     async def election(self, election_id: ObjectId) -> Doc | None:
@@ -59,9 +76,14 @@ class ElectionRepository:
         return [d["_id"] async for d in self.elections.find({}, {"_id": 1})]
 
     # -- reports -----------------------------------------------------------------------------
-    async def insert_report(self, doc: Doc) -> None:
-        """Raises DuplicateKeyError on a reused report_id or an already superseded report."""
-        await self.reports.insert_one(doc)
+    async def insert_report(self, doc: Doc) -> bool:
+        """Store a new report; False when a unique index refuses it (the report_id is taken,
+        or the report it supersedes already has a correction)."""
+        try:
+            await self.reports.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def report(self, election_id: str, report_id: str) -> Doc | None:
         return await self.reports.find_one({"election_id": election_id, "report_id": report_id})
@@ -123,24 +145,32 @@ class ElectionRepository:
     async def all_reports(self, election_id: str) -> list[Doc]:
         return await self.reports.find({"election_id": election_id}).to_list()
 
+    async def reports_by_id(self, election_id: str, report_ids: list[str]) -> list[Doc]:
+        query = {"election_id": election_id, "report_id": {"$in": report_ids}}
+        return await self.reports.find(query).to_list()
+
     # -- totals shards -----------------------------------------------------------------------
     async def add_first_report_of_box(
-        self, shard_id: str, box: str, report_id: str, inc: dict[str, int]
+        self, shard_id: str, box: str, report_id: str, counts: dict[str, int]
     ) -> bool:
-        """Apply a box's first report: only while the shard has no marker for the box."""
+        """Apply a box's first report (`counts` by party key): only while the shard has no
+        marker for the box. Counters and marker move in one single-document write."""
         done = await self.totals.find_one_and_update(
             {"_id": shard_id, f"boxes.{box}": {"$exists": False}},
-            {"$set": {f"boxes.{box}.{report_id}": 1}, "$inc": {**inc, "reported_boxes": 1}},
+            {
+                "$set": {f"boxes.{box}.{report_id}": ORIGINAL},
+                "$inc": {**_votes_inc(counts), "reported_boxes": 1},
+            },
             projection={"_id": 1},
         )
         return done is not None
 
     async def add_further_report_of_box(
-        self, shard_id: str, box: str, report_id: str, inc: dict[str, int]
+        self, shard_id: str, box: str, report_id: str, counts: dict[str, int]
     ) -> bool:
         """Apply another batch of a box that already reported: only while unmarked."""
-        update: Doc = {"$set": {f"boxes.{box}.{report_id}": 1}}
-        if inc:
+        update: Doc = {"$set": {f"boxes.{box}.{report_id}": ORIGINAL}}
+        if inc := _votes_inc(counts):
             update["$inc"] = inc
         done = await self.totals.find_one_and_update(
             {
@@ -154,11 +184,12 @@ class ElectionRepository:
         return done is not None
 
     async def replace_report_of_box(
-        self, shard_id: str, box: str, old_id: str, new_id: str, inc: dict[str, int]
+        self, shard_id: str, box: str, old_id: str, new_id: str, delta: dict[str, int]
     ) -> bool:
-        """Apply a correction: only once the superseded report is in, and the correction not."""
-        update: Doc = {"$set": {f"boxes.{box}.{new_id}": 2}}
-        if inc:
+        """Apply a correction (`delta` = new - old by party key): only once the superseded
+        report is in, and the correction not."""
+        update: Doc = {"$set": {f"boxes.{box}.{new_id}": CORRECTION}}
+        if inc := _votes_inc(delta):
             update["$inc"] = inc
         done = await self.totals.find_one_and_update(
             {
@@ -191,6 +222,36 @@ class ElectionRepository:
 
     async def shards_with_markers(self, election_id: str) -> list[Doc]:
         return await self.totals.find({"election_id": election_id}).to_list()
+
+    async def rewrite_shard(
+        self,
+        seen: Doc,
+        party_keys: list[str],
+        *,
+        votes: dict[str, int],
+        reported_boxes: int,
+        add_markers: dict[tuple[str, str], int],
+        drop_markers: list[tuple[str, str]],
+    ) -> bool:
+        """Recount repair of one shard, check-and-set against the shard as `seen`: written only
+        while every counter still holds the value read. Every apply step that could change
+        what the recount expects moves a counter (a box's first report moves reported_boxes),
+        so a report applied since the read makes this match nothing (False): nothing lost."""
+        query: Doc = {"_id": seen["_id"], "reported_boxes": seen.get("reported_boxes", 0)}
+        stored = seen.get("votes") or {}
+        for k in sorted(set(party_keys) | set(stored)):
+            query[f"votes.{k}"] = stored[k] if k in stored else {"$exists": False}
+        update: Doc = {
+            "$set": {
+                "votes": votes,
+                "reported_boxes": reported_boxes,
+                **{f"boxes.{box}.{rid}": v for (box, rid), v in add_markers.items()},
+            }
+        }
+        if drop_markers:
+            update["$unset"] = {f"boxes.{box}.{rid}": "" for box, rid in drop_markers}
+        done = await self.totals.find_one_and_update(query, update, projection={"_id": 1})
+        return done is not None
 
     # -- audit -------------------------------------------------------------------------------
     async def add_audit_entries(self, entries: list[Doc]) -> None:
@@ -229,4 +290,5 @@ class ElectionRepository:
         return await cursor.to_list()
 
 
-__all__ = ["DuplicateKeyError", "ElectionRepository"]
+def _votes_inc(counts: dict[str, int]) -> Doc:
+    return {f"votes.{k}": n for k, n in counts.items() if n}

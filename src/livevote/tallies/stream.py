@@ -16,9 +16,10 @@ from typing import Any
 
 from bson import ObjectId
 
+from livevote.errors import NotFound
 from livevote.infra.broadcaster import Broadcaster, Doc, document_id
-from livevote.tallies import queries
 from livevote.tallies.repository import ElectionRepository
+from livevote.tallies.service import ElectionService
 
 PREFIX = "election:"
 
@@ -28,7 +29,7 @@ def channel_key(election_id: str) -> str:
 
 
 def install(b: Broadcaster) -> None:
-    repo = ElectionRepository(b.db)
+    elections = ElectionService(ElectionRepository(b.db))  # reads only
 
     async def keys_for(change: Doc) -> Iterable[str] | None:
         shard = document_id(change)
@@ -40,10 +41,11 @@ def install(b: Broadcaster) -> None:
         election_id = key[len(PREFIX) :]
         if not ObjectId.is_valid(election_id):
             return None
-        election = await repo.election(ObjectId(election_id))
-        if election is None:
+        try:
+            election = await elections.election(ObjectId(election_id))
+        except NotFound:
             return None
-        return await queries.snapshot(repo, election=election)
+        return await elections.snapshot(election)
 
     b.watch("election_totals", keys_for)
     b.channel(PREFIX, build)

@@ -1,13 +1,14 @@
 """The pending-report worker: finishes reports that were stored but not marked applied.
 
-A report stays "pending" if the process that stored it died (or crashed at a fault point)
-before the end of the apply step. Every process runs one worker (started by
-`tallies_lifespan`, registered in app.py). Every `interval` seconds it leases pending reports
-whose lease ran out — the storing request holds a report for
-`settings.pending_report_delay_seconds`, a worker for twice that — and re-runs the whole
-apply step, which is harmless to repeat (see service.py). The lease is a check-and-set
-(`findOneAndUpdate` on status and lease_until_ms), so two workers never run the same report
-at once; if a worker dies holding a lease, the report is picked up when the lease expires.
+A report stays "pending" if the process that stored it died, or crashed anywhere in the
+apply step (a fault-injection hook raising at a crash point is one such crash, handled like
+any other). Every process runs one worker (started by `tallies_lifespan`, registered in
+app.py). Every `interval` seconds it leases pending reports whose lease ran out — the storing
+request holds a report for `settings.pending_report_delay_seconds`, a worker for twice that —
+and re-runs the whole apply step, which is harmless to repeat (see service.py). The lease is
+a check-and-set (`findOneAndUpdate` on status and lease_until_ms), so two workers never run
+the same report at once; if a worker dies holding a lease, the report is picked up when the
+lease expires.
 """
 
 from __future__ import annotations
@@ -17,71 +18,51 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import Any
 
-from bson import ObjectId
 from litestar import Litestar
 from pymongo.errors import PyMongoError
 
 from livevote.config import Settings
 from livevote.infra import metrics
+from livevote.infra.hooks import Hooks, provide_hooks
 from livevote.infra.resources import Clock
-from livevote.tallies import service
-from livevote.tallies.faults import FaultInjector, SimulatedCrash
 from livevote.tallies.repository import ElectionRepository
+from livevote.tallies.service import ElectionService
 
 log = logging.getLogger("livevote.tallies.worker")
 
 
 class PendingReportWorker:
     def __init__(
-        self, repo: ElectionRepository, settings: Settings, clock: Clock, faults: FaultInjector
+        self, repo: ElectionRepository, settings: Settings, clock: Clock, hooks: Hooks
     ) -> None:
         delay = max(settings.pending_report_delay_seconds, 0.05)
-        self.repo = repo
-        self.clock = clock
-        self.faults = faults
+        self.elections = ElectionService(repo, clock=clock, hooks=hooks)
         self.interval = min(max(delay / 2, 0.05), 5.0)
         self.lease_ms = int(max(2 * delay, 1.0) * 1000)
         self.owner = f"{os.getpid()}:{id(self):x}"
 
     async def run_once(self, max_reports: int = 1000) -> int:
         """Lease and finish pending reports until none is due; returns how many finished."""
-        elections: dict[str, Any] = {}
         done = 0
         while done < max_reports:
-            now_ms = service.epoch_ms(self.clock())
-            report = await self.repo.claim_pending(now_ms, self.lease_ms, self.owner)
+            report = await self.elections.claim_due_report(self.lease_ms, self.owner)
             if report is None:
                 break
-            eid = report["election_id"]
             try:
-                if eid not in elections:
-                    valid = ObjectId.is_valid(eid)
-                    elections[eid] = await self.repo.election(ObjectId(eid)) if valid else None
-                if elections[eid] is None:
-                    raise RuntimeError(f"election {eid} of report {report['report_id']} is gone")
-                await service.apply_report(
-                    self.repo,
-                    self.faults,
-                    election=elections[eid],
-                    report=report,
-                    clock=self.clock,
-                )
-            except SimulatedCrash:
-                metrics.TALLY_REPORTS_RESUMED.labels("crashed").inc()
-                continue  # the lease runs out and a later pass retries it
+                await self.elections.finish_report(report)
             except PyMongoError:
                 raise  # the database is unwell: end this pass, retry after the interval
             except Exception:
-                # One broken report must not hold up the others: it is retried when its
-                # lease runs out, and stays visible in the pending gauge and the logs.
+                # A crash mid-apply (or one broken report) must not hold up the others: the
+                # report stays pending, is retried when its lease runs out, and stays visible
+                # in the pending gauge and the logs.
                 metrics.TALLY_REPORTS_RESUMED.labels("failed").inc()
                 log.exception("could not apply report", extra={"report_id": report["report_id"]})
                 continue
             metrics.TALLY_REPORTS_RESUMED.labels("applied").inc()
             done += 1
-        metrics.TALLY_PENDING_REPORTS.set(await self.repo.count_pending())
+        metrics.TALLY_PENDING_REPORTS.set(await self.elections.pending_reports())
         return done
 
     async def run_forever(self) -> None:
@@ -100,13 +81,11 @@ class PendingReportWorker:
 @contextlib.asynccontextmanager
 async def tallies_lifespan(app: Litestar) -> AsyncIterator[None]:
     """Start this process's pending-report worker (after the MongoDB lifespan)."""
-    if getattr(app.state, "fault_injector", None) is None:
-        app.state.fault_injector = FaultInjector()
     worker = PendingReportWorker(
         ElectionRepository(app.state.db),
         app.state.settings,
         app.state.clock,
-        app.state.fault_injector,
+        provide_hooks(app.state),
     )
     app.state.tallies_worker = worker
     task = asyncio.create_task(worker.run_forever(), name="tallies-pending-worker")

@@ -1,5 +1,6 @@
-"""Exactly once under crashes and concurrency: the crash-point hook, the pending-report
-worker, leases, and 1,000 reports from 100 concurrent boxes."""
+"""Exactly once under crashes and concurrency: crashes injected at the crash points
+(tests/support/faults.py through create_app's hooks), the pending-report worker, leases, and
+1,000 reports from 100 concurrent boxes."""
 
 from __future__ import annotations
 
@@ -13,21 +14,25 @@ from typing import Any
 import pytest
 
 from livevote.config import Settings
+from livevote.infra.hooks import NO_HOOKS
 from livevote.infra.resources import utc_now
-from livevote.tallies.faults import POINTS, FaultInjector
-from livevote.tallies.recount import recount_elections
 from livevote.tallies.repository import ElectionRepository
+from livevote.tallies.service import CRASH_POINTS
 from livevote.tallies.worker import PendingReportWorker
-from tests.conftest import RunningServer, http_client, register_user
-from tests.integration.tallies.helpers import (
+from tests.support.faults import FaultInjector
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.tallies import (
     PARTIES,
     create_election,
+    recounted,
     report_body,
     send,
     send_retrying,
     totals,
     wait_until_applied,
 )
+from tests.support.users import register_user
 
 
 async def _db(server: RunningServer) -> Any:
@@ -38,15 +43,19 @@ async def _db(server: RunningServer) -> Any:
 
 
 @pytest.fixture(scope="module")
-def crash_server(make_server: Callable[..., RunningServer]) -> RunningServer:
-    return make_server()
+def faults() -> FaultInjector:
+    return FaultInjector(CRASH_POINTS)
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.fixture(scope="module")
+def crash_server(make_server: Callable[..., RunningServer], faults: FaultInjector) -> RunningServer:
+    return make_server(hooks=faults)
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
 async def test_crash_at_each_point_then_worker_applies_once(
-    crash_server: RunningServer, point: str
+    crash_server: RunningServer, faults: FaultInjector, point: str
 ) -> None:
-    faults: FaultInjector = crash_server.app.state.fault_injector
     mc, db = await _db(crash_server)
     try:
         async with http_client(crash_server.url) as client:
@@ -99,20 +108,19 @@ async def test_crash_at_each_point_then_worker_applies_once(
                 # report: c0 (tories, labour, reform), c1 (tories, labour), c2 (reform)
                 2 * 12 + 3 + 2 + 1
             )
-            [result] = await recount_elections(db, e["id"])
-            assert result["ok"], result
-            assert result["applied"] == 15 and result["pending"] == 0
+            result = await recounted(db, e["id"])
+            assert result.ok, result
+            assert result.applied == 15 and result.pending == 0
     finally:
         faults.disarm()
         await mc.close()
 
 
 async def test_competing_workers_apply_each_pending_report_once(
-    crash_server: RunningServer,
+    crash_server: RunningServer, faults: FaultInjector
 ) -> None:
     """Reports stranded right after storing, then three workers (two here, one in the
     server) race to finish them: leases and markers keep every count exact."""
-    faults: FaultInjector = crash_server.app.state.fault_injector
     mc, db = await _db(crash_server)
     try:
         async with http_client(crash_server.url) as client:
@@ -128,7 +136,7 @@ async def test_competing_workers_apply_each_pending_report_once(
             faults.disarm()
             settings = Settings(pending_report_delay_seconds=0.2)
             repo = ElectionRepository(db)
-            workers = [PendingReportWorker(repo, settings, utc_now, FaultInjector()) for _ in "ab"]
+            workers = [PendingReportWorker(repo, settings, utc_now, NO_HOOKS) for _ in "ab"]
             await asyncio.sleep(0.6)
             done = await asyncio.gather(*(w.run_once() for w in workers))
             await wait_until_applied(db, e["id"])
@@ -136,13 +144,14 @@ async def test_competing_workers_apply_each_pending_report_once(
             t = await totals(client, e, "manchester")
             assert t["votes"]["libdems"] == 60 and t["votes"]["reform"] == sum(range(60))
             assert t["reported_boxes"] == 15
-            [result] = await recount_elections(db, e["id"])
-            assert result["ok"], result
+            result = await recounted(db, e["id"])
+            assert result.ok, result
     finally:
         faults.disarm()
         await mc.close()
 
 
+@pytest.mark.slow
 async def test_thousand_reports_from_hundred_concurrent_boxes(
     make_server: Callable[..., RunningServer],
 ) -> None:
@@ -150,7 +159,7 @@ async def test_thousand_reports_from_hundred_concurrent_boxes(
     # reports whose requests are merely slow (harmless, but it doubles the work).
     server = make_server(pending_report_delay_seconds=10.0)
     rng = random.Random(27017)
-    cities = [{"name": f"city{i}", "ballot_boxes": 20} for i in range(5)]
+    cities: list[dict[str, Any]] = [{"name": f"city{i}", "ballot_boxes": 20} for i in range(5)]
     mc, db = await _db(server)
     try:
         async with http_client(server.url) as client:
@@ -191,8 +200,8 @@ async def test_thousand_reports_from_hundred_concurrent_boxes(
                 ct = await totals(client, e, name)
                 assert ct["votes"] == {p: expected[p] for p in PARTIES}
                 assert ct["reported_boxes"] == 20
-            [result] = await recount_elections(db, e["id"])
-            assert result["ok"], result
+            result = await recounted(db, e["id"])
+            assert result.ok, result
     finally:
         await mc.close()
 

@@ -11,16 +11,18 @@ from typing import Any
 import httpx
 import pytest
 
-from livevote.tallies.recount import recount_elections
-from tests.conftest import FakeClock, RunningServer, http_client, register_user
-from tests.integration.tallies.helpers import (
+from tests.support.http import http_client
+from tests.support.servers import FakeClock, RunningServer
+from tests.support.tallies import (
     PARTIES,
     create_election,
+    recounted,
     report_body,
     send,
     totals,
     zero,
 )
+from tests.support.users import register_user
 
 
 async def test_create_and_read_election(client: httpx.AsyncClient) -> None:
@@ -223,8 +225,8 @@ async def test_correction_moves_totals_by_the_difference(
         "labour": -50,
         "libdems": 5,
     }
-    [result] = await recount_elections(server_db, e["id"])
-    assert result["ok"], result
+    result = await recounted(server_db, e["id"])
+    assert result.ok, result
 
 
 async def test_recount_endpoint_is_for_the_creator(client: httpx.AsyncClient) -> None:
@@ -308,5 +310,15 @@ async def test_concurrent_corrections_of_one_report_one_wins(
     t = await totals(client, e, "manchester")
     assert t["votes"]["labour"] == winner["votes"]["labour"] and t["reported_boxes"] == 1
     assert await server_db["election_reports"].count_documents({"election_id": e["id"]}) == 2
-    [result] = await recount_elections(server_db, e["id"])
-    assert result["ok"], result
+    result = await recounted(server_db, e["id"])
+    assert result.ok, result
+
+
+async def test_results_screen_page(client: httpx.AsyncClient) -> None:
+    u = await register_user(client)
+    e = await create_election(client, u["headers"])
+    r = await client.get(f"/elections/{e['id']}/screen")
+    assert r.status_code == 200 and e["name"] in r.text
+    for missing in ("nope", "a" * 24):
+        r = await client.get(f"/elections/{missing}/screen")
+        assert r.status_code == 404 and "This election doesn" in r.text  # (the quote is escaped)

@@ -1,4 +1,4 @@
-"""Helpers shared by the election tests."""
+"""Elections through the API: create one, send ballot-box reports, read totals."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import uuid
 from typing import Any
 
 import httpx
+from bson import ObjectId
+
+from livevote.tallies.recount import ElectionCheck, check
+from livevote.tallies.repository import ElectionRepository
 
 PARTIES = ["tories", "labour", "libdems", "reform"]
 CITIES = [
@@ -92,3 +96,11 @@ async def wait_until_applied(db: Any, election_id: str, within: float = 30.0) ->
 
 def zero() -> dict[str, int]:
     return dict.fromkeys(PARTIES, 0)
+
+
+async def recounted(db: Any, election_id: str) -> ElectionCheck:
+    """The recount of one election (what `livevote recount elections --id` reports)."""
+    repo = ElectionRepository(db)
+    election = await repo.election(ObjectId(election_id))
+    assert election is not None
+    return await check(repo, election)
