@@ -21,12 +21,14 @@ from livevote.infra.batchcount import State
 MOVES = 20
 
 
-async def admit(
-    repo: EventRepository, event_id: str, names: list[str | None], now: datetime
-) -> list[str]:
-    """Store one attendee per name in one batch and count the batch; their ids, in order."""
+Joiner = tuple[str | None, datetime]  # (name, joined_at)
+
+
+async def admit(repo: EventRepository, event_id: str, joiners: list[Joiner]) -> list[str]:
+    """Store the joiners as attendees in one batch (one insert_many) and count the batch
+    (the group commit flush of joins); their attendee ids, in order."""
     batch = new_batch_id()
-    ids = await repo.insert_attendees(event_id, batch, names, now)
+    ids = await repo.insert_attendees(event_id, batch, joiners)
     repo.hooks.reached("events.join.after_insert")
     await count_attendees(repo, event_id, batch, len(ids))
     return ids

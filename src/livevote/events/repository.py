@@ -341,17 +341,12 @@ class EventRepository:
 
     # -- attendees ----------------------------------------------------------------------
     async def insert_attendees(
-        self, event_id: str, batch_id: str, names: list[str | None], now: datetime
+        self, event_id: str, batch_id: str, joiners: list[tuple[str | None, datetime]]
     ) -> list[str]:
+        """Store attendees (name, joined_at) of one batch with one unordered insert."""
         docs = [
-            {
-                "_id": ObjectId(),
-                "event_id": event_id,
-                "name": n,
-                "joined_at": now,
-                "batch": batch_id,
-            }
-            for n in names
+            {"_id": ObjectId(), "event_id": event_id, "name": n, "joined_at": at, "batch": batch_id}
+            for n, at in joiners
         ]
         await self.attendees.insert_many(docs, ordered=False)
         return [str(d["_id"]) for d in docs]

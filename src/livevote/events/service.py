@@ -29,11 +29,13 @@ from litestar.datastructures import State
 from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from livevote.events import joins, votes
 from livevote.events import recount as recounting
+from livevote.events.joins import Joiner
 from livevote.events.repository import Database, EventRepository
 from livevote.events.views import results_visible
-from livevote.events.votes import check_attendee
+from livevote.events.votes import Ballot, Fate, check_attendee
 from livevote.infra import metrics
 from livevote.infra.auth import Principal
+from livevote.infra.groupcommit import GroupCommit, GroupCommits
 from livevote.infra.hooks import NO_HOOKS, Hooks, provide_hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.recount import RecountReport
@@ -61,13 +63,35 @@ def _ended() -> Conflict:
 
 
 class EventService:
-    def __init__(self, repo: EventRepository, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, repo: EventRepository, clock: Clock = utc_now, commits: GroupCommits | None = None
+    ) -> None:
         self.repo = repo
         self.clock = clock
+        # Group commit (infra/groupcommit.py): concurrent votes and joins of one event are
+        # written and counted as one batch (votes.count_ballots, joins.admit). Without it
+        # (commands, the demo seed, tests) each vote or join is a batch of its own.
+        self._votes: GroupCommit[str, Ballot, Fate] | None = None
+        self._joins: GroupCommit[str, Joiner, str] | None = None
+        if commits is not None:
+            self._votes = commits.get(
+                "event_votes",
+                lambda: GroupCommit("event_votes", lambda k, b: votes.count_ballots(repo, k, b)),
+            )
+            self._joins = commits.get(
+                "event_joins",
+                lambda: GroupCommit("event_joins", lambda k, j: joins.admit(repo, k, j)),
+            )
 
     @classmethod
-    def of(cls, db: Database, clock: Clock = utc_now, hooks: Hooks = NO_HOOKS) -> EventService:
-        return cls(EventRepository(db, hooks), clock)
+    def of(
+        cls,
+        db: Database,
+        clock: Clock = utc_now,
+        hooks: Hooks = NO_HOOKS,
+        commits: GroupCommits | None = None,
+    ) -> EventService:
+        return cls(EventRepository(db, hooks), clock, commits)
 
     # -- reads --------------------------------------------------------------------------
     async def find(self, event_id: str) -> Doc | None:
@@ -237,7 +261,11 @@ class EventService:
         event = await self.load_by_code(code)
         if event["status"] == "ended":
             raise Conflict("this event has ended", type="event-ended")
-        (attendee_id,) = await joins.admit(self.repo, str(event["_id"]), [name], self.clock())
+        joiner = (name, self.clock())
+        if self._joins is not None:
+            attendee_id = await self._joins.submit(str(event["_id"]), joiner)
+        else:
+            (attendee_id,) = await joins.admit(self.repo, str(event["_id"]), [joiner])
         metrics.business("event_join")
         return event, attendee_id
 
@@ -251,6 +279,7 @@ class EventService:
             team_id=team_id,
             score=score,
             now=self.clock(),
+            submit=self._votes.submit if self._votes is not None else None,
         )
 
     async def my_votes(self, *, event: Doc, attendee: Principal) -> tuple[Doc | None, list[Doc]]:
@@ -262,4 +291,5 @@ class EventService:
 def provide_events(db: Database, clock: Clock, state: State) -> EventService:
     """The `events` dependency of the controllers and pages (db, clock and the fault-injection
     hooks from app.state; a Protocol cannot be a dependency's parameter type)."""
-    return EventService.of(db, clock, provide_hooks(state))
+    commits: GroupCommits | None = getattr(state, "group_commits", None)
+    return EventService.of(db, clock, provide_hooks(state), commits)

@@ -69,6 +69,17 @@ class Fate(StrEnum):
     COUNTED = "counted"
     ALREADY_VOTED = "already-voted"
     VOTING_CLOSED = "voting-closed"
+    DUPLICATE = "duplicate"  # stored already: the submitter settles the stored vote
+
+
+# Named points where a crash leaves interesting state (infra/hooks.py; tests and chaos runs).
+CRASH_POINTS = (
+    "events.vote.after_insert",  # votes stored, their batch not recorded
+    "events.vote.after_record",  # batch recorded, not applied
+    "events.join.after_insert",  # attendees stored, their batch not recorded
+    "batch.after_seal",  # infra/batchcount: the previous batch sealed, this one not applied
+    "batch.after_apply",  # infra/batchcount: applied, the answer not given
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,8 @@ async def cast_vote(
         event = await _event_for_vote(repo, event_id, fresh=True)
         if _open_for(event, team_id) and window_of(event) != ballot.gen:
             fate = await send(event_id, replace(ballot, gen=window_of(event)))
+    if fate is Fate.DUPLICATE:  # maybe the retry of a vote whose first attempt was cut short
+        fate = await _settle_stored(repo, event_id, ballot)
     if fate is Fate.ALREADY_VOTED:
         metrics.business("event_vote", "duplicate")
         raise Conflict("you already voted for this team", type="already-voted")
@@ -164,8 +177,9 @@ async def count_one(repo: EventRepository, event_id: str, ballot: Ballot) -> Fat
 
 
 async def count_ballots(repo: EventRepository, event_id: str, ballots: list[Ballot]) -> list[Fate]:
-    """Store and count concurrent ballots of one event: one batch per (team, window), in
-    practice one. Returns one fate per ballot, in order."""
+    """Store and count concurrent ballots of one event (the group commit flush of event
+    votes): one batch per (team, window), in practice one. One fate per ballot, in order;
+    DUPLICATE where this attendee's vote for this team is stored already."""
     fates = [Fate.ALREADY_VOTED] * len(ballots)
     groups: dict[tuple[str, int], list[int]] = {}
     for i, b in enumerate(ballots):
@@ -194,16 +208,15 @@ async def _count_group(
         repo.hooks.reached("events.vote.after_insert")
         score_sum = sum(b.score for b, i in zip(ballots, ids, strict=True) if i is not None)
         fates = await _count_batch(repo, event_id, batch, team, gen, stored, score_sum)
-    out: list[Fate] = []
-    for ballot, vote_id in zip(ballots, ids, strict=True):
-        if vote_id is not None:
-            out.append(fates[vote_id])
-            continue
-        # A duplicate: maybe the retry of a vote whose first attempt was left uncounted.
-        doc = await repo.stored_vote(event_id, ballot.team_id, ballot.attendee_id)
-        fate = await settle(repo, event_id, doc) if doc is not None else Fate.COUNTED
-        out.append(Fate.ALREADY_VOTED if fate is Fate.COUNTED else fate)
-    return out
+    return [fates[i] if i is not None else Fate.DUPLICATE for i in ids]
+
+
+async def _settle_stored(repo: EventRepository, event_id: str, ballot: Ballot) -> Fate:
+    """A duplicate's answer, once the stored vote is settled (outside any batch, so that a
+    vote waiting for a dead writer never holds up the event's other votes)."""
+    doc = await repo.stored_vote(event_id, ballot.team_id, ballot.attendee_id)
+    fate = await settle(repo, event_id, doc) if doc is not None else Fate.COUNTED
+    return Fate.ALREADY_VOTED if fate is Fate.COUNTED else fate
 
 
 async def _count_batch(

@@ -6,29 +6,26 @@ old per-vote `counted.<id>` markers still counting, and the database commands pe
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import bson
 import httpx
 import pytest
-import uvicorn
 from bson import ObjectId
 from pymongo import AsyncMongoClient, monitoring
 
-from livevote.app import create_app
 from livevote.events.recount import recount_event
 from livevote.events.repository import EventRepository
 from livevote.events.service import EventService
+from livevote.events.votes import CRASH_POINTS
 from livevote.infra.auth import Principal
-from livevote.infra.embedded import free_port
-from tests.conftest import Backing, RunningServer, settings_for
-from tests.integration.events.conftest import events_client as http_client
-from tests.integration.events.helpers import join, new_event, open_voting_for
+from livevote.infra.groupcommit import GroupCommits
+from tests.support.events import join, new_event, open_voting_for
+from tests.support.faults import FaultInjector
+from tests.support.http import assert_problem, http_client
+from tests.support.servers import RunningServer, ServerFactory
 
 
 async def results(client: httpx.AsyncClient, host: dict[str, Any], eid: str) -> dict[str, Any]:
@@ -76,59 +73,21 @@ async def test_200_distinct_attendees_voting_at_once(
 # -- crashes at every named point, then the client's retries --------------------------------
 
 
-class Crash(Exception):
-    """The process dying at a hook point (the request fails; what was written stays)."""
-
-
-class CrashOnce:
-    def __init__(self) -> None:
-        self.point = ""
-        self.lock = threading.Lock()
-
-    def arm(self, point: str) -> None:
-        self.point = point
-
-    def reached(self, point: str) -> None:
-        with self.lock:
-            if point != self.point:
-                return
-            self.point = ""
-        raise Crash(point)
-
-
 @pytest.fixture(scope="module")
-def crashing(stack: Backing) -> Iterator[tuple[RunningServer, CrashOnce]]:
-    """A server whose app was made with `create_app(settings, hooks=...)`."""
-    hooks = CrashOnce()
-    settings = settings_for(stack)
-    app = create_app(settings, hooks=hooks)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=free_port(), log_config=None, access_log=False,
-        lifespan="on", loop="asyncio", timeout_graceful_shutdown=2, timeout_keep_alive=30,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    running = RunningServer(f"http://127.0.0.1:{config.port}", settings, app, server, thread)
-    yield running, hooks
-    running.stop()
+def crashing(make_server: ServerFactory) -> tuple[RunningServer, FaultInjector]:
+    """A server whose app was made with `create_app(settings, hooks=faults)`."""
+    faults = FaultInjector(CRASH_POINTS)
+    return make_server(hooks=faults), faults
 
 
-POINTS = [
-    "events.vote.after_insert",  # stored, batch not recorded: a retry voids it and re-batches
-    "events.vote.after_record",  # recorded, not applied: a retry applies it
-    "batch.after_seal",  # the previous batch sealed, this one not applied
-    "batch.after_apply",  # applied, the answer lost
-]
+# stored, batch not recorded: a retry voids it and re-batches | recorded, not applied: a
+# retry applies it | the previous batch sealed, this one not applied | applied, answer lost
+POINTS = [p for p in CRASH_POINTS if p != "events.join.after_insert"]
 
 
 @pytest.mark.parametrize("point", POINTS)
 async def test_a_crash_then_racing_retries_count_the_vote_once(
-    crashing: tuple[RunningServer, CrashOnce], point: str
+    crashing: tuple[RunningServer, FaultInjector], point: str
 ) -> None:
     running, hooks = crashing
     async with http_client(running.url) as client:
@@ -139,9 +98,9 @@ async def test_a_crash_then_racing_retries_count_the_vote_once(
         url = f"/api/events/{eid}/votes"
         r = await client.post(url, json={"team_id": t0, "score": 2}, headers=first["headers"])
         assert r.status_code == 201  # a batch before, so that the crashing apply seals one
-        hooks.arm(point)
+        hooks.arm(point, times=1)
         r = await client.post(url, json={"team_id": t0, "score": 4}, headers=voter["headers"])
-        assert r.status_code == 500, r.text  # the crash: the client does not know the outcome
+        assert_problem(r, 500, "simulated-crash")  # the client does not know the outcome
         retries = await asyncio.gather(
             *(
                 client.post(url, json={"team_id": t0, "score": 4}, headers=voter["headers"])
@@ -155,7 +114,7 @@ async def test_a_crash_then_racing_retries_count_the_vote_once(
 
 
 async def test_a_crash_before_the_batch_is_recorded_then_voting_closes(
-    crashing: tuple[RunningServer, CrashOnce],
+    crashing: tuple[RunningServer, FaultInjector],
 ) -> None:
     """The vote's window has passed when the client retries: its batch can never apply, the
     vote is removed and the retry answers voting-closed; nothing was counted."""
@@ -166,9 +125,9 @@ async def test_a_crash_before_the_batch_is_recorded_then_voting_closes(
         await open_voting_for(client, host, eid, t0)
         voter = await join(client, ev["code"])
         url = f"/api/events/{eid}/votes"
-        hooks.arm("events.vote.after_record")
+        hooks.arm("events.vote.after_record", times=1)
         r = await client.post(url, json={"team_id": t0, "score": 3}, headers=voter["headers"])
-        assert r.status_code == 500
+        assert_problem(r, 500, "simulated-crash")
         r = await client.put(
             f"/api/events/{eid}/voting", json={"open": False}, headers=host["headers"]
         )
@@ -188,7 +147,8 @@ async def test_event_document_size_is_flat(client: httpx.AsyncClient, server_db:
     host, ev = await new_event(client, teams=2)
     eid, t0 = ev["id"], ev["teams"][0]["id"]
     await open_voting_for(client, host, eid, t0)
-    events = EventService.of(server_db)
+    commits = GroupCommits()  # as the app has: concurrent votes share a batch
+    events = EventService.of(server_db, commits=commits)
 
     async def vote(i: int) -> None:
         voter = Principal(f"{i:024x}", "attendee", {"evt": eid})
@@ -197,12 +157,15 @@ async def test_event_document_size_is_flat(client: httpx.AsyncClient, server_db:
     async def size() -> int:
         return len(bson.encode(await server_db["events"].find_one({"_id": ObjectId(eid)})))
 
-    for i in range(10):
-        await vote(i)
-    after_10 = await size()
-    for start in range(10, 5000, 100):
-        await asyncio.gather(*(vote(i) for i in range(start, min(start + 100, 5000))))
-    after_5000 = await size()
+    try:
+        for i in range(10):
+            await vote(i)
+        after_10 = await size()
+        for start in range(10, 5000, 200):
+            await asyncio.gather(*(vote(i) for i in range(start, min(start + 200, 5000))))
+        after_5000 = await size()
+    finally:
+        await commits.close()
     doc = await server_db["events"].find_one({"_id": ObjectId(eid)})
     assert doc["tally"][t0] == {"votes": 5000, "score_sum": 3 * 5000}
     assert after_5000 == after_10, (after_10, after_5000)
@@ -319,3 +282,39 @@ async def test_commands_per_vote(client: httpx.AsyncClient, server: RunningServe
         await mc.close()
     print(f"commands per vote, batches of one: {per_vote}")
     assert per_vote == {"insert": 2, "find": 3, "update": 1, "findAndModify": 1}
+
+
+async def test_commands_per_vote_with_group_commit(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    """200 concurrent votes through group commit: every batch costs the same 7 commands as a
+    batch of one, so the commands per vote fall with the batch size."""
+    host, ev = await new_event(client, teams=1)
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    await open_voting_for(client, host, eid, t0)
+    listener = Commands()
+    mc: AsyncMongoClient[Any] = AsyncMongoClient(
+        server.settings.mongo.uri, tz_aware=True, event_listeners=[listener]
+    )
+    commits = GroupCommits()
+    try:
+        events = EventService.of(mc[server.settings.mongo.database], commits=commits)
+
+        async def vote(i: int) -> None:
+            voter = Principal(f"{i:024x}", "attendee", {"evt": eid})
+            await events.cast_vote(event_id=eid, attendee=voter, team_id=t0, score=3)
+
+        await vote(0)
+        listener.seen.clear()
+        await asyncio.gather(*(vote(i) for i in range(1, 201)))
+        seen = dict(listener.seen)
+        doc = await mc[server.settings.mongo.database]["events"].find_one({"_id": ObjectId(eid)})
+    finally:
+        await commits.close()
+        await mc.close()
+    batches = seen["insert"] // 2  # each batch: insert_many of its votes + its record
+    print(f"group commit: 200 votes in {batches} batches, {sum(seen.values())} commands: {seen}")
+    assert doc["tally"][t0] == {"votes": 201, "score_sum": 603}
+    assert seen == {"insert": 2 * batches, "find": 3 * batches, "update": batches,
+                    "findAndModify": batches}  # fmt: skip
+    assert batches < 50, seen
