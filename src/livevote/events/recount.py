@@ -14,7 +14,8 @@ Everything else is in flight (its batch is being counted right now: left alone) 
 crash or an outage left it: a void batch, a record missing for STRANDED_AFTER seconds, a
 pending batch whose voting window has passed, a vote stored before batches and never marked).
 The report's `counted` is what the tallies will be once the stranded facts are finished:
-stranded attendees count; a stranded vote counts if voting for its team is open now.
+stranded attendees count; a stranded vote counts if voting for its team is open now, unless
+its batch was refused (pending after its window passed: the fix voids it, the vote leaves).
 
 `--fix`, in this order:
 1. finishes the stranded facts exactly as a client's retry would (votes.settle: count under
@@ -136,7 +137,8 @@ async def _snapshot(repo: EventRepository, event_id: str) -> Snapshot:
             snap.in_flight += 1
         else:
             snap.stranded_votes.append(vote)
-            if vote["team_id"] == open_team:
+            refused = record is not None and record["state"] == "pending"  # window passed
+            if vote["team_id"] == open_team and not refused:
                 add(snap.expected, vote)
     for batch, n in (await repo.attendee_batches(event_id)).items():
         record = records.get(batch) if batch else None
