@@ -16,6 +16,7 @@ import pytest
 from bson import ObjectId
 from pymongo import AsyncMongoClient, monitoring
 
+from livevote.events import recount as recounting
 from livevote.events.recount import recount_event
 from livevote.events.repository import EventRepository
 from livevote.events.service import EventService
@@ -318,3 +319,85 @@ async def test_commands_per_vote_with_group_commit(
     assert seen == {"insert": 2 * batches, "find": 3 * batches, "update": batches,
                     "findAndModify": batches}  # fmt: skip
     assert batches < 50, seen
+
+
+async def test_recount_fix_finishes_what_crashes_left_and_nobody_retried(
+    crashing: tuple[RunningServer, FaultInjector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A join that crashed before its batch was recorded (the attendee is stored, not
+    counted: nobody retries a join) and a vote whose batch was recorded but not applied when
+    voting closed (no retry came): the report says so, `--fix` counts the attendee, removes
+    the vote (its window has passed: it can never count) and the tallies stay exact."""
+    running, faults = crashing
+    monkeypatch.setattr(recounting, "STRANDED_AFTER", -1.0)  # every unfinished batch is old
+    mc: AsyncMongoClient[Any] = AsyncMongoClient(running.settings.mongo.uri, tz_aware=True)
+    db = mc[running.settings.mongo.database]
+    try:
+        async with http_client(running.url) as client:
+            host, ev = await new_event(client, teams=1)
+            eid, t0 = ev["id"], ev["teams"][0]["id"]
+            await open_voting_for(client, host, eid, t0)
+            a, c = await join(client, ev["code"]), await join(client, ev["code"])
+            faults.arm("events.join.after_insert", times=1)
+            r = await client.post("/api/events/join", json={"code": ev["code"]})
+            assert_problem(r, 500, "simulated-crash")
+            url = f"/api/events/{eid}/votes"
+            r = await client.post(url, json={"team_id": t0, "score": 4}, headers=a["headers"])
+            assert r.status_code == 201
+            faults.arm("events.vote.after_record", times=1)
+            r = await client.post(url, json={"team_id": t0, "score": 2}, headers=c["headers"])
+            assert_problem(r, 500, "simulated-crash")
+            r = await client.put(
+                f"/api/events/{eid}/voting", json={"open": False}, headers=host["headers"]
+            )
+            assert r.status_code == 200
+
+            repo = EventRepository(db)
+            report = await recounting.recount_event(repo, eid, fix=False)
+            assert not report.consistent and not report.fixed
+            assert [(d.what, d.stored, d.counted) for d in report.differences] == [
+                ("attendees", {"attendees": 2}, {"attendees": 3})
+            ]
+            assert await db["event_votes"].count_documents({"event_id": eid}) == 2
+
+            fixed = await recounting.recount_event(repo, eid, fix=True)
+            assert fixed.fixed and fixed.differences == report.differences
+            doc = await db["events"].find_one({"_id": ObjectId(eid)})
+            assert doc["attendees"] == 3 == await db["attendees"].count_documents({"event_id": eid})
+            assert doc["tally"][t0] == {"votes": 1, "score_sum": 4}
+            assert await db["event_votes"].count_documents({"event_id": eid}) == 1
+            again = await recounting.recount_event(repo, eid, fix=False)
+            assert again.consistent and again.notes == []
+            assert (await recount(client, host, eid))["consistent"] is True
+    finally:
+        await mc.close()
+
+
+async def test_two_instances_voting_on_one_event_count_exactly(
+    client: httpx.AsyncClient, server: RunningServer, make_server: ServerFactory
+) -> None:
+    """Two app instances (as two processes: their own loops, clients and group commits) batch
+    votes of the same event concurrently; their batches race through one chain."""
+    other = make_server(
+        mongo={"database": server.settings.mongo.database},
+        redis={"prefix": server.settings.redis.prefix},
+    )
+    host, ev = await new_event(client, teams=1)
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    async with http_client(str(client.base_url)) as burst:
+        voters = await asyncio.gather(*(join(burst, ev["code"]) for _ in range(200)))
+    await open_voting_for(client, host, eid, t0)
+    async with http_client(str(client.base_url)) as one, http_client(other.url) as two:
+        responses = await asyncio.gather(
+            *(
+                (one, two)[i % 2].post(
+                    f"/api/events/{eid}/votes",
+                    json={"team_id": t0, "score": 1 + i % 5},
+                    headers=v["headers"],
+                )
+                for i, v in enumerate(voters)
+            )
+        )
+    assert [r.status_code for r in responses] == [201] * 200
+    assert (await results(client, host, eid))[t0] == (200, 600)
+    assert (await recount(client, host, eid))["consistent"] is True
