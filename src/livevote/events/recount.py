@@ -10,7 +10,7 @@ What counts (votes.py, joins.py): a vote or an attendee whose batch is applied o
 counting chain (infra/batchcount.py) — read at one instant: the batches applied up to the
 event document's `batch_seq` as read with its tallies — plus, for events stored before
 batches, a vote marked by its old `counted.<vote id>` marker and an attendee without a batch.
-Everything else is in flight (its batch is being counted right now: left alone) or stranded (a
+Everything else is in flight (its batch is being counted right now) or stranded (a
 crash or an outage left it: a void batch, a record missing for STRANDED_AFTER seconds, a
 pending batch whose voting window has passed, a vote stored before batches and never marked).
 The report's `counted` is what the tallies will be once the stranded facts are finished:
@@ -18,8 +18,10 @@ stranded attendees count; a stranded vote counts if voting for its team is open 
 its batch was refused (pending after its window passed: the fix voids it, the vote leaves).
 
 `--fix`, in this order:
-1. finishes the stranded facts exactly as a client's retry would (votes.settle: count under
-   the window open now, else delete; joins.count_attendees);
+1. finishes every vote not counted yet exactly as a client's retry would (votes.settle:
+   count under the window open now, else delete; a vote in flight is finished by its writer
+   or by this, whichever comes first), and the stranded joins (joins.count_attendees: a
+   join batch in flight is left to its writer, whose insert may not have ended);
 2. adopts the votes of old `counted.*` markers into the event's applied `legacy` batch and
    drops the markers (`$unset: {counted: ""}`): after one `livevote recount events --fix` an
    old event's document is as flat as a new one;
@@ -60,6 +62,7 @@ class Snapshot:
     counted: dict[str, dict[str, int]]
     expected: dict[str, dict[str, int]]  # counted + the stranded facts a fix would count
     stranded_votes: list[dict[str, Any]] = field(default_factory=list)
+    in_flight_votes: list[dict[str, Any]] = field(default_factory=list)
     stranded_joins: dict[str, int] = field(default_factory=dict)
     in_flight: int = 0
     marked: list[str] = field(default_factory=list)
@@ -81,7 +84,7 @@ class Snapshot:
         if self.stranded_joins:
             out.append(f"{sum(self.stranded_joins.values())} attendees not counted")
         if self.in_flight:
-            out.append(f"{self.in_flight} facts being counted right now (left alone)")
+            out.append(f"{self.in_flight} facts being counted right now")
         if self.marked:
             out.append(f"{len(self.marked)} old per-vote counted markers (a fix drops them)")
         return out
@@ -135,6 +138,7 @@ async def _snapshot(repo: EventRepository, event_id: str) -> Snapshot:
                 snap.marked.append(str(vote["_id"]))
         elif batch is not None and _in_flight(batch, record, counter):
             snap.in_flight += 1
+            snap.in_flight_votes.append(vote)
         else:
             snap.stranded_votes.append(vote)
             refused = record is not None and record["state"] == "pending"  # window passed
@@ -182,8 +186,10 @@ def _in_flight(batch: str, record: Any, counter: Any) -> bool:
 
 async def _finish(repo: EventRepository, event_id: str, snap: Snapshot) -> None:
     await repo.start_chain(event_id)
-    for vote in snap.stranded_votes:
+    for vote in snap.stranded_votes:  # nobody is counting these: no need to wait
         await votes.settle(repo, event_id, await repo.vote(vote["_id"]), grace=0.0)
+    for vote in snap.in_flight_votes:  # as a retry would: waits for a live writer's record
+        await votes.settle(repo, event_id, await repo.vote(vote["_id"]))
     for batch, n in snap.stranded_joins.items():  # a missing record is recorded now
         await joins.count_attendees(repo, event_id, batch, n)
     if snap.marked:
@@ -224,7 +230,6 @@ async def recount_event(
 ) -> RecountReport:
     """Recount the event from its stored facts; report differences, repair if `fix`."""
     first = await _snapshot(repo, event_id)
-    event_id = str(event_id)
     diffs = first.differences(first.expected)
     consistent = not diffs and not first.stranded_votes and not first.stranded_joins
     report = RecountReport(DOMAIN, event_id, consistent, differences=diffs, notes=first.notes())
