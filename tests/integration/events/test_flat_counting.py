@@ -315,7 +315,7 @@ async def test_commands_per_vote_with_group_commit(
         await mc.close()
     batches = seen["insert"] // 2  # each batch: insert_many of its votes + its record
     print(f"group commit: 200 votes in {batches} batches, {sum(seen.values())} commands: {seen}")
-    assert doc["tally"][t0] == {"votes": 201, "score_sum": 603}
+    assert doc is not None and doc["tally"][t0] == {"votes": 201, "score_sum": 603}
     assert seen == {"insert": 2 * batches, "find": 3 * batches, "update": batches,
                     "findAndModify": batches}  # fmt: skip
     assert batches < 50, seen
@@ -363,6 +363,7 @@ async def test_recount_fix_finishes_what_crashes_left_and_nobody_retried(
             fixed = await recounting.recount_event(repo, eid, fix=True)
             assert fixed.fixed and fixed.differences == report.differences
             doc = await db["events"].find_one({"_id": ObjectId(eid)})
+            assert doc is not None
             assert doc["attendees"] == 3 == await db["attendees"].count_documents({"event_id": eid})
             assert doc["tally"][t0] == {"votes": 1, "score_sum": 4}
             assert await db["event_votes"].count_documents({"event_id": eid}) == 1
