@@ -17,7 +17,13 @@ Where each rule lives:
   operations (insert_many, record, then read, seal and one check-and-set in `apply`) whatever
   its size and however many votes the event has seen.
 
-The order of a batch (`count_ballots`), and why it is exact:
+Batches: `count_ballots` is the group commit flush of event votes (service.EventService wires
+infra/groupcommit.py, key = the event): the votes that arrive while the event's previous batch
+is being written form the next batch; without group commit each vote is a batch of one. A
+duplicate fails alone in the batch (DUPLICATE) and its own request settles the stored vote
+before answering 409 already-voted (or voting-closed if that vote was refused meanwhile).
+
+The order of a batch, and why it is exact:
   1. insert the votes with their batch id (one unordered insert: a duplicate fails alone);
   2. record the batch (pending, with its increments, team and window);
   3. apply it: one check-and-set on the event document, atomic with the host's close (a
