@@ -229,8 +229,12 @@ class EventRepository:
         """Apply a recorded batch exactly once, only while `guard` holds on the event."""
         return await self.chain.apply(ObjectId(event_id), batch_id, guard)
 
-    async def void_batch(self, event_id: str, batch_id: str) -> State:
-        return await self.chain.void(ObjectId(event_id), batch_id)
+    async def void_batch(
+        self, event_id: str, batch_id: str, *, missing_only: bool = False
+    ) -> State:
+        """Void a batch that must never apply (see BatchCounter.void); `missing_only` when
+        giving up on a writer: a record written meanwhile is left alone (it may be applying)."""
+        return await self.chain.void(ObjectId(event_id), batch_id, missing_only=missing_only)
 
     async def batch_state(self, event_id: str, batch_id: str) -> State:
         return await self.chain.state(ObjectId(event_id), batch_id)

@@ -295,8 +295,8 @@ async def settle(
                 missing_since = missing_since or time.monotonic()
                 if time.monotonic() - missing_since < grace:
                     await asyncio.sleep(random.uniform(0.005, 0.01 * min(step + 1, 10)))
-                else:
-                    await repo.void_batch(event_id, batch)
+                else:  # a record written meanwhile is left to its writer (it may be applying)
+                    await repo.void_batch(event_id, batch, missing_only=True)
         if fate is not None:
             return fate
         vote = await repo.vote(vote_id)
