@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bson import ObjectId
-
 from livevote.activities import kinds
 from livevote.activities.repository import ActivityRepository, Database
 from livevote.errors import ServiceUnavailable
@@ -36,7 +34,7 @@ async def _recount_activity(
 ) -> tuple[Difference | None, bool]:
     aid = str(activity["_id"])
     for _ in range(20):
-        applied = await repo.counter.applied_ids(ObjectId(aid))
+        applied = await repo.applied_batches(activity)
         stored = _nonzero(activity.get("tally") or {})
         counted: dict[str, int] = {}
         for response in await repo.responses_of(aid, applied):

@@ -3,7 +3,7 @@
 Collections (indexes in indexes/<name>.json):
 - `activities`: {_id, event_id, kind, prompt, options, multiple, scale, correct, time_limit_s,
   order, status: draft|live|closed, live: "<event id>" (present ONLY while live), live_gen,
-  opened_at, results_visible, revealed, tally: {<counter>: n}, last_batch, batch_seq,
+  opened_ms, results_visible, revealed, tally: {<counter>: n}, last_batch, batch_seq,
   created_at, updated_at}. The document is also its own counter (infra/batchcount.py):
   flat `tally.*` counters, the same size however many responses it gets.
   Unique index `one_live_activity_per_event` on `live`: at most one live per event.
@@ -37,6 +37,12 @@ Database = AsyncDatabase[Doc]
 DUPLICATE_KEY = 11000
 _AFTER = ReturnDocument.AFTER
 VISIBLE = ["approved", "answered"]
+
+
+def epoch_ms(value: datetime) -> int:
+    """Times compared by the domain are stored as epoch milliseconds (ints compare the same
+    on every server; a datetime set by an update can come back as text from NX-27017)."""
+    return int(value.timestamp() * 1000)
 
 
 def oid(value: str) -> ObjectId | None:
@@ -100,7 +106,7 @@ class ActivityRepository:
                     "$set": {
                         "live": event_id,
                         "status": "live",
-                        "opened_at": now,
+                        "opened_ms": epoch_ms(now),
                         "updated_at": now,
                     },
                     "$inc": {"live_gen": 1},
@@ -155,6 +161,21 @@ class ActivityRepository:
         return await self.responses.find_one(
             {"activity_id": activity_id, "attendee_id": attendee_id}
         )
+
+    async def applied_batches(self, activity: Doc) -> set[str]:
+        """The applied batches among those of the activity's stored responses (read by batch
+        id: NX-27017 cannot match the ObjectId `counter` field of a batch record)."""
+        aid = str(activity["_id"])
+        ids = [str(b) for b in await self.responses.distinct("batch", {"activity_id": aid})]
+        batches = self.counter.batches
+        applied = {
+            str(d["_id"])
+            async for d in batches.find({"_id": {"$in": ids}, "state": "applied"}, {"_id": 1})
+        }
+        fresh = await self.activities.find_one({"_id": activity["_id"]}, {"last_batch": 1})
+        if fresh and fresh.get("last_batch"):
+            applied.add(str(fresh["last_batch"]))
+        return applied
 
     async def delete_batch_responses(self, batch_id: str) -> None:
         await self.responses.delete_many({"batch": batch_id})

@@ -29,7 +29,7 @@ from bson import ObjectId
 from livevote.activities import kinds, views
 from livevote.activities.counting import Again, Answer, closed, responses_commit
 from livevote.activities.qa import QuestionService
-from livevote.activities.repository import ActivityRepository, Database
+from livevote.activities.repository import ActivityRepository, Database, epoch_ms
 from livevote.activities.schemas import Results
 from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from livevote.infra import metrics
@@ -42,16 +42,6 @@ from livevote.infra.resources import Clock, utc_now
 RETRIES = 40
 DEFAULT_TIME_LIMIT = 20
 _names: dict[str, str | None] = {}  # attendee id -> join name (a name never changes)
-
-
-def _ms(delta: Any) -> int:
-    return int(delta.total_seconds() * 1000)
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class ActivityService:
@@ -136,7 +126,7 @@ class ActivityService:
             "order": time.time_ns(),
             "status": "draft",
             "live_gen": 0,
-            "opened_at": None,
+            "opened_ms": 0,
             "results_visible": data.kind != "quiz",
             "revealed": False,
             "tally": {},
@@ -253,7 +243,7 @@ class ActivityService:
         self, activity: Doc, attendee: Principal, option: int, now: datetime
     ) -> Doc:
         limit_ms = int(activity.get("time_limit_s") or DEFAULT_TIME_LIMIT) * 1000
-        elapsed = _ms(_aware(now) - _aware(activity["opened_at"]))
+        elapsed = epoch_ms(now) - int(activity.get("opened_ms") or 0)
         if elapsed > limit_ms:
             raise Conflict("time is up for this question", type="activity-closed")
         right = option == activity.get("correct")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from livevote.activities.schemas import (
@@ -27,6 +27,10 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else None
 
 
+def _from_ms(value: Any) -> str | None:
+    return datetime.fromtimestamp(int(value) / 1000, UTC).isoformat() if value else None
+
+
 def activity_view(doc: Doc, *, host: bool) -> ActivityView:
     tally = doc.get("tally") or {}
     show_correct = host or bool(doc.get("revealed"))
@@ -45,7 +49,7 @@ def activity_view(doc: Doc, *, host: bool) -> ActivityView:
         results_visible=bool(doc.get("results_visible")),
         revealed=bool(doc.get("revealed")),
         correct=doc.get("correct") if show_correct else None,
-        opened_at=_iso(doc.get("opened_at")),
+        opened_at=_from_ms(doc.get("opened_ms")),
         responses=int(tally.get("n", 0)),
     )
 
