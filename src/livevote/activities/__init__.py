@@ -12,6 +12,7 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     schemas.py       msgspec structs in (strict) and out
     views.py         documents → views, results, leaderboard, export (pure)
     stream.py        SSE: the channels `activities:<event id>` / `...:host` and their state
+    demo.py          the demo event's activities (one of each kind) and questions
     recount.py       `livevote recount activities`: counters rebuilt from the responses
 Pages: web/templates/_activities_{attendee,screen,host}.html included by the event pages;
 web/static/activities.js (phone), activities-screen.js, activities-host.js, activities.css.

@@ -48,6 +48,9 @@ class QuestionService:
     ) -> list[Doc]:
         return await self.repo.questions_of(event_id, None if host else VISIBLE, sort, limit)
 
+    async def count(self, event_id: str) -> int:
+        return await self.repo.count_questions(event_id)
+
     async def ask(self, *, event_id: str, attendee: Principal, text: str, name: str | None) -> Doc:
         if attendee.event_id != event_id:
             raise Forbidden("this attendee credential belongs to another event")

@@ -298,6 +298,9 @@ class ActivityRepository:
         order += [("votes", -1), ("created_at", 1)] if sort == "top" else [("created_at", -1)]
         return await self.questions.find(query).sort(order).limit(limit).to_list()
 
+    async def count_questions(self, event_id: str) -> int:
+        return await self.questions.count_documents({"event_id": event_id})
+
     async def update_question(self, event_id: str, question_id: str, fields: Doc) -> Doc | None:
         return await self.questions.find_one_and_update(
             {"_id": ObjectId(question_id), "event_id": event_id},

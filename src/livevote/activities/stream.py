@@ -6,7 +6,7 @@ and framing as the event stream, beside it):
     {event_id, live: ActivityView|null, results: Results|null (when visible; always for
      the host), leaderboard: [LeaderRow]|null (once a quiz answer was revealed),
      quizzes_revealed, questions: [QuestionView] (public: approved/answered, top first;
-     host: every status), moderation}
+     host: every status), moderation, questions_total}
 
 Watched collections: `activities` (a switch, a counted batch, a moderated answer all change
 the activity document) and `questions`. A change names a document id; its event id comes
@@ -53,6 +53,8 @@ async def state(activities: ActivityService, event_id: str, *, host: bool) -> di
         "quizzes_revealed": revealed,
         "questions": [views.question_view(q) for q in questions],
         "moderation": await qa.moderation(event_id),
+        # every question, pending ones included: wakes the host console (nothing else shown)
+        "questions_total": await qa.count(event_id),
     }
     built: dict[str, Any] = msgspec.to_builtins(body)
     return built

@@ -152,3 +152,18 @@ async def test_results_hidden_until_shown_and_host_only_controls(
     assert stranger.status_code == 401
     event = (await client.get(f"/api/events/{r.id}")).json()
     assert event["activity"] == quiz["id"]
+
+
+async def test_host_reorders_activities(client: httpx.AsyncClient) -> None:
+    r = await room(client)
+    ids = [(await r.create(kind="rating", prompt=f"Q{i}"))["id"] for i in range(3)]
+    wanted = [ids[2], ids[0], ids[1]]
+    res = await client.put(
+        f"/api/events/{r.id}/activities/order", json={"ids": wanted}, headers=r.h
+    )
+    assert res.status_code == 200, res.text
+    assert [a["id"] for a in res.json()["items"]] == wanted
+    bad = await client.put(
+        f"/api/events/{r.id}/activities/order", json={"ids": ids[:2]}, headers=r.h
+    )
+    assert bad.status_code == 422
