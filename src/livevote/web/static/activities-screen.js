@@ -49,7 +49,7 @@
     const list = (state && state.questions) || [];
     const box = $("#act-screen-qa");
     box.hidden = !list.length;
-    $("#act-screen-qa-list").replaceChildren(...list.slice(0, 4).map((q) => LV.act.question(q)));
+    $("#act-screen-qa-list").replaceChildren(...list.slice(0, 3).map((q) => LV.act.question(q)));
   }
 
   function tick() {
@@ -57,7 +57,7 @@
     const left = LV.act.secondsLeft(state && state.live);
     el.hidden = left === null || Boolean(state.live.revealed);
     if (left !== null) {
-      el.textContent = left > 0 ? String(left) : "Time!";
+      el.textContent = left > 0 ? `${left}s` : "Time!";
       el.classList.toggle("urgent", left <= 5);
     }
   }

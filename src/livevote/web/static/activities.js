@@ -156,6 +156,7 @@
   // The visualisation of one activity's results (null results: hidden).
   function results(activity, res, opts) {
     const o = opts || {};
+    if (!res && activity && activity.kind === "quiz") return quizTiles(activity);
     if (!res) return h("p", { class: "act-hidden" }, "Results are hidden — the host will show them");
     let body;
     if (res.kind === "choice" || res.kind === "quiz") body = optionBars(res, activity);
@@ -169,6 +170,15 @@
     });
     grow(wrap);
     return wrap;
+  }
+
+  // A quiz before its reveal: the options as the phones show them, no counts.
+  function quizTiles(activity) {
+    return h(
+      "ol",
+      { class: "act-quiz-tiles" },
+      activity.options.map((text, i) => h("li", { class: `c${i % 4}` }, h("span", { class: "act-shape", "aria-hidden": "true" }, "▲◆●■"[i % 4]), text)),
+    );
   }
 
   function leaderboard(rows, title) {
