@@ -2,7 +2,9 @@
 quizzes run one at a time during a live event, plus questions from the audience.
 
 Files (controller → service → repository → MongoDB, never a hop skipped):
-    controllers.py   the JSON API under /api/events/{id}/activities|activity|questions|qa
+    controllers.py   the JSON API under /api/events/{id}/activities|activity
+    qa_controllers.py  the JSON API under /api/events/{id}/questions|qa
+    auth.py          who calls: the event's host, an attendee, anyone (route dependencies)
     service.py       ActivityService: host rules, one live activity, answering, results
     kinds.py         the six kinds: definitions, answer checks, counters, word
                      normalisation, quiz points (pure)
@@ -15,7 +17,9 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     demo.py          the demo event's activities (one of each kind) and questions
     recount.py       `livevote recount activities`: counters rebuilt from the responses
 Pages: web/templates/_activities_{attendee,screen,host}.html included by the event pages;
-web/static/activities.js (phone), activities-screen.js, activities-host.js, activities.css.
+web/static/activities.js (shared), activities-phone.js, activities-screen.js,
+activities-host.js, activities.css (phone, Q&A), activities-results.css, activities-stage.css
+(screen, console).
 
 Rules and where each lives:
 - Only the event's host prepares, orders, switches, reveals, moderates and exports: the

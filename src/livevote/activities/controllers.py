@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
 
 from livevote.activities import stream, views
+from livevote.activities.auth import ATTENDEE, HOST, MAYBE_USER, is_host
+from livevote.activities.qa_controllers import route_handlers as qa_routes
 from livevote.activities.schemas import (
     ActivityIn,
     ActivityList,
@@ -20,13 +22,6 @@ from livevote.activities.schemas import (
     ModerateIn,
     MyResponse,
     OrderIn,
-    QaSettings,
-    QaSettingsIn,
-    QuestionIn,
-    QuestionList,
-    QuestionModerationIn,
-    QuestionOut,
-    QuestionView,
     ResponseIn,
     ResponseOut,
     Results,
@@ -34,40 +29,13 @@ from livevote.activities.schemas import (
 )
 from livevote.activities.service import ActivityService, provide_activities
 from livevote.config import Settings
-from livevote.errors import NotFound, Unauthorized
+from livevote.errors import NotFound
 from livevote.events.service import EventService, provide_events
 from livevote.infra.auth import (
     Principal,
-    bearer_token,
-    current_attendee,
-    current_user,
-    optional_user,
-    verified,
 )
 from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
-from livevote.infra.mongo import Doc
 from livevote.infra.sse import sse_stream
-
-
-async def user_or_attendee(request: Request[Any, Any, Any]) -> Principal | None:
-    """The user behind a Bearer token; None without one or with an attendee token."""
-    try:
-        return await optional_user(request)
-    except Unauthorized:
-        token = bearer_token(request)
-        principal = verified(request, token) if token else None
-        if principal is None or principal.kind != "attendee":
-            raise
-        return None
-
-
-HOST = {"user": Provide(current_user)}
-MAYBE_USER = {"user": Provide(user_or_attendee)}
-ATTENDEE = {"attendee": Provide(current_attendee)}
-
-
-def _is_host(event: Doc, user: Principal | None) -> bool:
-    return user is not None and user.subject == event["host_id"]
 
 
 class ActivitiesController(Controller):
@@ -219,7 +187,7 @@ class ActivitiesController(Controller):
         user: Principal | None,
     ) -> ActivityList:
         event = await events.load(event_id)
-        return await self._list(activities, str(event["_id"]), _is_host(event, user))
+        return await self._list(activities, str(event["_id"]), is_host(event, user))
 
     @get("/activities/leaderboard")
     async def leaderboard(
@@ -239,7 +207,7 @@ class ActivitiesController(Controller):
         settings: Settings,
     ) -> ServerSentEvent:
         event = await events.load(event_id)
-        key = stream.channel_key(str(event["_id"]), host=_is_host(event, user))
+        key = stream.channel_key(str(event["_id"]), host=is_host(event, user))
         return sse_stream(broadcaster, key, settings.sse, stream="activities")
 
     @get("/activities/{activity_id:str}", dependencies=MAYBE_USER)
@@ -252,7 +220,7 @@ class ActivitiesController(Controller):
         user: Principal | None,
     ) -> ActivityView:
         event = await events.load(event_id)
-        host = _is_host(event, user)
+        host = is_host(event, user)
         activity = await activities.load(str(event["_id"]), activity_id)
         if not host and activity.get("status") == "draft":
             raise NotFound(f"activity {activity_id!r} not found")
@@ -268,7 +236,7 @@ class ActivitiesController(Controller):
         user: Principal | None,
     ) -> Results:
         event = await events.load(event_id)
-        host = _is_host(event, user)
+        host = is_host(event, user)
         activity = await activities.load(str(event["_id"]), activity_id)
         activities.check_results_access(activity, host)
         return await activities.results(activity, host=host)
@@ -310,95 +278,4 @@ class ActivitiesController(Controller):
         )
 
 
-class QuestionsController(Controller):
-    path = "/api/events/{event_id:str}"
-    tags = ["activities"]
-    dependencies = {
-        "events": Provide(provide_events, sync_to_thread=False),
-        "activities": Provide(provide_activities, sync_to_thread=False),
-    }
-
-    @get("/questions", dependencies=MAYBE_USER)
-    async def list_questions(
-        self,
-        event_id: FromPath[str],
-        events: EventService,
-        activities: ActivityService,
-        user: Principal | None,
-        sort: FromQuery[Literal["top", "new"]] = "top",
-    ) -> QuestionList:
-        event = await events.load(event_id)
-        eid = str(event["_id"])
-        qa = activities.questions()
-        docs = await qa.questions_of(eid, host=_is_host(event, user), sort=sort)
-        return QuestionList(eid, await qa.moderation(eid), [views.question_view(q) for q in docs])
-
-    @post("/questions", status_code=201, dependencies=ATTENDEE)
-    async def ask(
-        self,
-        event_id: FromPath[str],
-        data: QuestionIn,
-        activities: ActivityService,
-        attendee: Principal,
-    ) -> QuestionOut:
-        qa = activities.questions()
-        name = None if data.anonymous else await activities.join_name(attendee.subject)
-        doc = await qa.ask(event_id=event_id, attendee=attendee, text=data.text, name=name)
-        return QuestionOut(str(doc["_id"]), doc["status"])
-
-    @post("/questions/{question_id:str}/upvote", status_code=201, dependencies=ATTENDEE)
-    async def upvote(
-        self,
-        event_id: FromPath[str],
-        question_id: FromPath[str],
-        activities: ActivityService,
-        attendee: Principal,
-    ) -> QuestionView:
-        qa = activities.questions()
-        doc = await qa.upvote(event_id=event_id, question_id=question_id, attendee=attendee)
-        return views.question_view(doc)
-
-    @put("/questions/{question_id:str}", dependencies=HOST)
-    async def moderate(
-        self,
-        event_id: FromPath[str],
-        question_id: FromPath[str],
-        data: QuestionModerationIn,
-        events: EventService,
-        activities: ActivityService,
-        user: Principal,
-    ) -> QuestionView:
-        event = await events.load_as_host(event_id, user)
-        qa = activities.questions()
-        doc = await qa.moderate(
-            event_id=str(event["_id"]),
-            question_id=question_id,
-            status=data.status,
-            pinned=data.pinned,
-        )
-        return views.question_view(doc)
-
-    @get("/qa")
-    async def settings(
-        self, event_id: FromPath[str], events: EventService, activities: ActivityService
-    ) -> QaSettings:
-        event = await events.load(event_id)
-        eid = str(event["_id"])
-        return QaSettings(eid, await activities.questions().moderation(eid))
-
-    @put("/qa", dependencies=HOST)
-    async def set_settings(
-        self,
-        event_id: FromPath[str],
-        data: QaSettingsIn,
-        events: EventService,
-        activities: ActivityService,
-        user: Principal,
-    ) -> QaSettings:
-        event = await events.load_as_host(event_id, user)
-        eid = str(event["_id"])
-        qa = activities.questions()
-        return QaSettings(eid, await qa.set_moderation(eid, data.moderation))
-
-
-route_handlers = [ActivitiesController, QuestionsController]
+route_handlers = [ActivitiesController, *qa_routes]

@@ -1,7 +1,7 @@
 """Recount activities: rebuild every activity's counters from the stored responses, and every
 question's upvotes from the stored upvotes.
 
-`livevote recount activities [--id EVENT] [--fix] [--json]` (infra/recount.py): one report
+`livevote recount activities [--id EVENT|ACTIVITY] [--fix] [--json]` (infra/recount.py): one report
 per event, report only by default (exit 1 on a difference), `--fix` writes the recount.
 
 Counted responses are those whose batch was applied (infra/batchcount.py): a response of a
@@ -95,7 +95,11 @@ async def recount_event(
 async def recount(db: Database, *, scope_id: str | None, fix: bool) -> list[RecountReport]:
     """The recount contract (infra/recount.py): one report per event with activities."""
     repo = ActivityRepository(db)
-    ids = [scope_id] if scope_id else await repo.event_ids_with_activities()
+    if scope_id:  # an event id, or an activity id standing for its event
+        activity = await repo.activity_by_id(scope_id)
+        ids = [str(activity["event_id"]) if activity else scope_id]
+    else:
+        ids = await repo.event_ids_with_activities()
     return [await recount_event(repo, event_id, fix=fix) for event_id in ids]
 
 
