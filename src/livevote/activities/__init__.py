@@ -16,7 +16,8 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     stream.py        SSE: the channels `activities:<event id>` / `...:host` and their state
     demo.py          the demo event's activities (one of each kind) and questions
     recount.py       `livevote recount activities`: counters rebuilt from the responses
-Pages: web/templates/_activities_{attendee,screen,host}.html included by the event pages;
+Pages: web/templates/_activities_{attendee,attendee_qa,screen,screen_side,host}.html, included
+by the event pages;
 web/static/activities.js (shared), activities-phone.js, activities-screen.js,
 activities-host.js, activities.css (phone, Q&A), activities-results.css, activities-stage.css
 (screen, console).
