@@ -277,6 +277,8 @@ class ActivityService:
         return views.results(activity, words=words, texts=texts, host=host)
 
     async def my_response(self, activity: Doc, attendee: Principal) -> Doc | None:
+        if attendee.event_id != activity["event_id"]:
+            raise Forbidden("this attendee credential belongs to another event")
         return await self.repo.response_of(str(activity["_id"]), attendee.subject)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from livevote.activities.kinds import normalise_word, word_key
 from tests.integration.activities.helpers import room
 
 
@@ -167,3 +168,26 @@ async def test_host_reorders_activities(client: httpx.AsyncClient) -> None:
         f"/api/events/{r.id}/activities/order", json={"ids": ids[:2]}, headers=r.h
     )
     assert bad.status_code == 422
+
+
+def test_word_normalisation() -> None:
+    assert normalise_word("  Café   Crème ") == "cafe creme"
+    assert normalise_word("ÉLAN") == normalise_word("elan")
+    assert normalise_word("Straße") == "strasse"  # casefold, not lower
+    assert word_key(normalise_word("Café")) == word_key("cafe")
+    assert "." not in word_key("a.b") and "$" not in word_key("$x")
+
+
+async def test_attendee_of_another_event_is_refused(client: httpx.AsyncClient) -> None:
+    r = await room(client, attendees=1)
+    other = await room(client, attendees=1)
+    poll = await r.create(kind="choice", prompt="Q", options=["A", "B"])
+    await r.live(poll["id"])
+    stranger = other.attendees[0]
+    res = await r.answer(stranger, poll["id"], options=[0])
+    assert res.status_code == 403
+    mine = await client.get(
+        f"/api/events/{r.id}/activities/{poll['id']}/response", headers=stranger["headers"]
+    )
+    assert mine.status_code == 403
+    assert (await r.results(poll["id"]))["responses"] == 0
