@@ -67,6 +67,7 @@ class EventView(msgspec.Struct):
     max_score: int
     results_visibility: str  # live | hidden | revealed
     results_visible: bool
+    activity: str | None = None  # the live activity (activities domain), if any
 
 
 class ResultRow(msgspec.Struct):

@@ -54,6 +54,7 @@ def public_view(event: Doc) -> EventView:
         max_score=int(event["max_score"]),
         results_visibility=results_visibility(event),
         results_visible=results_visible(event),
+        activity=event.get("activity") or None,
     )
 
 
