@@ -244,10 +244,11 @@
                       class: "btn sm",
                       type: "button",
                       disabled: busy || ended || !LV.token.get(),
-                      "aria-label": `Put ${t.name} on stage`,
                       onclick: () => putOnStage(t),
                     },
+                    // The visible words first in the name (WCAG 2.5.3), the team for context.
                     "Put on stage",
+                    h("span", { class: "sr-only" }, `: ${t.name}`),
                   ),
             ),
           );

@@ -14,6 +14,59 @@
 
   LV.$ = (selector, root) => (root || document).querySelector(selector);
 
+  // ---------- languages ----------
+  // The page's translations come in a JSON island (web/i18n.py js_catalogue): exactly the
+  // msgids that this file and the page's script pass to LV.t / LV.tn. English pages carry
+  // none: the msgids are English. Placeholders look like {name}; numbers in them are
+  // formatted for the page's language.
+  const catalogue = (function () {
+    const el = document.getElementById("lv-i18n");
+    try {
+      return el ? JSON.parse(el.textContent || "{}") : {};
+    } catch (err) {
+      return {};
+    }
+  })();
+  const messages = catalogue.messages || {};
+  LV.lang = catalogue.lang || document.documentElement.lang || "en";
+  const pluralRules = new Intl.PluralRules(LV.lang);
+  const numberFormats = new Map();
+
+  // A number for this page's language (digits: fixed decimals, e.g. 1 -> "4,0" in French).
+  LV.num = function (value, digits) {
+    const key = digits === undefined ? "" : String(digits);
+    if (!numberFormats.has(key)) {
+      const options = digits === undefined ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+      numberFormats.set(key, new Intl.NumberFormat(LV.lang, options));
+    }
+    return numberFormats.get(key).format(value);
+  };
+
+  function fill(text, vars) {
+    if (!vars) return text;
+    return text.replace(/\{(\w+)\}/g, (whole, name) => {
+      if (!(name in vars)) return whole;
+      const value = vars[name];
+      return typeof value === "number" ? LV.num(value) : String(value);
+    });
+  }
+
+  LV.t = function (msgid, vars) {
+    const text = messages[msgid];
+    return fill(typeof text === "string" ? text : msgid, vars);
+  };
+
+  // Plural forms: the catalogue's list, picked by the language's plural rule ({n} is n).
+  LV.tn = function (singular, plural, n, vars) {
+    const forms = Array.isArray(messages[singular]) ? messages[singular] : [singular, plural];
+    const index = pluralRules.select(n) === "one" ? 0 : 1;
+    return fill(forms[Math.min(index, forms.length - 1)], { n, ...(vars || {}) });
+  };
+
+  // A date and time for this page's language.
+  LV.date = (value, options) =>
+    new Intl.DateTimeFormat(LV.lang, options || { dateStyle: "medium", timeStyle: "short" }).format(new Date(value));
+
   // Build DOM without innerHTML so that names typed by users are never parsed as markup.
   LV.h = function (tag, attrs, ...children) {
     const el = document.createElement(tag);
@@ -49,7 +102,7 @@
     constructor(status, problem) {
       super(
         (problem && (problem.detail || problem.title)) ||
-          (status ? `Request failed (HTTP ${status})` : "Request failed"),
+          (status ? LV.t("Request failed (HTTP {status})", { status: String(status) }) : LV.t("Request failed")),
       );
       this.status = status;
       this.problem = problem || {};
@@ -119,7 +172,7 @@
     } catch (err) {
       throw new ApiError(0, {
         type: "network",
-        detail: "Can't reach the server. Check your connection and try again.",
+        detail: LV.t("Can't reach the server. Check your connection and try again."),
       });
     }
     if (raw && response.ok) return response;
@@ -193,7 +246,7 @@
     return row.votes ? (row.score_sum || 0) / row.votes : 0;
   };
 
-  LV.fmtAvg = (value) => (Math.round(value * 10) / 10).toFixed(1);
+  LV.fmtAvg = (value) => LV.num(Math.round(value * 10) / 10, 1);
   LV.plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
   LV.isEnded = (state) => ["ended", "closed", "finished", "archived"].includes(state && state.status);
@@ -267,7 +320,7 @@
       el.classList.toggle("live", live);
       el.classList.toggle("down", !live);
       el.dataset.status = status;
-      el.querySelector(".label").textContent = live ? "Live" : "Reconnecting…";
+      el.querySelector(".label").textContent = live ? LV.t("Live") : LV.t("Reconnecting…");
     };
   };
 
