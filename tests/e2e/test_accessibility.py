@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from livevote.web.i18n import gettext
 from tests.conftest import ARTIFACTS, RunningServer, http_client, register_user
 from tests.e2e.a11y import run_axe, violations
 from tests.e2e.browser import launch
@@ -120,6 +121,9 @@ async def test_phone_page(server: RunningServer, open_page: Any, lang: str) -> N
     await assert_accessible(phone, f"phone-join-{lang}")
     await phone.locator("#join-form button[type=submit]").click()
     await expect(phone.locator("#vote-form")).to_be_visible(timeout=WAIT_MS)
+    # Strings drawn by the script come from the page's catalogue too.
+    await expect(phone.locator("#vote-submit")).to_have_text(gettext(lang, "Send my score"))
+    await expect(phone.locator("#conn .label")).to_have_text(gettext(lang, "Live"))
     await assert_accessible(phone, f"phone-vote-{lang}")
     await phone.locator("label.score-option").nth(3).click()
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -140,6 +144,10 @@ async def test_screen_page(server: RunningServer, open_page: Any, lang: str) -> 
     screen = await open_page(f"{server.url}/screen/{event['code']}", lang, **PROJECTOR)
     await expect(screen.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
     await expect(screen.locator(".bar-row")).to_have_count(3)
+    await expect(screen.locator("#vote-banner")).to_have_text(
+        gettext(lang, "Voting open — vote now!")
+    )
+    await expect(screen.locator(".stage-tag")).to_have_text(gettext(lang, "on stage"))
     await expect(screen.locator("html")).to_have_attribute("lang", lang)
     await assert_accessible(screen, f"screen-live-{lang}")
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -169,6 +177,7 @@ async def test_feed_page(server: RunningServer, open_page: Any, lang: str) -> No
     await feed.click("#filters button[type=submit]")
     cards = feed.locator("#feed .card")
     await expect(cards).to_have_count(2, timeout=WAIT_MS)
+    await expect(cards.first.locator(".skip")).to_have_text(gettext(lang, "Skip"))
     await cards.first.locator(".option").first.click()
     await expect(cards.first.locator(".pct").first).to_have_text(
         re.compile(r"^100\s?%$"), timeout=WAIT_MS

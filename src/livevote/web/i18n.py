@@ -72,12 +72,12 @@ def best_language(accept_language: str) -> str | None:
     for i, part in enumerate(accept_language.split(",")):
         tag, _, params = part.strip().partition(";")
         q = 1.0
-        match = re.search(r"q=([0-9.]+)", params)
+        match = re.search(r"q=([^;,\s]*)", params)
         if match:
             try:
                 q = float(match.group(1))
             except ValueError:
-                continue
+                continue  # a malformed weight: ignore the entry
         primary = tag.strip().lower().split("-")[0]
         if primary in LANGUAGES and q > 0:
             ranked.append((-q, i, primary))

@@ -132,7 +132,7 @@
     }
     renderResults();
     const here = tn("{n} person here", "{n} people here", state.attendees || 0);
-    const who = joined ? (joined.name ? t("Joined as {name}", { name: joined.name }) : t("Joined")) : null;
+    const who = joined ? (joined.name ? t("Joined as {name}", { name: joined.name }) : t("You joined")) : null;
     $("#who").textContent = who ? `${who} · ${here}` : here;
   }
 

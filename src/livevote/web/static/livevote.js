@@ -19,16 +19,20 @@
   // msgids that this file and the page's script pass to LV.t / LV.tn. English pages carry
   // none: the msgids are English. Placeholders look like {name}; numbers in them are
   // formatted for the page's language.
-  const catalogue = (function () {
-    const el = document.getElementById("lv-i18n");
-    try {
-      return el ? JSON.parse(el.textContent || "{}") : {};
-    } catch (err) {
-      return {};
+  // The island follows this file in the page: read it on first use.
+  let catalogue = null;
+  function messages() {
+    if (catalogue === null) {
+      const el = document.getElementById("lv-i18n");
+      try {
+        catalogue = (el && JSON.parse(el.textContent || "{}").messages) || {};
+      } catch (err) {
+        catalogue = {};
+      }
     }
-  })();
-  const messages = catalogue.messages || {};
-  LV.lang = catalogue.lang || document.documentElement.lang || "en";
+    return catalogue;
+  }
+  LV.lang = document.documentElement.lang || "en";
   const pluralRules = new Intl.PluralRules(LV.lang);
   const numberFormats = new Map();
 
@@ -52,13 +56,14 @@
   }
 
   LV.t = function (msgid, vars) {
-    const text = messages[msgid];
+    const text = messages()[msgid];
     return fill(typeof text === "string" ? text : msgid, vars);
   };
 
   // Plural forms: the catalogue's list, picked by the language's plural rule ({n} is n).
   LV.tn = function (singular, plural, n, vars) {
-    const forms = Array.isArray(messages[singular]) ? messages[singular] : [singular, plural];
+    const found = messages()[singular];
+    const forms = Array.isArray(found) ? found : [singular, plural];
     const index = pluralRules.select(n) === "one" ? 0 : 1;
     return fill(forms[Math.min(index, forms.length - 1)], { n, ...(vars || {}) });
   };

@@ -25,7 +25,7 @@
         dataset: { teamId: team.id },
       },
       h("span", { class: "rank" }, h("span", { class: "sr-only" }, votes ? t("Rank {rank}", { rank: row.rank }) : t("No votes yet")), h("span", { "aria-hidden": "true" }, votes ? LV.num(row.rank) : "–")),
-      h("span", { class: "name" }, team.name),
+      h("span", { class: "name" }, team.name, team.id === state.stage ? h("span", { class: "stage-tag" }, t("on stage")) : null),
       h("span", { class: "value" }, h("b", { class: "avg" }, votes ? LV.fmtAvg(avg) : "–"), h("span", { class: "votes" }, tn("{n} vote", "{n} votes", votes))),
       h("span", { class: "track", "aria-hidden": "true" }, h("span", { class: "fill", dataset: { width: width.toFixed(1) } })),
     );
@@ -59,7 +59,7 @@
       if (old) {
         old.className = fresh.className;
         old.querySelector(".rank").replaceWith(fresh.querySelector(".rank"));
-        old.querySelector(".name").textContent = team.name;
+        old.querySelector(".name").replaceWith(fresh.querySelector(".name"));
         old.querySelector(".value").replaceWith(fresh.querySelector(".value"));
         old.querySelector(".fill").dataset.width = fresh.querySelector(".fill").dataset.width;
         const votes = (byTeam.get(team.id) || {}).votes || 0;
