@@ -272,10 +272,16 @@
     join($("#join-name").value.trim());
   });
 
+  let lastLeader = (LV.leader(LV.resultList(state && state.results)) || {}).team_id || null;
   function applyState(next) {
     const before = stageTeam();
     const wasOpen = state && state.voting_open;
     state = next;
+    const leader = LV.leader(LV.resultList(state.results));
+    if (leader && leader.team_id !== lastLeader) {
+      announce(t("{team} leads with an average of {avg}.", { team: leader.name, avg: LV.fmtAvg(LV.average(leader)) }));
+    }
+    lastLeader = leader ? leader.team_id : null;
     const now = stageTeam();
     if (now && (!before || before.id !== now.id)) announce(t("{team} is on stage.", { team: now.name }));
     if (now && state.voting_open && !wasOpen && !voted[now.id]) announce(t("Voting is open for {team}.", { team: now.name }));

@@ -174,6 +174,8 @@
 
     async function act(label, path, method, body) {
       if (busy) return null;
+      // Buttons are disabled while busy (and the team rows redrawn): give focus back after.
+      const focused = document.activeElement;
       busy = true;
       showError("");
       try {
@@ -186,7 +188,15 @@
       } finally {
         busy = false;
         render();
+        if (focused && focused.isConnected && !focused.disabled) focused.focus();
       }
+    }
+
+    // A keyboard user whose control went away (the stage button of the team now on stage)
+    // lands on the next thing to do rather than at the top of the page.
+    function keepFocus(next) {
+      const el = document.activeElement;
+      if ((!el || el === document.body || !el.isConnected) && next && !next.disabled) next.focus();
     }
 
     function render() {
@@ -259,6 +269,7 @@
     async function putOnStage(team) {
       await act(`${team.name} is on stage.`, `/api/events/${eventId}/stage`, "PUT", { team_id: team.id });
       await refresh();
+      keepFocus($("#voting-toggle"));
     }
 
     $("#clear-stage").addEventListener("click", async () => {

@@ -91,16 +91,27 @@
     return el;
   };
 
+  // Messages announced in the same moment (a stage change and voting opening) are read
+  // together, in order, rather than the last one replacing the others.
   let announceTimer = null;
+  let pending = [];
   LV.announce = function (message) {
     const el = document.getElementById("announcer");
-    if (!el) return;
+    if (!el || !message) return;
+    pending.push(message);
     el.textContent = "";
     clearTimeout(announceTimer);
     // A short gap makes screen readers re-read an identical message.
     announceTimer = setTimeout(() => {
-      el.textContent = message;
+      el.textContent = pending.join(" ");
+      pending = [];
     }, 60);
+  };
+
+  // The single leader of a result list (rank 1 with votes), or null (no votes, or a tie).
+  LV.leader = function (rows) {
+    const top = (rows || []).filter((r) => r.rank === 1 && r.votes);
+    return top.length === 1 ? top[0] : null;
   };
 
   class ApiError extends Error {

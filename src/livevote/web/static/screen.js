@@ -105,11 +105,23 @@
 
   let lastStage = state.stage;
   let lastOpen = state.voting_open;
+  let lastLeader = (LV.leader(LV.resultList(state.results)) || {}).team_id || null;
+  let lastEnded = LV.isEnded(state);
   function applyState(next) {
     state = next;
     const team = stageTeam();
     if (state.stage !== lastStage && team) LV.announce(t("{team} is on stage.", { team: team.name }));
     if (state.voting_open !== lastOpen) LV.announce(state.voting_open ? t("Voting is open.") : t("Voting is closed."));
+    // Results reach screen readers too: a new leader, and the winner when the event ends.
+    const leader = LV.leader(LV.resultList(state.results));
+    const ended = LV.isEnded(state);
+    if (ended && !lastEnded && leader) {
+      LV.announce(t("Final results: {team} wins with an average of {avg}.", { team: leader.name, avg: LV.fmtAvg(LV.average(leader)) }));
+    } else if (leader && leader.team_id !== lastLeader) {
+      LV.announce(t("{team} leads with an average of {avg}.", { team: leader.name, avg: LV.fmtAvg(LV.average(leader)) }));
+    }
+    lastLeader = leader ? leader.team_id : null;
+    lastEnded = ended;
     lastStage = state.stage;
     lastOpen = state.voting_open;
     render();
