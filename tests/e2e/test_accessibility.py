@@ -227,3 +227,27 @@ async def test_election_screen(server: RunningServer, open_page: Any) -> None:
     await page.locator('.el-city[data-city="london"]').click()
     await expect(page.locator("#back")).to_be_visible()
     await assert_accessible(page, "election-screen-city-en")
+
+
+async def test_host_sets_the_language_of_the_screen_link(
+    server: RunningServer, open_page: Any
+) -> None:
+    async with http_client(server.url) as api:
+        event = await live_event(api, ["Lyra", "Mira"])
+    console = await open_page(f"{server.url}/host", "en", **LAPTOP)
+    await sign_in(console, event["host"]["email"])
+    await console.goto(f"{server.url}/host/events/{event['id']}")
+    await console.get_by_label("Language of these links").select_option("es")
+    screen_url = f"{server.url}/screen/{event['code']}?lang=es"
+    await expect(console.locator("#open-screen")).to_have_attribute("href", screen_url)
+    await expect(console.locator("#join-url")).to_have_text(
+        f"{server.url}/e/{event['code']}?lang=es"
+    )
+    await assert_accessible(console, "host-console-link-language-en")
+    # A browser that prefers French still gets the host's Spanish.
+    screen = await open_page(screen_url, "fr", **PROJECTOR)
+    await expect(screen.locator("html")).to_have_attribute("lang", "es")
+    await expect(screen.locator("#results-heading")).to_have_text(gettext("es", "Live results"))
+    # The choice is remembered for this event in this browser.
+    await console.reload()
+    await expect(console.get_by_label("Language of these links")).to_have_value("es")

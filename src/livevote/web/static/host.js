@@ -155,6 +155,33 @@
 
   // ====================== /host/events/{id} ======================
 
+  // The event's language, set by the host: the screen and attendee links carry ?lang=, which
+  // the pages obey over the browser's Accept-Language. Remembered per event in this browser.
+  function initLinkLanguage(eventId) {
+    const select = $("#link-lang");
+    const key = `lv:link-lang:${eventId}`;
+    const links = [
+      [$("#screen-url"), $("#open-screen")],
+      [$("#join-url"), $("#open-join")],
+    ].map(([code, anchor]) => ({ code, anchor, base: anchor.getAttribute("href") }));
+    function apply() {
+      const lang = select.value;
+      for (const { code, anchor, base } of links) {
+        const url = lang ? `${base}?lang=${lang}` : base;
+        anchor.setAttribute("href", url);
+        code.textContent = url;
+      }
+    }
+    select.value = localStorage.getItem(key) || "";
+    select.addEventListener("change", () => {
+      if (select.value) localStorage.setItem(key, select.value);
+      else localStorage.removeItem(key);
+      apply();
+      announce(select.value ? "Links now open in " + select.selectedOptions[0].textContent + "." : "Links follow each browser's language.");
+    });
+    apply();
+  }
+
   function initConsole() {
     const eventId = data.event_id;
     let state = data.event;
@@ -167,6 +194,7 @@
       for (const b of document.querySelectorAll("main button")) b.disabled = true;
     }
     rememberEvent(state);
+    initLinkLanguage(eventId);
 
     function stageTeam() {
       return (state.teams || []).find((t) => t.id === state.stage) || null;
