@@ -171,6 +171,14 @@ async def test_feed_page(server: RunningServer, open_page: Any, lang: str) -> No
     feed = await open_page(f"{server.url}/feed", lang, viewport={"width": 390, "height": 900})
     await expect(feed.locator("html")).to_have_attribute("lang", lang)
     await assert_accessible(feed, f"feed-signed-out-{lang}")
+    # A refused sign-in is told in the page's language (the problem's detail stays English).
+    await feed.fill("input[name=email]", me["email"])
+    await feed.fill("input[name=password]", "not-the-password")
+    await feed.click("#auth-submit")
+    await expect(feed.locator("#auth-error")).to_have_text(
+        gettext(lang, "Wrong email or password."), timeout=WAIT_MS
+    )
+    await assert_accessible(feed, f"feed-sign-in-refused-{lang}")
     await sign_in(feed, me["email"])
     await expect(feed.locator("#app")).to_be_visible()
     await feed.fill("input[name=tag]", tag)

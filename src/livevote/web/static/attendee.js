@@ -34,6 +34,14 @@
     }
   }
 
+  function problem(err) {
+    return LV.problemText(err, {
+      "event-ended": t("This event has ended"),
+      "voting-closed": t("Voting is closed for this team."),
+      "not-found": t("This event doesn't exist"),
+    });
+  }
+
   function showError(message) {
     $("#error").textContent = message || "";
   }
@@ -226,7 +234,7 @@
       );
       render();
     } catch (err) {
-      showError(err.message);
+      showError(problem(err));
     }
   }
 
@@ -258,7 +266,7 @@
         writeJSON(joinedKey, null);
         showError(t("Your place in this event has expired — please join again to vote."));
       } else {
-        showError(err.message);
+        showError(problem(err));
       }
     } finally {
       sending = false;

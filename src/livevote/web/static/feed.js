@@ -25,6 +25,18 @@
     }
   }
 
+  function problem(err) {
+    return LV.problemText(err, {
+      "already-voted": t("You already voted on this poll."),
+      "already-skipped": t("You already skipped this poll."),
+      "daily-vote-limit": t("You've used all your votes for today. Come back tomorrow!"),
+      "invalid-credentials": t("Wrong email or password."),
+      "login-locked": t("Too many attempts to sign in. Wait a moment and try again."),
+      "email-taken": t("This email is already registered."),
+      "username-taken": t("This username is already taken."),
+    });
+  }
+
   let toastTimer = 0;
   function toast(text) {
     const t = $("#toast");
@@ -57,7 +69,7 @@
       else await LV.signIn(email, password);
       show();
     } catch (err) {
-      $("#auth-error").textContent = err.message;
+      $("#auth-error").textContent = problem(err);
     } finally {
       $("#auth-submit").disabled = false;
     }
@@ -105,7 +117,7 @@
       // A page can come back short when the walk reaches its scan budget: keep going.
       if (page.has_more && page.items.length === 0) more();
     } catch (err) {
-      toast(err.message);
+      toast(problem(err));
     } finally {
       loading = false;
     }
@@ -176,7 +188,7 @@
     } catch (err) {
       lock(li, false);
       if (err.status === 409) remove(li);
-      toast(err.message);
+      toast(problem(err));
     }
   }
 
@@ -209,7 +221,7 @@
     } catch (err) {
       lock(li, false);
       if (err.status === 409) remove(li);
-      toast(err.message);
+      toast(problem(err));
     }
   }
 
@@ -237,7 +249,7 @@
       $("#empty").hidden = true;
       toast(t("Poll published"));
     } catch (err) {
-      $("#create-error").textContent = err.message;
+      $("#create-error").textContent = problem(err);
     }
   }
 

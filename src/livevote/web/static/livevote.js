@@ -129,6 +129,20 @@
   }
   LV.ApiError = ApiError;
 
+  // What to tell a person about a failed request, in the page's language: the message for
+  // its problem type when the page knows one ({type: LV.t(...)}), else the server's detail,
+  // which is English (problem+json details stay English): other languages get it after a
+  // translated lead-in.
+  LV.problemText = function (err, known) {
+    const type = (err && err.type) || "";
+    if (known && Object.prototype.hasOwnProperty.call(known, type)) return known[type];
+    if (type === "network" || type === "rate-limited") {
+      return type === "network" ? err.message : LV.t("Too many requests — wait a moment and try again.");
+    }
+    if (LV.lang === "en") return err.message;
+    return LV.t("Something went wrong: {detail}", { detail: err.message });
+  };
+
   // One sign-in for every page: /host and /feed keep the account's token and profile under
   // the same keys (named for the host console, which had them first, so nobody is signed
   // out). The feed used to keep {token, email, username} under its own key: read it once,
