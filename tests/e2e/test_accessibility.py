@@ -148,6 +148,8 @@ async def test_screen_page(server: RunningServer, open_page: Any, lang: str) -> 
         gettext(lang, "Voting open — vote now!")
     )
     await expect(screen.locator(".stage-tag")).to_have_text(gettext(lang, "on stage"))
+    qr_name = gettext(lang, "QR code to join: %(url)s") % {"url": f"{server.url}/e/{event['code']}"}
+    await expect(screen.locator('.join-card [role="img"]')).to_have_attribute("aria-label", qr_name)
     await expect(screen.locator("html")).to_have_attribute("lang", lang)
     await assert_accessible(screen, f"screen-live-{lang}")
     SHOTS.mkdir(parents=True, exist_ok=True)
