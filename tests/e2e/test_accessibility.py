@@ -205,9 +205,11 @@ async def test_not_found_page(server: RunningServer, open_page: Any, lang: str) 
     await assert_accessible(page, f"not-found-{lang}")
 
 
-async def test_home_page(server: RunningServer, open_page: Any) -> None:
-    page = await open_page(f"{server.url}/", "en")
-    await assert_accessible(page, "home-en")
+@pytest.mark.parametrize("lang", LANGS)
+async def test_home_page(server: RunningServer, open_page: Any, lang: str) -> None:
+    page = await open_page(f"{server.url}/", lang)
+    await expect(page.locator("html")).to_have_attribute("lang", lang)
+    await assert_accessible(page, f"home-{lang}")
 
 
 async def test_host_pages(server: RunningServer, open_page: Any) -> None:

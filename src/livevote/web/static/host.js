@@ -160,24 +160,19 @@
   function initLinkLanguage(eventId) {
     const select = $("#link-lang");
     const key = `lv:link-lang:${eventId}`;
-    const links = [
-      [$("#screen-url"), $("#open-screen")],
-      [$("#join-url"), $("#open-join")],
-    ].map(([code, anchor]) => ({ code, anchor, base: anchor.getAttribute("href") }));
+    const links = ["screen", "join"].map((n) => [$(`#${n}-url`), $(n === "join" ? "#open-join" : "#open-screen")]);
+    const bases = links.map(([, anchor]) => anchor.getAttribute("href"));
     function apply() {
-      const lang = select.value;
-      for (const { code, anchor, base } of links) {
-        const url = lang ? `${base}?lang=${lang}` : base;
-        anchor.setAttribute("href", url);
-        code.textContent = url;
-      }
+      links.forEach(([code, anchor], i) => {
+        code.textContent = select.value ? `${bases[i]}?lang=${select.value}` : bases[i];
+        anchor.setAttribute("href", code.textContent);
+      });
     }
     select.value = localStorage.getItem(key) || "";
     select.addEventListener("change", () => {
-      if (select.value) localStorage.setItem(key, select.value);
-      else localStorage.removeItem(key);
+      localStorage.setItem(key, select.value);
       apply();
-      announce(select.value ? "Links now open in " + select.selectedOptions[0].textContent + "." : "Links follow each browser's language.");
+      announce(select.value ? `Links now open in ${select.selectedOptions[0].textContent}.` : "Links follow each browser's language.");
     });
     apply();
   }
@@ -218,13 +213,6 @@
         render();
         if (focused && focused.isConnected && !focused.disabled) focused.focus();
       }
-    }
-
-    // A keyboard user whose control went away (the stage button of the team now on stage)
-    // lands on the next thing to do rather than at the top of the page.
-    function keepFocus(next) {
-      const el = document.activeElement;
-      if ((!el || el === document.body || !el.isConnected) && next && !next.disabled) next.focus();
     }
 
     function render() {
@@ -297,7 +285,8 @@
     async function putOnStage(team) {
       await act(`${team.name} is on stage.`, `/api/events/${eventId}/stage`, "PUT", { team_id: team.id });
       await refresh();
-      keepFocus($("#voting-toggle"));
+      // The pressed button went away (its team is on stage): focus the next thing to do.
+      if (!document.activeElement || document.activeElement === document.body) $("#voting-toggle").focus();
     }
 
     $("#clear-stage").addEventListener("click", async () => {
