@@ -15,8 +15,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from livevote.web.i18n import gettext
-from tests.conftest import ARTIFACTS, RunningServer, http_client, register_user
-from tests.e2e.a11y import run_axe, violations
+from tests.conftest import RunningServer, http_client, register_user
+from tests.e2e.a11y import ARTIFACTS, run_axe, violations
 from tests.e2e.browser import launch
 from tests.integration.polls.helpers import new_poll
 from tests.integration.tallies.helpers import create_election, report_body, send

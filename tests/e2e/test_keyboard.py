@@ -15,7 +15,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from livevote.web.i18n import LANGUAGES, gettext
-from tests.conftest import ARTIFACTS, RunningServer, http_client, register_user
+from tests.conftest import RunningServer, http_client, register_user
+from tests.e2e.a11y import ARTIFACTS
 from tests.e2e.browser import launch
 
 pytestmark = pytest.mark.browser
