@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from livevote.infra.embedded import free_port
 from tests.support.events import join, new_event, next_state, open_voting_for
@@ -70,6 +72,20 @@ async def pair(
     finally:
         for proc in procs:
             stop_process(proc)
+
+
+async def changes_seen(client: httpx.AsyncClient, collection: str) -> float:
+    """How many changes of `collection` this process's own change stream has delivered
+    (the count of its write → delivery lag histogram, from its /metrics)."""
+    r = await client.get("/metrics")
+    assert r.status_code == 200, r.text
+    name = "livevote_change_stream_lag_seconds_count"
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+        if s.name == name and s.labels.get("collection") == collection
+    )
 
 
 def votes_of(state: dict[str, Any], team_id: str) -> int:
@@ -132,6 +148,7 @@ async def test_a_vote_through_one_process_reaches_a_subscriber_of_the_other(
             first = await asyncio.wait_for(next_state(subscribers[name]), 10)
             assert votes_of(first, team) == 0
 
+        seen_before = {"a": await changes_seen(ca, "events"), "b": await changes_seen(cb, "events")}
         samples: dict[str, list[float]] = {"a→b": [], "b→a": []}
         seen = {"a": 0, "b": 0}  # the count in the last frame read from each subscriber
         for n, voter in enumerate(voters, start=1):
@@ -156,6 +173,11 @@ async def test_a_vote_through_one_process_reaches_a_subscriber_of_the_other(
             await asyncio.wait_for(
                 until(subscribers[name], lambda s: votes_of(s, team) == len(voters)), 10
             )
+        # Each process's own change stream delivered every vote's change to the event document,
+        # those cast through the other process included.
+        for name, client in (("a", ca), ("b", cb)):
+            delivered = await changes_seen(client, "events") - seen_before[name]
+            assert delivered >= len(voters), (name, delivered)
         for direction, values in samples.items():
             ms = ", ".join(f"{v * 1000:.0f}" for v in values)
             median = statistics.median(values)
