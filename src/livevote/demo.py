@@ -1,4 +1,5 @@
-"""Demo data for `livevote serve` (settings.demo): a host account and a running event.
+"""Demo data for `livevote serve` (settings.demo): a host account, a running event with
+activities, and polls for the feed.
 
 Idempotent: does nothing when the demo event (code DEMO42) exists. Log in as
 demo@livevote.dev / demo-password; attendees join with code DEMO42. Production sets
@@ -19,6 +20,7 @@ from livevote.events.service import EventService
 from livevote.infra.auth import hash_password
 from livevote.infra.mongo import apply_indexes
 from livevote.infra.resources import utc_now
+from livevote.polls.demo import seed_polls
 
 log = logging.getLogger("livevote.demo")
 
@@ -59,6 +61,7 @@ async def seed_demo(db: Any, settings: Settings) -> None:
     except Conflict:  # created concurrently by another process
         return
     await seed_activities(db, str(event["_id"]))
+    await seed_polls(db, str(host["_id"]))
     first = next(iter(event["teams"]))
     event = await events.put_on_stage(event=event, team_id=first)
     await events.set_voting(event=event, open_=True)

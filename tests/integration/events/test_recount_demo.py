@@ -15,6 +15,7 @@ from bson import ObjectId
 
 from livevote.config import replace
 from livevote.demo import DEMO_CODE, DEMO_EMAIL, DEMO_PASSWORD, seed_demo
+from livevote.polls.demo import DEMO_POLLS
 from tests.support.events import join, new_event, open_voting_for
 from tests.support.servers import RunningServer
 
@@ -140,6 +141,14 @@ async def test_seed_demo_is_idempotent(
     await seed_demo(server_db, settings)
     assert await server_db["events"].count_documents({"code": DEMO_CODE}) == 1
     assert await server_db["users"].count_documents({"email": DEMO_EMAIL}) == 1
+    # the feed has the demo polls once, each with votes counted (counters = stored votes)
+    polls = (
+        await server_db["polls"].find({"title": {"$in": [t for t, _, _ in DEMO_POLLS]}}).to_list()
+    )
+    assert len(polls) == len(DEMO_POLLS)
+    for poll in polls:
+        stored = await server_db["poll_responses"].count_documents({"poll_id": poll["key"]})
+        assert poll["total"] == stored > 0
     view = (await client.get(f"/api/events/by-code/{DEMO_CODE}")).json()
     assert view["title"] == "Pitch Night" and len(view["teams"]) == 5
     assert view["stage"] == view["teams"][0]["id"] and view["voting_open"] is True
