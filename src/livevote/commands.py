@@ -7,6 +7,7 @@ from typing import Any
 from livevote.events.recount import add_recount as add_events_recount
 from livevote.polls.recount import add_recount as add_polls_recount
 from livevote.tallies.recount import add_recount as add_elections_recount
+from livevote.tallies.reporter import add_report_command
 
 
 def register(sub: Any) -> None:
@@ -16,3 +17,4 @@ def register(sub: Any) -> None:
     add_events_recount(domains)
     add_elections_recount(domains)
     add_polls_recount(domains)
+    add_report_command(sub)
