@@ -1,6 +1,8 @@
 """The election pages: the results screen /elections/{id}/screen (bars by party in each
 party's colour and order, per-city drill-down, "X of Y boxes reported"; the page carries the
-current snapshot for a first paint, updates arrive over the SSE stream: static/elections.js)."""
+current snapshot for a first paint, updates arrive over the SSE stream: static/elections.js)
+and the newsroom console /newsroom[/{id}] (signed in in the browser: elections, reporter
+keys, the live dashboard; static/newsroom.js over the JSON API and the same stream)."""
 
 from __future__ import annotations
 
@@ -42,4 +44,18 @@ class ElectionPages(Controller):
         )
 
 
-route_handlers = [ElectionPages]
+class NewsroomPages(Controller):
+    path = "/newsroom"
+    include_in_schema = False
+
+    @get("/")
+    async def console(self) -> Template:
+        return render.page("newsroom.html", data={"election_id": None})
+
+    @get("/{election_id:str}")
+    async def dashboard(self, election_id: FromPath[str]) -> Template:
+        # The election is read by the page's script (a missing one shows its own message).
+        return render.page("newsroom.html", data={"election_id": election_id})
+
+
+route_handlers = [ElectionPages, NewsroomPages]
