@@ -3,6 +3,7 @@ documents, and every public read scanned all of them. Each test names the part i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -164,3 +165,31 @@ async def test_public_reads_of_unknown_election_are_404(
     """The reads check the election before anything else (no scan for a made-up id)."""
     r = await client.get(f"/api/elections/{'0' * 24}/{path}")
     assert r.status_code == 404
+
+
+async def test_concurrent_misses_share_one_computation(server: RunningServer) -> None:
+    """Finding 1 (cache): a burst of reads of one stale key (a hall of screens reconnecting)
+    costs one computation per process; a bump of the change counter makes the next read
+    compute again."""
+    from redis.asyncio import Redis
+
+    from livevote.tallies.cache import ReadCache
+
+    redis: Redis = Redis.from_url(server.settings.redis.url, decode_responses=True)
+    cache = ReadCache(redis, f"{server.settings.redis.prefix}single-flight:")
+    calls = 0
+
+    async def compute() -> int:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return calls
+
+    try:
+        results = await asyncio.gather(*(cache.read("e1", "x", compute) for _ in range(20)))
+        assert calls == 1 and results == [1] * 20
+        assert await cache.read("e1", "x", compute) == 1
+        await cache.bump("e1")
+        assert await cache.read("e1", "x", compute) == 2
+    finally:
+        await redis.aclose()
