@@ -136,6 +136,7 @@ async def test_newsroom_evening(
     await expect(page.locator("#stat-votes")).to_have_text(re.compile(r"^1[,.\s ]?065$"))
     await expect(page.locator(".nr-report")).to_have_count(4)
     await expect(page.locator('#cities tr[data-city="York"] td').nth(1)).to_have_text("1 / 2")
+    await expect(page.locator('#cities tr[data-city="York"] .nr-stack i')).to_have_count(3)
     await expect(page.locator("#chart path[data-party]")).to_have_count(3, timeout=10_000)
     await expect(screen.locator("#reported")).to_have_text("4", timeout=10_000)
     colours = await screen.locator(".el-bar .el-track i").evaluate_all(

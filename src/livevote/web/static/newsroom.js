@@ -139,6 +139,15 @@
     return best;
   }
 
+  // Each party's share of a city's votes, in the party's colour (numbers for screen readers).
+  function shareBar(votes) {
+    const total = sum(votes);
+    const parties = state.parties.filter((p) => votes[p]);
+    return h("span", { class: "nr-stack" },
+      parties.map((p) => h("i", { style: `width:${pct(votes[p], total)}%;background:${colour(p)}`, title: `${p} ${fmt.format(votes[p])}` })),
+      h("span", { class: "sr-only", text: parties.map((p) => `${p} ${fmt.format(votes[p])}`).join(", ") || "no votes yet" }));
+  }
+
   function renderCities() {
     $("#cities").replaceChildren(...state.cities.map((c) => {
       const p = pct(c.reported_boxes, c.expected_boxes);
@@ -150,6 +159,7 @@
         h("i", { style: `width:${p}%` }))),
         h("td", { class: "r num", text: `${fmt.format(c.reported_boxes)} / ${fmt.format(c.expected_boxes)}` }),
         h("td", null, lead ? h("span", { class: "nr-lead" }, h("i", { class: "nr-swatch", style: `background:${colour(lead)}` }), lead) : h("span", { class: "muted", text: "—" })),
+        h("td", null, shareBar(c.votes)),
         h("td", { class: "r num", text: fmt.format(sum(c.votes)) }));
     }));
   }
