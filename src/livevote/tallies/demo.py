@@ -5,10 +5,14 @@ clock that walks through the evening. Idempotent: nothing if the host already ha
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
+
+from livevote.errors import Conflict
 from livevote.infra.resources import utc_now
 from livevote.tallies.repository import ElectionRepository
 from livevote.tallies.service import ElectionService
@@ -35,17 +39,23 @@ CITIES = [
 async def seed_election_mid_count(db: Any, host_id: str) -> str | None:
     """Create and half-count the demo election; its id (None when it existed already)."""
     repo = ElectionRepository(db)
-    if any(e["name"] == NAME for e in await repo.elections_of(host_id, 100)):
+    # One id per host: two processes seeding at once create it once (the loser gets a 409).
+    election_id = ObjectId(hashlib.sha256(f"demo-election:{host_id}".encode()).hexdigest()[:24])
+    if await repo.election(election_id) is not None:
         return None
     now = utc_now()
     moment: list[datetime] = [now - timedelta(hours=2)]
     elections = ElectionService(repo, clock=lambda: moment[0])
-    election, _, key = await elections.create_election(
-        name=NAME,
-        parties=[(name, colour) for name, colour in PARTIES],
-        cities=[(name, boxes) for name, boxes, _ in CITIES],
-        creator_id=host_id,
-    )
+    try:
+        election, _, key = await elections.create_election(
+            name=NAME,
+            parties=[(name, colour) for name, colour in PARTIES],
+            cities=[(name, boxes) for name, boxes, _ in CITIES],
+            creator_id=host_id,
+            election_id=election_id,
+        )
+    except Conflict:
+        return None
     rng = random.Random(2026)
     plan = [
         (city, box, weights)

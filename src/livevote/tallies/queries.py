@@ -81,7 +81,6 @@ class ElectionQueries:
             "city": 1,
             "received_at": 1,
             "received_ms": 1,
-            "slot": 1,
         }
         cursor = self.reports.find(_after(query, after), fields).sort(REPORT_SORT)
         return await cursor.limit(limit).to_list()

@@ -18,6 +18,9 @@ Datetimes are only written by inserts (received_at, created_at) and compared in 
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -28,7 +31,8 @@ from livevote.infra.mongo import Doc
 # Marker values in boxes.<box>.<report_id>: what kind of report put its counts in.
 ORIGINAL, CORRECTION = 1, 2
 
-DUPLICATE = 11000
+DUPLICATE_KEY = 11000
+STORED, SLOT_TAKEN, DUPLICATE = "stored", "slot-taken", "duplicate"
 _ELECTION_CACHE_SIZE = 1000
 _ELECTIONS: dict[tuple[str, ObjectId], Doc] = {}  # elections never change after creation
 TOTALS_FIELDS = {"votes": 1, "reported_boxes": 1, "city_index": 1}
@@ -43,12 +47,17 @@ class ElectionRepository:
         self.keys = db["election_keys"]
 
     # -- elections ---------------------------------------------------------------------------
-    async def create_election(self, election: Doc, key: Doc) -> None:
-        """Insert the election and its election-wide reporter key. Nothing proportional to its
-        ballot boxes: counter shards appear with their first report (add_first_report_of_box).
-        The key first: a crash in between leaves an orphan key, never a keyless election."""
+    async def create_election(self, election: Doc, key: Doc) -> bool:
+        """Insert the election and its election-wide reporter key; False if an election with
+        this _id exists. Nothing proportional to its ballot boxes: counter shards appear
+        with their first report (add_first_report_of_box). The election first: a crash in
+        between leaves an election whose creator makes a key (POST …/reporter-keys)."""
+        try:
+            await self.elections.insert_one(election)
+        except DuplicateKeyError:
+            return False
         await self.keys.insert_one(key)
-        await self.elections.insert_one(election)
+        return True
 
     async def elections_of(self, creator_id: str, limit: int) -> list[Doc]:
         cursor = self.elections.find({"creator_id": creator_id}).sort([("created_at", -1)])
@@ -91,14 +100,16 @@ class ElectionRepository:
         return await self.keys.find_one({"_id": key_id, "election_id": election_id})
 
     # -- reports -----------------------------------------------------------------------------
-    async def insert_report(self, doc: Doc) -> bool:
-        """Store a new report; False when a unique index refuses it (the report_id is taken,
-        or the report it supersedes already has a correction)."""
+    async def insert_report(self, doc: Doc) -> str:
+        """Store a new report: STORED; SLOT_TAKEN when another box holds its city slot;
+        DUPLICATE when another unique index refuses it (the report_id is taken, the box has
+        its report, or the report it corrects already has a correction)."""
         try:
             await self.reports.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+        except DuplicateKeyError as exc:
+            doc.pop("_id", None)
+            return SLOT_TAKEN if _slot_index(exc) else DUPLICATE
+        return STORED
 
     async def report(self, election_id: str, report_id: str) -> Doc | None:
         return await self.reports.find_one({"election_id": election_id, "report_id": report_id})
@@ -108,14 +119,20 @@ class ElectionRepository:
         return await self.reports.find_one({"election_id": election_id, "original_box": box})
 
     async def highest_slot(self, election_id: str, city_index: int) -> int:
-        """The highest city slot taken (-1: none). Slots are taken upwards from here without
-        gaps, so a city's slots stay below its expected boxes (service._store_plain)."""
+        """The highest city slot taken (-1: none): new boxes take slots above it
+        (boxes.BoxSlots)."""
         found = await self.reports.find_one(
             {"election_id": election_id, "city_index": city_index, "slot": {"$exists": True}},
             {"slot": 1},
             sort=[("slot", -1)],
         )
         return -1 if found is None else int(found["slot"])
+
+    async def taken_slots(self, election_id: str, city_index: int) -> AsyncIterator[int]:
+        """The city's taken slots in ascending order (an index walk)."""
+        query = {"election_id": election_id, "city_index": city_index, "slot": {"$exists": True}}
+        async for doc in self.reports.find(query, {"_id": 0, "slot": 1}).sort([("slot", 1)]):
+            yield int(doc["slot"])
 
     async def link_superseded(self, election_id: str, old_id: str, new_id: str) -> None:
         await self.reports.update_one(
@@ -263,11 +280,22 @@ class ElectionRepository:
             await self.audit.insert_many(entries, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE for e in errors):
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
 
     async def audit_entries(self, election_id: str) -> list[Doc]:
         return await self.audit.find({"election_id": election_id}).to_list()
+
+
+def _slot_index(exc: DuplicateKeyError) -> bool:
+    """Whether the city-slot index refused the insert: MongoDB names the index's keys
+    (keyPattern), NX-27017 the index (idx_<collection>_<keys>) in its message."""
+    details = exc.details or {}
+    pattern = details.get("keyPattern")
+    if isinstance(pattern, dict):
+        return "slot" in pattern
+    found = re.search(r"index:? '?([A-Za-z0-9_.]+)", str(details.get("errmsg", exc)))
+    return bool(found and found.group(1).endswith("slot"))
 
 
 def _votes_inc(counts: dict[str, int]) -> Doc:

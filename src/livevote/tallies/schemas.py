@@ -144,7 +144,6 @@ class TimelineOut(msgspec.Struct):
 
 
 class BoxReported(msgspec.Struct):
-    city_rank: int  # the nth box of its city to report
     ballot_box_id: str
     city: str
     report_id: str
@@ -152,5 +151,5 @@ class BoxReported(msgspec.Struct):
 
 
 class ReportingOrderOut(msgspec.Struct):
-    items: list[BoxReported]
+    items: list[BoxReported]  # the first to report first
     next: str | None = None

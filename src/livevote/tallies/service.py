@@ -7,9 +7,9 @@ Pipeline of a report (no transactions: NX-27017 has none, and we do not need the
    canonical body, so a resend with the same body gets the same answer and changes nothing,
    and the same id with another body is a 409. A plain report also takes its box
    (`original_box`, unique: a second plain report of the box is a 409 box-already-reported)
-   and a slot of its city (`slot`, unique per city, taken upwards without gaps and always
-   below the city's ballot boxes: a city never counts more boxes than it expects, 409
-   city-fully-reported). All three rules hold in the one insert: nothing is half-written.
+   and a slot of its city (`slot`, unique per city, always below the city's ballot boxes:
+   a city never counts more boxes than it expects, 409 city-fully-reported; boxes.py).
+   All three rules hold in the one insert: nothing is half-written.
 2. **city totals** — one `findOneAndUpdate` on the report's *shard* of the city totals
    (created by the first report that lands in it: nothing per box exists before):
    the filter only matches while the shard carries no marker for this box, and the same
@@ -73,10 +73,11 @@ from livevote.infra.hooks import NO_HOOKS, Hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock, utc_now
 from livevote.tallies import recount
+from livevote.tallies.boxes import BoxSlots
 from livevote.tallies.cache import ReadCache
 from livevote.tallies.credentials import ReporterKeys, new_key
 from livevote.tallies.keys import canonical_hash, epoch_ms, party_colours, party_key, shard_of_box
-from livevote.tallies.repository import ElectionRepository
+from livevote.tallies.repository import STORED, ElectionRepository
 
 BOXES_PER_SHARD = 500
 MAX_CORRECTION_CHAIN = 50
@@ -111,6 +112,7 @@ class ElectionService:
         self.hold_seconds = hold_seconds
         self.cache = cache or ReadCache(None, "")
         self.keys = ReporterKeys(repo, clock)
+        self.boxes = BoxSlots(repo)
         self.max_cities = max_cities
         self.max_boxes = max_boxes
 
@@ -122,9 +124,11 @@ class ElectionService:
         parties: list[tuple[str, str | None]],
         cities: list[tuple[str, int]],
         creator_id: str,
+        election_id: ObjectId | None = None,
     ) -> tuple[Doc, Doc, str]:
         """Create an election (parties as (name, colour or None), cities as (name, boxes));
-        returns it, its election-wide reporter key document and the key (shown once)."""
+        returns it, its election-wide reporter key document and the key (shown once).
+        `election_id`: a chosen id (the demo's), 409 if taken."""
         names = [p for p, _ in parties]
         if len(set(names)) != len(names):
             raise ValidationFailed("party names must be unique")
@@ -139,7 +143,7 @@ class ElectionService:
             raise ValidationFailed(
                 f"at most {self.max_boxes} ballot boxes per election", type="too-many-boxes"
             )
-        election_id = ObjectId()
+        election_id = election_id or ObjectId()
         # Shard counts are numbers, not documents: shards appear with their first report.
         city_docs: list[Doc] = [
             {"name": c, "ballot_boxes": n, "shards": max(1, math.ceil(n / BOXES_PER_SHARD))}
@@ -156,7 +160,8 @@ class ElectionService:
             "created_at": self.clock(),
         }
         key_doc, key = new_key(str(election_id), None, self.clock)
-        await self.repo.create_election(election, key_doc)
+        if not await self.repo.create_election(election, key_doc):
+            raise Conflict(f"election {election_id} exists", type="election-exists")
         metrics.business("election_create")
         return election, key_doc, key
 
@@ -220,48 +225,14 @@ class ElectionService:
         }
         if supersedes is not None:
             doc["supersedes"] = supersedes
-            if not await self.repo.insert_report(doc):
+            if await self.repo.insert_report(doc) != STORED:
                 return await self._answer_duplicate(doc)
-        else:
-            answer = await self._store_plain(election, doc)
-            if answer is not None:
-                return answer
+        elif not await self.boxes.store(election, doc):
+            return await self._answer_duplicate(doc)
         self.hooks.reached("after_store")
         await self.apply_report(election, doc)
         metrics.business("election_report", "applied")
         return report_id, "applied"
-
-    async def _store_plain(self, election: Doc, doc: Doc) -> tuple[str, str] | None:
-        """Store a box's plain report in the next free slot of its city. None: stored;
-        else the answer to a resend. Raises box-already-reported / city-fully-reported."""
-        eid, box, ci = doc["election_id"], doc["ballot_box_id"], doc["city_index"]
-        expected = int(election["cities"][ci]["ballot_boxes"])
-        doc["original_box"] = box
-        slot = await self.repo.highest_slot(eid, ci) + 1
-        while True:
-            if await self.repo.report(eid, doc["report_id"]) is not None:
-                return await self._answer_duplicate(doc)
-            original = await self.repo.original_of_box(eid, box)
-            if original is not None and original["report_id"] == doc["report_id"]:
-                return await self._answer_duplicate(doc)  # stored between our two reads
-            if original is not None:
-                metrics.business("election_report", "box-already-reported")
-                raise Conflict(
-                    f"ballot box {box!r} has already reported: send a correction "
-                    "(`corrects`: its report_id) to change its counts",
-                    type="box-already-reported",
-                )
-            if slot >= expected:
-                metrics.business("election_report", "city-fully-reported")
-                raise Conflict(
-                    f"all {expected} ballot boxes of {doc['city']!r} have reported",
-                    type="city-fully-reported",
-                )
-            doc["slot"] = slot
-            if await self.repo.insert_report(doc):
-                return None
-            doc.pop("_id", None)
-            slot += 1  # taken by another box meanwhile (or a rule above: checked again)
 
     async def _check_supersedable(
         self, eid: str, report_id: str, box: str, city: str, supersedes: str

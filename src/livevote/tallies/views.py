@@ -199,7 +199,6 @@ def timeline(
 def reporting_order(docs: list[Doc], limit: int) -> ReportingOrderOut:
     items = [
         BoxReported(
-            city_rank=int(d.get("slot", -1)) + 1,
             ballot_box_id=d["ballot_box_id"],
             city=d["city"],
             report_id=d["report_id"],

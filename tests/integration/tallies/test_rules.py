@@ -100,6 +100,23 @@ async def test_city_never_counts_more_boxes_than_it_expects(
     assert (await recounted(server_db, e["id"])).ok
 
 
+async def test_a_city_fills_up_exactly_under_contention(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    """80 concurrent reports of different boxes for a city of 30: exactly 30 counted, every
+    slot filled (the spread-out slot steps leave no box of the city refused while it has
+    room), 50 x 409 city-fully-reported."""
+    u = await register_user(client)
+    e = await create_election(client, u["headers"], cities=[{"name": "mid", "ballot_boxes": 30}])
+    bodies = [report_body(f"r{i}", f"box{i}", "mid", {"labour": 1}) for i in range(80)]
+    responses = await asyncio.gather(*(send(client, e, b) for b in bodies))
+    assert Counter(r.status_code for r in responses) == {202: 30, 409: 50}
+    slots = await server_db["election_reports"].distinct("slot", {"election_id": e["id"]})
+    assert sorted(slots) == list(range(30))
+    t = await totals(client, e, "mid")
+    assert t["reported_boxes"] == 30 and t["votes"]["labour"] == 30
+
+
 @pytest.fixture(scope="module")
 def faults() -> FaultInjector:
     return FaultInjector(CRASH_POINTS)

@@ -66,14 +66,8 @@ async def test_totals_at_timeline_and_reporting_order(
 
         r = await client.get(f"{url}/reporting-order", params={"limit": 2})
         body = r.json()
-        assert [(i["ballot_box_id"], i["city_rank"]) for i in body["items"]] == [
-            ("b1", 1),
-            ("b2", 1),
-        ]
+        assert [i["ballot_box_id"] for i in body["items"]] == ["b1", "b2"]
         rest = (await client.get(f"{url}/reporting-order", params={"after": body["next"]})).json()
         assert [i["ballot_box_id"] for i in rest["items"]] == ["b3"] and rest["next"] is None
         london = (await client.get(f"{url}/reporting-order", params={"city": "london"})).json()
-        assert [(i["ballot_box_id"], i["city_rank"]) for i in london["items"]] == [
-            ("b1", 1),
-            ("b3", 2),
-        ]
+        assert [i["ballot_box_id"] for i in london["items"]] == ["b1", "b3"]
