@@ -195,8 +195,8 @@ class ElectionService:
     ) -> tuple[str, str]:
         """Check the reporter key, store the report, then apply it. Returns (id, status)."""
         election = await self.election(election_id)
+        await self.keys.check(election, reporter_key, city)  # before anything is revealed
         ci = city_index(election, city)
-        await self.keys.check(election, reporter_key, city)
         unknown = sorted(set(votes) - set(election["parties"]))
         if unknown:
             raise ValidationFailed(f"unknown party {unknown[0]!r}", type="unknown-party")
