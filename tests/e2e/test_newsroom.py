@@ -14,8 +14,10 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.conftest import ARTIFACTS, RunningServer, register_user
-from tests.e2e.browser import UNVERSIONED_ASSETS, launch
+from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import UNVERSIONED_ASSETS, launch
+from tests.support.servers import RunningServer
+from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 

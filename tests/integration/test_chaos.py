@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loadtest.chaos import parser, run_reports, run_votes
+from loadtest.chaos import parser
+from loadtest.lib.chaos_reports import run_reports
+from loadtest.lib.chaos_votes import run_votes
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def _save(name: str, result: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import msgspec
 from livevote.infra.validation import IdStr, Input, Name
 
 MaxScore = Annotated[int, msgspec.Meta(ge=1, le=10)]
-JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[A-Za-z0-9]+$")]
+JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[A-Za-z0-9]+\Z")]
 
 
 class TeamIn(Input):
@@ -67,6 +67,7 @@ class EventView(msgspec.Struct):
     max_score: int
     results_visibility: str  # live | hidden | revealed
     results_visible: bool
+    activity: str | None = None  # the live activity (activities domain), if any
 
 
 class ResultRow(msgspec.Struct):

@@ -54,6 +54,7 @@ def public_view(event: Doc) -> EventView:
         max_score=int(event["max_score"]),
         results_visibility=results_visibility(event),
         results_visible=results_visible(event),
+        activity=event.get("activity") or None,
     )
 
 
@@ -97,6 +98,7 @@ def recount_view(report: RecountReport) -> RecountOut:
                 d.counted["score_sum"],
             )
             for d in report.differences
+            if d.what.startswith(TEAM_DIFFERENCE)  # the attendee count has no row here
         ],
     )
 

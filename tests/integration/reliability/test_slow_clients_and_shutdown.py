@@ -22,10 +22,12 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from loadtest.chaos import server_env, start_server, stop_process, wait_ready
 
 from livevote.infra.embedded import EmbeddedStack, free_port
-from tests.integration.events.helpers import sse_events
+from tests.support.http import sse_events
+from tests.support.servers import serve_env as server_env
+from tests.support.servers import start_serve as start_server
+from tests.support.servers import stop_process, wait_ready
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "reliability"
 
@@ -65,6 +67,7 @@ async def _vote(c: httpx.AsyncClient, ev: dict[str, Any], team: str) -> int:
     return v.status_code
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_1000_stalled_sse_readers(tmp_path: Path) -> None:
     stack = EmbeddedStack(tmp_path / "embedded").start()

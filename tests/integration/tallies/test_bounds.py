@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from livevote.config import Settings
-from tests.conftest import RunningServer, http_client, register_user
-from tests.integration.tallies.helpers import create_election, report_body, send, totals
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.tallies import create_election, report_body, send, totals
+from tests.support.users import register_user
 
 
 def test_caps_are_settings() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from livevote.tallies.demo import NAME, seed_election_mid_count
-from tests.integration.tallies.helpers import recounted
+from tests.support.tallies import recounted
 
 
 async def test_demo_election_mid_count(client: httpx.AsyncClient, server_db: Any) -> None:

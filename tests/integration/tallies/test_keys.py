@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import RunningServer, http_client, register_user
-from tests.integration.tallies.helpers import create_election, report_body, totals
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.tallies import create_election, report_body, totals
+from tests.support.users import register_user
 
 
 async def report(

@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from livevote.tallies.service import CRASH_POINTS
-from tests.conftest import RunningServer, http_client, register_user
-from tests.integration.tallies.helpers import (
+from tests.support.faults import FaultInjector
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.tallies import (
     create_election,
     recounted,
     report_body,
@@ -22,7 +24,7 @@ from tests.integration.tallies.helpers import (
     wait_until_applied,
     zero,
 )
-from tests.support.faults import FaultInjector
+from tests.support.users import register_user
 
 
 async def test_parties_with_colours(client: httpx.AsyncClient) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from tests.conftest import FakeClock, RunningServer, http_client, register_user
-from tests.integration.tallies.helpers import create_election, report_body, send
+from tests.support.http import http_client
+from tests.support.servers import FakeClock, RunningServer
+from tests.support.tallies import create_election, report_body, send
+from tests.support.users import register_user
 
 T0 = datetime(2026, 5, 7, 22, 0, tzinfo=UTC)
 
@@ -32,7 +35,7 @@ async def test_totals_at_timeline_and_reporting_order(
             assert r.status_code == 202, r.text
         url = f"/api/elections/{e['id']}"
 
-        async def at(when: datetime, city: str | None = None) -> dict[str, object]:
+        async def at(when: datetime, city: str | None = None) -> dict[str, Any]:
             params = {"at": when.isoformat(), **({"city": city} if city else {})}
             r = await client.get(f"{url}/totals", params=params)
             assert r.status_code == 200, r.text

@@ -1,0 +1,277 @@
+"""SSE clients: thousands of raw-socket streams in one process (vote-to-screen latency), and
+a reconnecting httpx reader (Last-Event-ID) for the chaos run.
+
+The raw-socket stream costs a few KiB per connection on the client side, so one client
+process can hold 10k. The state payload carries no server timestamp, so the latency of vote k
+on a stream is the arrival of the first `state` whose vote count reaches k minus the client's
+own send time of vote k (one clock: everything runs in this process). The client shares the
+machine with the server: its own event-loop delay is included (the figures are upper bounds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from loadtest.lib.api import LiveEvent, join_attendees, prepare_event
+from loadtest.lib.procs import raise_fd_limit, tree_rss
+from loadtest.lib.stats import summary_ms
+
+VOTES_RE = re.compile(rb'"votes":(\d+)')
+
+
+# -- one raw-socket stream ----------------------------------------------------------------------
+@dataclass
+class Stream:
+    seen_votes: int = -1
+    frames: int = 0
+    connected_at: float = 0.0
+    first_state: float = 0.0
+    error: str = ""
+    arrivals: dict[int, float] = field(default_factory=dict)  # vote k → arrival time
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def live(self) -> bool:
+        return not self.error and self.seen_votes >= 0
+
+    def on_frame(self, frame: bytes, now: float) -> None:
+        if b"event: state" not in frame:
+            return  # retry hints and heartbeats
+        self.frames += 1
+        total = sum(int(m) for m in VOTES_RE.findall(frame))
+        if self.seen_votes < 0:
+            self.seen_votes = total
+            self.first_state = now
+            self.ready.set()
+            return
+        for k in range(self.seen_votes + 1, total + 1):
+            self.arrivals.setdefault(k, now)
+        self.seen_votes = max(self.seen_votes, total)
+
+
+async def hold_stream(host: str, port: int, path: str, s: Stream, stop: asyncio.Event) -> None:
+    """GET `path` as text/event-stream and feed every frame to `s` until `stop`."""
+    writer = None
+    try:
+        start = time.perf_counter()
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
+            "Cache-Control: no-cache\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        if status != 200:
+            s.error = f"HTTP {status}"
+            s.ready.set()
+            return
+        s.connected_at = time.perf_counter() - start
+        chunked = b"transfer-encoding: chunked" in head.lower()
+        buf = b""
+        while not stop.is_set():
+            if chunked:
+                line = await reader.readuntil(b"\r\n")
+                size = int(line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    break
+                data = (await reader.readexactly(size + 2))[:-2]
+            else:
+                data = await reader.read(65536)
+                if not data:
+                    break
+            now = time.perf_counter()
+            buf += data.replace(b"\r\n", b"\n")
+            while b"\n\n" in buf:
+                frame, buf = buf.split(b"\n\n", 1)
+                s.on_frame(frame, now)
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        s.error = f"{type(exc).__name__}: {exc}"[:200]
+    finally:
+        s.ready.set()
+        if writer is not None:
+            writer.close()
+
+
+# -- the streams run ----------------------------------------------------------------------------
+@dataclass
+class StreamRun:
+    url: str
+    streams: int = 1000
+    votes: int = 20  # votes to time, one attendee each
+    interval: float = 0.5  # seconds between votes
+    server_pid: int = 0  # measure this server's RSS (0: do not)
+    connect_concurrency: int = 200
+    connect_timeout: float = 180
+    drain_timeout: float = 30
+
+
+async def measure_streams(run: StreamRun) -> dict[str, Any]:
+    """Set an event up, join the voters, open the streams (each waits for its first state),
+    then cast the votes one by one and time their arrival on every stream."""
+    fd_limit = raise_fd_limit()
+    if fd_limit < run.streams + 200:
+        raise SystemExit(f"open-file limit {fd_limit} is too low for {run.streams} streams")
+    cpu0 = time.process_time()
+    async with httpx.AsyncClient(base_url=run.url, timeout=60) as api:
+        event = await prepare_event(api, f"sse load {run.streams}")
+        # before any stream opens, so join updates do not mix with vote updates
+        tokens = await join_attendees(api, event.code, run.votes)
+    await asyncio.sleep(0.5)  # let the join updates settle
+    rss_before = tree_rss(run.server_pid) if run.server_pid else 0
+
+    stop = asyncio.Event()
+    streams = [Stream() for _ in range(run.streams)]
+    tasks: list[asyncio.Task[None]] = []
+    connect_start = time.perf_counter()
+    await _open_streams(run, event, streams, tasks, stop)
+    connect_seconds = time.perf_counter() - connect_start
+    failed = [s.error for s in streams if not s.live]
+    await asyncio.sleep(1.0)
+    rss_after = tree_rss(run.server_pid) if run.server_pid else 0
+
+    base = max(s.seen_votes for s in streams if s.seen_votes >= 0)
+    sent, vote_http, vote_errors = await _cast_votes(run, event, tokens, base)
+    last = base + len(tokens)  # wait until every live stream saw the last vote (or give up)
+    deadline = time.perf_counter() + run.drain_timeout
+    while time.perf_counter() < deadline:
+        if all(s.seen_votes >= last for s in streams if s.live):
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    latencies: list[float] = []
+    missed = 0
+    for s in (s for s in streams if s.live):
+        for k, t_send in sent.items():
+            arrived = s.arrivals.get(k)
+            if arrived is None:
+                missed += 1
+            else:
+                latencies.append(arrived - t_send)
+    per_stream = (rss_after - rss_before) / max(1, run.streams - len(failed))
+    return {
+        "streams": run.streams,
+        "event_id": event.id,
+        "connected": run.streams - len(failed),
+        "connect_failures": len(failed),
+        "connect_failure_samples": failed[:5],
+        "connect_seconds": round(connect_seconds, 2),
+        "connect_ms": summary_ms([s.connected_at for s in streams if s.connected_at]),
+        "votes": len(tokens),
+        "vote_errors": vote_errors[:5],
+        "vote_error_count": len(vote_errors),
+        "vote_http_ms": summary_ms(vote_http),
+        "vote_to_screen_ms": summary_ms(latencies),
+        "deliveries": len(latencies),
+        "missed_deliveries": missed,
+        "server_rss_before_mib": round(rss_before / 2**20, 1),
+        "server_rss_after_mib": round(rss_after / 2**20, 1),
+        "rss_per_stream_kib": round(per_stream / 1024, 2) if run.server_pid else None,
+        "client_cpu_seconds": round(time.process_time() - cpu0, 2),
+    }
+
+
+async def _open_streams(
+    run: StreamRun,
+    event: LiveEvent,
+    streams: list[Stream],
+    tasks: list[asyncio.Task[None]],
+    stop: asyncio.Event,
+) -> None:
+    url = urlsplit(run.url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    path = f"/api/events/{event.id}/stream"
+    sem = asyncio.Semaphore(run.connect_concurrency)
+
+    async def open_one(s: Stream) -> None:
+        async with sem:
+            tasks.append(asyncio.create_task(hold_stream(host, port, path, s, stop)))
+            await s.ready.wait()
+
+    await asyncio.wait_for(
+        asyncio.gather(*(open_one(s) for s in streams)), timeout=run.connect_timeout
+    )
+
+
+async def _cast_votes(
+    run: StreamRun, event: LiveEvent, tokens: list[str], base: int
+) -> tuple[dict[int, float], list[float], list[str]]:
+    """One vote per token, `interval` apart, each through a fresh connection: the send time
+    of vote k, the HTTP latencies, the errors."""
+    sent: dict[int, float] = {}
+    vote_http: list[float] = []
+    vote_errors: list[str] = []
+    async with httpx.AsyncClient(
+        base_url=run.url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
+    ) as voter:
+        for i, token in enumerate(tokens):
+            t0 = time.perf_counter()
+            sent[base + i + 1] = t0
+            r = await voter.post(
+                f"/api/events/{event.id}/votes",
+                json={"team_id": event.team_id, "score": 1 + i % 5},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            vote_http.append(time.perf_counter() - t0)
+            if r.status_code != 201:
+                vote_errors.append(f"{r.status_code} {r.text[:120]}")
+            await asyncio.sleep(max(0.0, run.interval - (time.perf_counter() - t0)))
+    return sent, vote_http, vote_errors
+
+
+# -- a reconnecting reader (chaos) --------------------------------------------------------------
+@dataclass
+class Reader:
+    event_id: str
+    last_id: str | None = None
+    last_state: dict[str, Any] | None = None
+    connects: int = 0
+    messages: int = 0
+
+
+async def read_events(url: str, reader: Reader, stop: asyncio.Event) -> None:
+    """Follow an event's stream until `stop`, reconnecting with Last-Event-ID whenever it
+    drops; keeps the last `state`."""
+    timeout = httpx.Timeout(10.0, read=30.0)
+    async with httpx.AsyncClient(base_url=url, timeout=timeout) as c:
+        while not stop.is_set():
+            headers = {"Last-Event-ID": reader.last_id} if reader.last_id else {}
+            try:
+                async with c.stream(
+                    "GET", f"/api/events/{reader.event_id}/stream", headers=headers
+                ) as r:
+                    if r.status_code != 200:
+                        await asyncio.sleep(0.5)
+                        continue
+                    reader.connects += 1
+                    event: dict[str, str] = {}
+                    async for line in r.aiter_lines():
+                        if stop.is_set():
+                            return
+                        if line == "":
+                            if event.get("event") == "state" and "data" in event:
+                                reader.last_state = json.loads(event["data"])
+                                reader.last_id = event.get("id", reader.last_id)
+                                reader.messages += 1
+                            event = {}
+                            continue
+                        if line.startswith(":"):
+                            continue
+                        name, _, value = line.partition(":")
+                        event[name] = value[1:] if value.startswith(" ") else value
+            except (httpx.HTTPError, json.JSONDecodeError):
+                pass
+            await asyncio.sleep(0.3)
