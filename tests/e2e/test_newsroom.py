@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.e2e.a11y import run_axe, violations
 from tests.support.artifacts import ARTIFACTS
 from tests.support.browser import UNVERSIONED_ASSETS, launch
 from tests.support.servers import RunningServer
@@ -54,7 +55,9 @@ async def test_newsroom_evening(
     browser: Browser, server: RunningServer, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     u = await register_user(client)
-    page = await browser.new_page(viewport={"width": 1366, "height": 900})
+    # bypass_csp: axe-core is injected into the pages (tests/e2e/a11y.py)
+    context = await browser.new_context(bypass_csp=True, viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
@@ -73,6 +76,7 @@ async def test_newsroom_evening(
     )
     assert await page.evaluate(UNVERSIONED_ASSETS) == []
     await shot(page, "newsroom-console.png")
+    assert violations(await run_axe(page, "newsroom-console")) == []
     await page.get_by_role("button", name="Create election").click()
     await expect(page).to_have_url(re.compile(r"/newsroom/[0-9a-f]{24}$"))
     election_id = page.url.rsplit("/", 1)[1]
@@ -90,7 +94,8 @@ async def test_newsroom_evening(
     assert leeds_key != wide_key
     await expect(page.locator(".nr-keyrow")).to_have_count(2)
 
-    screen = await browser.new_page(viewport={"width": 1600, "height": 900})
+    screen = await context.new_page()
+    await screen.set_viewport_size({"width": 1600, "height": 900})
     await screen.goto(f"{server.url}/elections/{election_id}/screen")
     await expect(screen.locator("#conn")).to_have_attribute("data-status", "live", timeout=10_000)
 
@@ -167,6 +172,7 @@ async def test_newsroom_evening(
     await expect(page.locator("#stat-votes")).to_have_text(re.compile(r"^1[,.\s ]?075$"))
     await expect(page.locator("#stat-reported")).to_have_text("4")
     await shot(page, "newsroom-dashboard.png")
+    assert violations(await run_axe(page, "newsroom-dashboard")) == []
 
     await screen.locator('.el-city[data-city="London"]').click()
     await expect(screen.locator("#scope")).to_have_text("London")
@@ -185,5 +191,4 @@ async def test_newsroom_evening(
     await page.get_by_role("link", name="All elections").click()
     await expect(page.locator(".nr-election")).to_have_count(1)
     assert errors == []
-    await page.close()
-    await screen.close()
+    await context.close()
