@@ -8,7 +8,8 @@ tests that need their own servers (outages, restarts, workers) build on these.
   and limits high enough not to get in a test's way; `groups` override whole setting groups.
 - `start_server(settings, clock, hooks=..., port=...)`: `create_app` under a real uvicorn
   server in a background thread; `ServerFactory` starts several and stops them all.
-- `serve_env` / `start_serve` / `wait_ready` / `stop_process`: `livevote serve` as a subprocess.
+- `serve_env` / `start_serve` / `wait_ready` (`wait_until_ready` where no event loop runs) /
+  `stop_process`: `livevote serve` as a subprocess.
 """
 
 from __future__ import annotations
@@ -236,17 +237,41 @@ def start_serve(env: dict[str, str], log_path: Path, *args: str) -> subprocess.P
         )
 
 
-async def wait_ready(url: str, limit: float = 60.0, path: str = "/health/ready") -> None:
-    """Poll `url + path` until it answers 200; RuntimeError after `limit` seconds."""
+def wait_until_ready(
+    url: str,
+    limit: float = 60.0,
+    path: str = "/health/ready",
+    *,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Poll `url + path` until it answers 200; RuntimeError after `limit` seconds, or at once
+    (with the tail of `log`) when `proc`, the server's process, has exited."""
     deadline = time.monotonic() + limit
-    async with httpx.AsyncClient(base_url=url, timeout=3) as c:
+    with httpx.Client(base_url=url, timeout=3) as c:
         while True:
+            if proc is not None and proc.poll() is not None:
+                tail = log.read_text(errors="replace")[-3000:] if log else ""
+                raise RuntimeError(f"serve exited ({proc.returncode}) before ready: {tail}")
             with contextlib.suppress(httpx.HTTPError):
-                if (await c.get(path)).status_code == 200:
+                if c.get(path).status_code == 200:
                     return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{url}{path} not ready after {limit}s")
-            await asyncio.sleep(0.2)
+                tail = log.read_text(errors="replace")[-3000:] if log else ""
+                raise RuntimeError(f"{url}{path} not ready after {limit}s: {tail}")
+            time.sleep(0.1)
+
+
+async def wait_ready(
+    url: str,
+    limit: float = 60.0,
+    path: str = "/health/ready",
+    *,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """`wait_until_ready` from a coroutine (the event loop keeps running)."""
+    await asyncio.to_thread(wait_until_ready, url, limit, path, proc=proc, log=log)
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
