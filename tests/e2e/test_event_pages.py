@@ -10,7 +10,6 @@ localStorage wiped), and the screen reconnects by itself across a server restart
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,15 +17,14 @@ from typing import Any
 import httpx
 import pytest
 import segno
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from livevote.app import create_app
 from livevote.infra.embedded import free_port
 from tests.support.artifacts import ARTIFACTS
 from tests.support.browser import launch
+from tests.support.events import live_event
 from tests.support.http import http_client
-from tests.support.servers import Backing, RunningServer, settings_for
+from tests.support.servers import Backing, RunningServer, settings_for, start_server
 from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
@@ -210,23 +208,7 @@ async def test_host_creates_screen_shows_phone_votes_bar_moves(
 async def _live_event(
     api: httpx.AsyncClient, teams: list[str], results: str = "live"
 ) -> dict[str, Any]:
-    host = await register_user(api)
-    r = await api.post(
-        "/api/events",
-        json={"title": "Demo Day", "teams": [{"name": n} for n in teams], "results": results},
-        headers=host["headers"],
-    )
-    assert r.status_code == 201, r.text
-    event = r.json()
-    team = event["teams"][0]["id"]
-    r = await api.put(
-        f"/api/events/{event['id']}/stage", json={"team_id": team}, headers=host["headers"]
-    )
-    assert r.status_code == 200, r.text
-    r = await api.put(
-        f"/api/events/{event['id']}/voting", json={"open": True}, headers=host["headers"]
-    )
-    assert r.status_code == 200, r.text
+    host, event, _team = await live_event(api, teams, title="Demo Day", results=results)
     return {**event, "host": host}
 
 
@@ -309,37 +291,11 @@ async def test_console_reveals_exports_and_ends(server: RunningServer, pages: Pa
     await expect(console.locator("#status-chip")).to_have_text("ended")
 
 
-def _serve(settings: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        loop="asyncio",
-        timeout_graceful_shutdown=1,
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    return srv, thread
-
-
-def _stop(srv: uvicorn.Server, thread: threading.Thread) -> None:
-    srv.should_exit = True
-    thread.join(timeout=15)
-
-
 async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pages) -> None:
     settings = settings_for(stack)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    srv, thread = _serve(settings, port)
+    srv = start_server(settings, port=port)
     try:
         async with http_client(url) as api:
             event = await _live_event(api, ["Kepler", "Vega"])
@@ -347,7 +303,7 @@ async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pag
         await expect(screen.locator("#conn")).to_have_attribute("data-status", "live")
         await screen.evaluate("window.__sameDocument = true")
 
-        _stop(srv, thread)
+        srv.stop()
         await expect(screen.locator("#conn")).to_have_attribute(
             "data-status", "reconnecting", timeout=WAIT_MS
         )
@@ -355,7 +311,7 @@ async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pag
 
         # A new process on the same address and data; the host switches teams right away and
         # the screen must catch up on its own.
-        srv, thread = _serve(settings, port)
+        srv = start_server(settings, port=port)
         async with http_client(url) as api:
             headers = event["host"]["headers"]
             vega = event["teams"][1]["id"]
@@ -369,4 +325,4 @@ async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pag
         await expect(screen.locator("#stage-team")).to_have_text("Vega", timeout=WAIT_MS)
         assert await screen.evaluate("window.__sameDocument === true")
     finally:
-        _stop(srv, thread)
+        srv.stop()
