@@ -15,7 +15,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from livevote.web.i18n import gettext
-from tests.e2e.a11y import ARTIFACTS, run_axe, violations
+from tests.e2e.a11y import run_axe, violations
+from tests.support.artifacts import ARTIFACTS
 from tests.support.browser import launch
 from tests.support.http import http_client
 from tests.support.polls import new_poll

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from livevote.web.i18n import LANGUAGES, gettext
-from tests.e2e.a11y import ARTIFACTS
+from tests.support.artifacts import ARTIFACTS
 from tests.support.browser import launch
 from tests.support.http import http_client
 from tests.support.servers import RunningServer
