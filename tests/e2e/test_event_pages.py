@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import segno
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from livevote.infra.embedded import free_port
 from tests.support.artifacts import ARTIFACTS
-from tests.support.browser import launch
+from tests.support.browser import LAPTOP, PHONE, PROJECTOR, Pages
 from tests.support.events import live_event
 from tests.support.http import http_client
 from tests.support.servers import Backing, RunningServer, settings_for, start_server
@@ -29,57 +28,12 @@ from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 360, "height": 740},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-}
-PROJECTOR: dict[str, Any] = {"viewport": {"width": 1920, "height": 1080}}
-LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}}
 WAIT_MS = 10_000
 UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
     .filter((el) => el.type !== "hidden" && el.getClientRects().length)
     .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
                     && !(el.tagName === "BUTTON" && el.textContent.trim()))
     .map((el) => el.outerHTML)"""
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
-
-
-class Pages:
-    """Browser contexts opened by a test, closed at the end; collects uncaught JS errors."""
-
-    def __init__(self, browser: Browser) -> None:
-        self.browser = browser
-        self.contexts: list[BrowserContext] = []
-        self.errors: list[str] = []
-
-    async def open(self, url: str, **context: Any) -> Page:
-        ctx = await self.browser.new_context(**context)
-        self.contexts.append(ctx)
-        page = await ctx.new_page()
-        page.on("pageerror", lambda exc: self.errors.append(f"{url}: {exc}"))
-        await page.goto(url)
-        return page
-
-    async def close(self) -> None:
-        for ctx in self.contexts:
-            await ctx.close()
-
-
-@pytest.fixture
-async def pages(browser: Browser) -> AsyncIterator[Pages]:
-    p = Pages(browser)
-    yield p
-    await p.close()
-    assert not p.errors, p.errors
 
 
 def qr_path(svg: str) -> str:
