@@ -3,15 +3,14 @@ over SSE, per-city drill-down."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from tests.support.artifacts import ARTIFACTS
-from tests.support.browser import UNVERSIONED_ASSETS, launch
+from tests.support.browser import UNVERSIONED_ASSETS
 from tests.support.servers import RunningServer
 from tests.support.tallies import create_election, report_body, send
 from tests.support.users import register_user
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.browser
 def _rgb(hex_colour: str) -> str:
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgb({r}, {g}, {b})"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
 
 
 async def test_results_screen_live(

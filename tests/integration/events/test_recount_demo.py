@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +15,7 @@ from livevote.config import replace
 from livevote.demo import DEMO_CODE, DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 from livevote.polls.demo import DEMO_POLLS
 from tests.support.events import join, new_event, open_voting_for
-from tests.support.servers import RunningServer
+from tests.support.servers import RunningServer, run_livevote
 
 
 async def voted_event(client: httpx.AsyncClient, n: int = 4) -> tuple[dict[str, Any], str, str]:
@@ -65,21 +63,7 @@ async def test_recount_endpoint_reports_and_fixes(
 
 
 def run_cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "MONGODB_URI": server.settings.mongo.uri,
-        "REDIS_URL": server.settings.redis.url,
-        "LIVEVOTE_MONGO_DATABASE": server.settings.mongo.database,
-        "LIVEVOTE_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "livevote", "recount", "events", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_livevote(server.settings, "recount", "events", *args)
 
 
 async def test_recount_command(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from typing import Any
 
 import httpx
@@ -17,33 +15,14 @@ from livevote.tallies.cache import TTL_SECONDS
 from livevote.tallies.keys import party_key
 from livevote.tallies.recount import check, repair
 from livevote.tallies.repository import ElectionRepository
-from tests.support.servers import RunningServer
+from tests.support.servers import RunningServer, run_livevote
 from tests.support.tallies import create_election, report_body, send, totals
 from tests.support.users import register_user
 
 
 async def _cli(server: RunningServer, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "MONGODB_URI": server.settings.mongo.uri,
-        "REDIS_URL": server.settings.redis.url,
-        "LIVEVOTE_MONGO_DATABASE": server.settings.mongo.database,
-        "LIVEVOTE_LOG_LEVEL": "WARNING",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "livevote",
-        "recount",
-        "elections",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode()
+    done = await asyncio.to_thread(run_livevote, server.settings, "recount", "elections", *args)
+    return done.returncode, done.stdout + done.stderr
 
 
 async def test_recount_cli_reports_then_fixes(
