@@ -97,6 +97,7 @@ def settings_for(backing: Backing, **groups: Any) -> Settings:
             "user_per_minute": 100_000,
             "address_per_second": 100_000,
             "attendee_per_minute": 100_000,
+            "joins_per_address_per_minute": 100_000,
             "login_failures_per_account": 1000,
             "login_failures_per_address": 1000,
         },

@@ -35,7 +35,8 @@ async def recount_event(
             raise NotFound(f"event {event_id!r} not found")
         event_id = str(event["_id"])
         stored: dict[str, Any] = event.get("tally") or {}
-        counted = await repo.count_votes(event_id)
+        voided = sorted(k for k, v in (event.get("voided") or {}).items() if v)
+        counted = await repo.count_votes(event_id, voided)  # a voided attendee's votes leave
         diffs: list[Difference] = []
         for tid in sorted(set(stored) | set(counted) | set(event.get("teams") or {})):
             s = stored.get(tid) or {}

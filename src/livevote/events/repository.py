@@ -148,6 +148,7 @@ class EventRepository:
                     "voting_open": True,
                     "voting_team": stage,
                     "status": "live",
+                    "voting_opened": True,  # admission mode is fixed from now on (admission.py)
                     "updated_at": now,
                 }
             },
@@ -192,15 +193,29 @@ class EventRepository:
         )
 
     # -- attendees ----------------------------------------------------------------------
-    async def add_attendee(self, event_id: str, name: str | None, now: datetime) -> str:
-        attendee_id = ObjectId()
-        await self.attendees.insert_one(
-            {"_id": attendee_id, "event_id": event_id, "name": name, "joined_at": now}
-        )
+    async def add_attendee(
+        self,
+        event_id: str,
+        name: str | None,
+        now: datetime,
+        *,
+        attendee_id: str | None = None,
+        fields: Doc | None = None,
+    ) -> str:
+        """Store and count a new attendee (`fields`: admission.py's address hash, ticket).
+        With `attendee_id` given (a ticket claim names its attendee first), storing the same
+        id again changes nothing and counts nothing."""
+        key = ObjectId(attendee_id) if attendee_id else ObjectId()
+        try:
+            await self.attendees.insert_one(
+                {"_id": key, "event_id": event_id, "name": name, "joined_at": now, **(fields or {})}
+            )
+        except DuplicateKeyError:
+            return str(key)
         await self.events.update_one(
             {"_id": ObjectId(event_id)}, {"$inc": {"attendees": 1}, "$set": {"updated_at": now}}
         )
-        return str(attendee_id)
+        return str(key)
 
     async def attendee(self, attendee_id: str) -> Doc | None:
         key = oid(attendee_id)
@@ -208,9 +223,16 @@ class EventRepository:
 
     # -- votes --------------------------------------------------------------------------
     async def insert_vote(
-        self, event_id: str, team_id: str, attendee_id: str, score: int, now: datetime
+        self,
+        event_id: str,
+        team_id: str,
+        attendee_id: str,
+        score: int,
+        now: datetime,
+        receipt_hash: str = "",
     ) -> ObjectId | AlreadyVoted:
-        """Store a vote; `AlreadyVoted` if this attendee already voted for this team."""
+        """Store a vote (with the hash of its receipt: ledger.py); `AlreadyVoted` if this
+        attendee already voted for this team."""
         vote_id = ObjectId()
         try:
             await self.votes.insert_one(
@@ -221,6 +243,7 @@ class EventRepository:
                     "attendee_id": attendee_id,
                     "score": score,
                     "at": now,
+                    "receipt_hash": receipt_hash,
                 }
             )
         except DuplicateKeyError:
@@ -276,11 +299,17 @@ class EventRepository:
     async def vote_log(self, event_id: str) -> list[Doc]:
         return await self.votes.find({"event_id": event_id}).sort("at", 1).to_list()
 
-    async def count_votes(self, event_id: str) -> dict[str, dict[str, int]]:
-        """Tallies recomputed from the stored votes: {team_id: {votes, score_sum}}."""
+    async def count_votes(
+        self, event_id: str, excluded: list[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Tallies recomputed from the stored votes: {team_id: {votes, score_sum}}, leaving
+        out the votes of `excluded` attendees (voided: integrity.py)."""
+        match: Doc = {"event_id": event_id}
+        if excluded:
+            match["attendee_id"] = {"$nin": excluded}
         cursor = await self.votes.aggregate(
             [
-                {"$match": {"event_id": event_id}},
+                {"$match": match},
                 {
                     "$group": {
                         "_id": "$team_id",

@@ -26,8 +26,11 @@ import time
 from bson import ObjectId
 
 from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from livevote.events import admission, votes
 from livevote.events import recount as recounting
-from livevote.events import votes
+from livevote.events.admission import Caller, Joined
+from livevote.events.fairness_repository import FairnessRepository
+from livevote.events.ledger import new_receipt, receipt_hash
 from livevote.events.repository import Database, EventRepository
 from livevote.events.views import results_visible
 from livevote.events.votes import check_attendee
@@ -62,6 +65,7 @@ class EventService:
     def __init__(self, repo: EventRepository, clock: Clock = utc_now) -> None:
         self.repo = repo
         self.clock = clock
+        self.db: Database = repo.events.database
 
     @classmethod
     def of(cls, db: Database, clock: Clock = utc_now) -> EventService:
@@ -121,6 +125,7 @@ class EventService:
         max_score: int,
         results: str,
         code: str | None = None,
+        admission: str = "open",
     ) -> Doc:
         now = self.clock()
         event_id = ObjectId()
@@ -134,6 +139,7 @@ class EventService:
             "status": "draft",
             "max_score": max_score,
             "results": results,
+            "admission": admission,  # open | tickets (admission.py)
             "revealed": False,
             "stage": "",
             "stage_gen": 0,
@@ -228,17 +234,29 @@ class EventService:
         )
 
     # -- attendees ----------------------------------------------------------------------
-    async def join(self, *, code: str, name: str | None) -> tuple[Doc, str]:
+    async def join(
+        self, *, code: str, name: str | None, ticket: str | None, caller: Caller
+    ) -> Joined:
+        """Admit the caller under the event's admission mode (admission.py): a new attendee,
+        or the same one again (a returning credential, a ticket claimed before)."""
         event = await self.load_by_code(code)
         if event["status"] == "ended":
             raise Conflict("this event has ended", type="event-ended")
-        attendee_id = await self.repo.add_attendee(str(event["_id"]), name, self.clock())
-        metrics.business("event_join")
-        return event, attendee_id
+        return await admission.admit(
+            self.repo,
+            FairnessRepository(self.db),
+            event,
+            name=name,
+            ticket=ticket,
+            caller=caller,
+            now=self.clock(),
+        )
 
     async def cast_vote(
         self, *, event_id: str, attendee: Principal, team_id: str, score: int
-    ) -> None:
+    ) -> str:
+        """Cast a vote; returns its receipt (only its hash is stored: ledger.py)."""
+        receipt = new_receipt()
         await votes.cast_vote(
             self.repo,
             event_id=event_id,
@@ -246,7 +264,9 @@ class EventService:
             team_id=team_id,
             score=score,
             now=self.clock(),
+            receipt_hash=receipt_hash(receipt),
         )
+        return receipt
 
     async def my_votes(self, *, event: Doc, attendee: Principal) -> tuple[Doc | None, list[Doc]]:
         check_attendee(event, attendee)

@@ -58,8 +58,10 @@ async def cast_vote(
     team_id: str,
     score: int,
     now: datetime,
+    receipt_hash: str = "",
 ) -> None:
-    """Record one vote. Order of operations, and why it is exact:
+    """Record one vote (`receipt_hash`: stored with it for the ledger, ledger.py). Order of
+    operations, and why it is exact:
 
     1. insert the vote (unique index): a second vote by the same attendee for the same team
        answers `AlreadyVoted` → 409 already-voted;
@@ -82,6 +84,8 @@ async def cast_vote(
     event = await _event_for_vote(repo, event_id, fresh=False)
     event_id = str(event["_id"])  # canonical form, as stored in the votes
     check_attendee(event, attendee)
+    if (event.get("voided") or {}).get(attendee.subject):  # the host voided them: integrity.py
+        raise Forbidden("the host has voided this attendee's votes", type="attendee-voided")
     if team_id not in (event.get("teams") or {}) or not _open_for(event, team_id):
         event = await _event_for_vote(repo, event_id, fresh=True)
     if team_id not in (event.get("teams") or {}):
@@ -92,7 +96,7 @@ async def cast_vote(
     if not _open_for(event, team_id):
         metrics.business("event_vote", "closed")
         raise Conflict("voting for this team is not open", type="voting-closed")
-    stored = await repo.insert_vote(event_id, team_id, attendee.subject, score, now)
+    stored = await repo.insert_vote(event_id, team_id, attendee.subject, score, now, receipt_hash)
     if isinstance(stored, AlreadyVoted):
         if stored.stored is not None:
             await _finish_stored_vote(repo, event_id, stored.stored, now)
