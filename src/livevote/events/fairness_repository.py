@@ -14,7 +14,9 @@ which holds the vote and join write paths). Collections (indexes in indexes/<nam
 - on the `events` document: `admission` ("open"|"tickets", absent = open), `tickets_issued`
   (reserved before the tickets are written: the per-event cap), `voided.<attendee id>`
   (true once voided: the vote pre-check refuses them, recounts leave their votes out) and
-  `voting_opened` (set by repository.open_voting: the admission mode is fixed from then on).
+  `voting_opened` (set by repository.open_voting: the admission mode is fixed from then on;
+  matched with `$exists: false`, because NX-27017's findAndModify never matches `$ne` on a
+  missing field, although its find does).
 - on `attendees`: `addr` (a keyed hash of the client address, never the address), `ticket`
   (true when bound to a ticket), `voided` ({reason, at}).
 - on `event_votes`: `receipt_hash` (sha-256 of the receipt the voter was given).
@@ -51,7 +53,7 @@ class FairnessRepository:
                 "_id": ObjectId(event_id),
                 "status": _NOT_ENDED,
                 "voting_open": False,
-                "voting_opened": {"$ne": True},
+                "voting_opened": {"$exists": False},
             },
             {"$set": {"admission": mode, "updated_at": now}},
             projection=_HIDE_MARKERS,

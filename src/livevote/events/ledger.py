@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import secrets
+import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -205,3 +207,35 @@ class LedgerCache:
                 old, _ = self._built.popitem(last=False)
                 self._locks.pop(old, None)
         return ledger
+
+
+def verify_file(path: str) -> int:
+    """`livevote verify ledger FILE`: 0 when the ledger proves its tallies and digest, 1 with
+    every difference printed otherwise (2: the file cannot be read as JSON)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    problems = verify(data)
+    for line in problems:
+        print(f"DIFFERENCE: {line}")
+    if problems:
+        print(f"ledger {path}: {len(problems)} difference(s) — NOT verified")
+        return 1
+    tally = {str(row.get("team_id")) for row in data.get("tallies") or []}
+    print(
+        f"ledger verified: {len(data['entries'])} entries, {len(tally)} team tallies match, "
+        f"digest {data['digest']}"
+    )
+    return 0
+
+
+def add_verify_command(sub: Any) -> None:
+    """Add `livevote verify ledger FILE` (`sub`: the livevote subparsers)."""
+    verify_parser = sub.add_parser("verify", help="verify published results")
+    what = verify_parser.add_subparsers(dest="what", required=True)
+    p = what.add_parser("ledger", help="recompute a downloaded ledger's tallies and digest")
+    p.add_argument("file", help="the JSON of GET /api/events/{id}/ledger")
+    p.set_defaults(func=lambda a: verify_file(a.file))
