@@ -79,7 +79,7 @@ async def test_tickets_mode_join_rules(client: httpx.AsyncClient) -> None:
     for bad in ("ZZZZ-ZZZZ-ZZZZ-ZZZZ", "not-a-ticket", tickets[0][:-1]):
         r = await claim(client, code, bad)
         assert r.status_code == 403 and problem_type(r) == "ticket-invalid", bad
-    _, other, other_tickets = await tickets_event(client, count=1)
+    _, _, other_tickets = await tickets_event(client, count=1)
     r = await claim(client, code, other_tickets[0])  # a ticket of another event
     assert r.status_code == 403 and problem_type(r) == "ticket-invalid"
     assert await attendees(client, eid) == 0
@@ -163,7 +163,9 @@ async def test_ticket_counts_and_bad_input_write_nothing(
             f"/api/events/{eid}/tickets", json={"count": count}, headers=host["headers"]
         )
         assert r.status_code == 422 and problem_type(r) == "validation-error", r.text
-    r = await client.post(f"/api/events/{eid}/tickets", json={"count": "3"}, headers=host["headers"])
+    r = await client.post(
+        f"/api/events/{eid}/tickets", json={"count": "3"}, headers=host["headers"]
+    )
     assert r.status_code == 400
     assert await server_db["event_tickets"].count_documents({"event_id": eid}) == 0
     doc = await server_db["events"].find_one({"_id": ObjectId(eid)})
