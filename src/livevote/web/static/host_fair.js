@@ -119,7 +119,7 @@
       const d = await api(`/api/events/${eventId}/ledger/digest`, { auth: true });
       $("#ledger-digest").textContent = d.short_digest;
       $("#ledger-digest").title = d.digest;
-      $("#ledger-count").textContent = d.count;
+      $("#ledger-count").textContent = LV.plural(d.count, "vote", "votes");
     } catch (err) {
       /* hidden from others, and the host is not signed in */
     }

@@ -13,10 +13,10 @@
   }
 
   function svgNode(markup) {
-    // The server's own SVG (segno): parsed as SVG, never as HTML.
-    const doc = new DOMParser().parseFromString(markup, "image/svg+xml");
-    const svg = doc.documentElement;
-    return svg && svg.nodeName === "svg" ? document.importNode(svg, true) : h("span", {}, "");
+    // The server's own inline SVG (segno, no xmlns: the HTML parser puts it in the SVG
+    // namespace); DOMParser runs no script. Only the <svg> element is taken.
+    const svg = new DOMParser().parseFromString(markup, "text/html").querySelector("svg.qr");
+    return svg ? document.importNode(svg, true) : h("span", {}, "");
   }
 
   async function loadCounts() {
