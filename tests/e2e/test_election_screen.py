@@ -10,9 +10,11 @@ import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
-from tests.conftest import ARTIFACTS, RunningServer, register_user
-from tests.e2e.browser import UNVERSIONED_ASSETS, launch
-from tests.integration.tallies.helpers import create_election, report_body, send
+from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import UNVERSIONED_ASSETS, launch
+from tests.support.servers import RunningServer
+from tests.support.tallies import create_election, report_body, send
+from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 

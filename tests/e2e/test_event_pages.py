@@ -23,15 +23,11 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from livevote.app import create_app
 from livevote.infra.embedded import free_port
-from tests.conftest import (
-    ARTIFACTS,
-    Backing,
-    RunningServer,
-    http_client,
-    register_user,
-    settings_for,
-)
-from tests.e2e.browser import launch
+from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import launch
+from tests.support.http import http_client
+from tests.support.servers import Backing, RunningServer, settings_for
+from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 

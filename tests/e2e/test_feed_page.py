@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ARTIFACTS, register_user
-from tests.e2e.browser import UNVERSIONED_ASSETS, launch
-from tests.integration.polls.helpers import new_poll
+from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import UNVERSIONED_ASSETS, launch
+from tests.support.polls import new_poll
+from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 

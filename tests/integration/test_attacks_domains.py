@@ -26,8 +26,10 @@ import pytest
 
 from livevote.config import DEFAULT_JWT_SECRET
 from livevote.infra.auth import ATTENDEE_COOKIE
-from tests.conftest import RunningServer, http_client, register_user
-from tests.integration.platform.test_attacks import forged_tokens
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.tokens import forged_tokens
+from tests.support.users import register_user
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
 COLLECTIONS = [
@@ -368,7 +370,7 @@ async def test_operator_payloads_on_every_body_endpoint(
     att = {"Authorization": f"Bearer {a['attendee']['token']}"}
     poll = world["poll"]["id"]
     election = world["election"]
-    endpoints = [
+    endpoints: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         ("POST", "/api/events", host,
          {"title": "Injected", "teams": [{"name": "x"}], "max_score": 5, "results": "live"}),
         ("POST", f"/api/events/{eid}/teams", host, {"name": "Injected team"}),

@@ -16,7 +16,7 @@ from loadtest.lib.chaos_votes import run_votes
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def _save(name: str, result: dict[str, Any]) -> None:

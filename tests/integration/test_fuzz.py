@@ -31,6 +31,7 @@ def test_errors_are_documented_as_problem_json() -> None:
                 assert list(content) == ["application/problem+json"], (method, path, status)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_schemathesis_short_run(tmp_path: Path) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

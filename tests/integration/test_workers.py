@@ -29,7 +29,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from livevote.infra.embedded import free_port
-from tests.conftest import Backing, register_user
+from tests.support.servers import Backing
+from tests.support.users import register_user
 
 USER_LIMIT = 100
 
@@ -41,7 +42,8 @@ class Workers:
     log: Path
 
     def children(self) -> list[psutil.Process]:
-        return psutil.Process(self.proc.pid).children(recursive=True)
+        children: list[psutil.Process] = psutil.Process(self.proc.pid).children(recursive=True)
+        return children
 
     def worker_pids(self) -> set[int]:
         return {c.pid for c in self.children() if "spawn_main" in " ".join(c.cmdline())}
@@ -85,6 +87,7 @@ def workers(stack: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "LIVEVOTE_LIMITS_USER_PER_MINUTE": str(USER_LIMIT),
         "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "100000",
         "LIVEVOTE_LIMITS_ATTENDEE_PER_MINUTE": "100000",
+        "LIVEVOTE_LIMITS_JOINS_PER_ADDRESS_PER_MINUTE": "100000",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with open(log, "wb") as out:
@@ -144,7 +147,9 @@ def per_worker(
     values: dict[int, float] = {}
     for path in workers.multiproc_dir().glob(f"{kind}_*.db"):
         pid = int(path.stem.rsplit("_", 1)[1])
-        for family in MultiProcessCollector.merge([str(path)], accumulate=True):
+        for family in MultiProcessCollector.merge(  # type: ignore[no-untyped-call]
+            [str(path)], accumulate=True
+        ):
             for s in family.samples:
                 if s.name == name and all(
                     want(s.labels.get(k, "")) if callable(want) else s.labels.get(k) == want

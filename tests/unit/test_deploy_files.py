@@ -294,8 +294,11 @@ def test_ci_workflow(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "scripts/test" in ci_run
     assert "python -m pytest" in (ROOT / "scripts/test").read_text()
     lint = " ".join(step.get("run", "") for step in jobs["lint"]["steps"])
-    assert "ruff check src tests" in lint and "ruff format --check" in lint and "mypy" in lint
-    for script in ("scripts/bootstrap", ".ci/run"):
+    assert "scripts/check" in lint and "scripts/check" in (ROOT / "scripts/test").read_text()
+    check = (ROOT / "scripts/check").read_text()
+    assert "ruff check" in check and "ruff format --check" in check and "mypy --strict" in check
+    assert "src tests loadtest" in check
+    for script in ("scripts/bootstrap", "scripts/check", ".ci/run"):
         assert (ROOT / script).stat().st_mode & 0o111, f"{script} is not executable"
     for job in jobs.values():
         for step in job["steps"]:

@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import register_user
+from tests.support.users import register_user
 
 
 async def test_register_login_me(client: httpx.AsyncClient) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from bson import ObjectId
 
-from tests.conftest import RunningServer
-from tests.integration.events.conftest import events_client as http_client
-from tests.integration.events.helpers import new_event, open_voting_for
+from tests.support.events import new_event, open_voting_for
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
 
 
 def problem_type(r: httpx.Response) -> str:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from tests.conftest import register_user
-from tests.integration.events.helpers import join, new_event, open_voting_for
+from tests.support.events import join, new_event, open_voting_for
+from tests.support.users import register_user
 
 CODE = re.compile(r"^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$")
 

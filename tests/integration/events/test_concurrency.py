@@ -11,9 +11,9 @@ from bson import ObjectId
 from livevote.errors import Conflict
 from livevote.events.service import EventService
 from livevote.infra.resources import utc_now
-from tests.conftest import RunningServer
-from tests.integration.events.conftest import events_client as http_client
-from tests.integration.events.helpers import join, new_event, open_voting_for
+from tests.support.events import join, new_event, open_voting_for
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
 
 
 async def tally(client: httpx.AsyncClient, host: dict[str, Any], eid: str) -> dict[str, Any]:
@@ -142,7 +142,8 @@ async def test_votes_racing_with_close(client: httpx.AsyncClient, server_db: Any
     # fresh connections per burst: pooled ones idle past the server's keep-alive timeout
     # (5 s, easily reached on a loaded box) can be closed under a request (httpx ReadError)
     async with http_client(str(client.base_url)) as burst:
-        *responses, at_close = await asyncio.gather(*(vote(a) for a in racing), close())
+        answers: list[Any] = await asyncio.gather(*(vote(a) for a in racing), close())
+    *responses, at_close = answers
     codes = [r.status_code for r in responses]
     assert set(codes) <= {201, 409}, set(codes)
     assert all(

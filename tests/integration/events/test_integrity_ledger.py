@@ -16,8 +16,12 @@ from typing import Any
 import httpx
 
 from livevote.events import ledger
-from tests.integration.events.helpers import join, new_event, open_voting_for
-from tests.integration.events.test_admission import problem_type
+from tests.support.events import join, new_event, open_voting_for
+
+
+def problem_type(r: httpx.Response) -> str:
+    assert r.headers["content-type"].startswith("application/problem+json"), r.text
+    return str(r.json()["type"]).rsplit("/", 1)[-1]
 
 
 async def vote(

@@ -15,8 +15,8 @@ from bson import ObjectId
 
 from livevote.config import replace
 from livevote.demo import DEMO_CODE, DEMO_EMAIL, DEMO_PASSWORD, seed_demo
-from tests.conftest import RunningServer
-from tests.integration.events.helpers import join, new_event, open_voting_for
+from tests.support.events import join, new_event, open_voting_for
+from tests.support.servers import RunningServer
 
 
 async def voted_event(client: httpx.AsyncClient, n: int = 4) -> tuple[dict[str, Any], str, str]:

@@ -11,7 +11,7 @@ import httpx
 from bson import ObjectId
 
 from livevote.infra.mongo import check_indexes
-from tests.integration.events.helpers import new_event
+from tests.support.events import new_event
 
 
 async def test_a_database_with_the_retired_stage_index_keeps_working(

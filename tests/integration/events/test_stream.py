@@ -5,21 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
-from tests.conftest import RunningServer
-from tests.integration.events.conftest import events_client as http_client
-from tests.integration.events.helpers import (
-    join,
-    new_event,
-    next_state,
-    open_voting_for,
-    sse_events,
-)
+from tests.support.events import join, new_event, next_state, open_voting_for
+from tests.support.http import http_client, sse_events
+from tests.support.servers import RunningServer
 
 
 @asynccontextmanager
@@ -35,7 +29,8 @@ async def stream(
 def votes_of(state: dict[str, Any], team_id: str) -> int | None:
     if state["data"]["results"] is None:
         return None
-    return next(row["votes"] for row in state["data"]["results"] if row["team_id"] == team_id)
+    votes: int = next(row["votes"] for row in state["data"]["results"] if row["team_id"] == team_id)
+    return votes
 
 
 async def until(
@@ -156,7 +151,7 @@ async def test_one_change_stream_many_subscribers(
         ]
         # the first bytes (retry hint) prove each generator runs; keep the iterators alive
         # (a dropped iterator closes its response)
-        readers = [r.aiter_raw() for r in responses]
+        readers = [cast(AsyncGenerator[bytes, None], r.aiter_raw()) for r in responses]
         for reader in readers:
             assert (await reader.__anext__()).startswith(b"retry:")
         assert await gauge(client) == base + 20

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.events.helpers import join, new_event, open_voting_for
+from tests.support.events import join, new_event, open_voting_for
 
 
 async def test_wrong_types_are_refused_and_nothing_counted(

@@ -20,7 +20,7 @@ from pymongo.errors import BulkWriteError
 
 from livevote.errors import Conflict
 from livevote.infra.groupcommit import GroupCommit
-from tests.conftest import Backing
+from tests.support.servers import Backing
 
 DUPLICATE_KEY = 11000
 
@@ -69,7 +69,7 @@ class BallotWriter:
 
 
 async def counter(db: AsyncDatabase[Any], event: str) -> dict[str, Any]:
-    doc = await db["counters"].find_one({"_id": event})
+    doc: dict[str, Any] | None = await db["counters"].find_one({"_id": event})
     assert doc is not None
     return doc
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import uuid
 
-from tests.conftest import Backing
+from tests.support.servers import Backing
 
 
 def _run(stack: Backing, db: str, action: str) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,7 @@ import re
 
 import httpx
 
-from tests.conftest import register_user
+from tests.support.users import register_user
 
 
 async def test_metrics_show_routes_counts_and_durations(client: httpx.AsyncClient) -> None:

@@ -11,14 +11,9 @@ import httpx
 import pytest
 
 from livevote.infra.embedded import EmbeddedStack
-from tests.conftest import (
-    Backing,
-    RunningServer,
-    http_client,
-    register_user,
-    settings_for,
-    start_server,
-)
+from tests.support.http import http_client
+from tests.support.servers import Backing, RunningServer, settings_for, start_server
+from tests.support.users import register_user
 
 
 @pytest.fixture(scope="module")
@@ -93,15 +88,15 @@ async def test_mongo_down(outage_server: RunningServer, private_stack: EmbeddedS
             assert ready.status_code == 503 and ready.json()["mongodb"].startswith("error")
         finally:
             private_stack.restart_mongo()
-        me = None
+        again: httpx.Response | None = None
         for _ in range(60):
             try:
-                me = await c.get("/api/users/me", headers=u["headers"])
+                again = await c.get("/api/users/me", headers=u["headers"])
             except httpx.HTTPError:
-                me = None
-            if me is not None and me.status_code == 200:
+                again = None
+            if again is not None and again.status_code == 200:
                 break
             await asyncio.sleep(0.25)
-        assert me is not None and me.status_code == 200, (
+        assert again is not None and again.status_code == 200, (
             "acknowledged data survives kill -9 of NX-27017"
         )

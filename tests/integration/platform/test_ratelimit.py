@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 
 from livevote.infra.auth import TokenService
-from tests.conftest import RunningServer, http_client, register_user
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.users import register_user
 
 
 async def test_user_limit_exact_under_concurrency(

@@ -44,7 +44,8 @@ def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def _servers_of(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    return psutil.Process(proc.pid).children(recursive=True)
+    children: list[psutil.Process] = psutil.Process(proc.pid).children(recursive=True)
+    return children
 
 
 def _wait_gone(servers: list[psutil.Process], timeout: float = 15) -> list[psutil.Process]:
@@ -58,7 +59,9 @@ def _wait_gone(servers: list[psutil.Process], timeout: float = 15) -> list[psuti
     return left
 
 
-@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize(
+    "how", ["SIGINT", "SIGTERM", pytest.param("SIGKILL", marks=pytest.mark.slow)]
+)
 def test_no_orphans_after_serve_ends(tmp_path: Path, how: str) -> None:
     proc, port = _start(tmp_path)
     children = _servers_of(proc)
@@ -77,6 +80,7 @@ def test_no_orphans_after_serve_ends(tmp_path: Path, how: str) -> None:
             proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_two_instances_side_by_side(tmp_path: Path) -> None:
     """Two services side by side, each with its own embedded servers (own pid and log files)."""
     a, port_a = _start(tmp_path / "a")

@@ -11,8 +11,9 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from livevote.polls.repository import PollRepository
-from tests.conftest import FakeClock, RunningServer, http_client, register_user
-from tests.integration.polls.helpers import assert_problem
+from tests.support.http import assert_problem, http_client
+from tests.support.servers import FakeClock, RunningServer
+from tests.support.users import register_user
 
 
 async def _polls(server: RunningServer, n: int) -> list[str]:

@@ -17,8 +17,10 @@ from bson import ObjectId
 
 from livevote.infra.auth import TokenService
 from livevote.polls import feed as feed_module
-from tests.conftest import RunningServer, http_client, register_user
-from tests.integration.polls.helpers import feed, new_poll
+from tests.support.http import http_client
+from tests.support.polls import feed, new_poll
+from tests.support.servers import RunningServer
+from tests.support.users import register_user
 
 
 async def _many(client: httpx.AsyncClient, headers: dict[str, str], n: int, tag: str) -> list[str]:

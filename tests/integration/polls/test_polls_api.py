@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import register_user
-from tests.integration.polls.helpers import assert_problem, feed, new_poll
+from tests.support.http import assert_problem
+from tests.support.polls import feed, new_poll
+from tests.support.users import register_user
 
 
 async def test_create_returns_poll_with_id(client: httpx.AsyncClient, server_db: Any) -> None:

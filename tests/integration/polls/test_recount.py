@@ -16,8 +16,9 @@ from bson import ObjectId
 from livevote.errors import NotFound
 from livevote.infra.recount import Difference
 from livevote.polls.recount import recount
-from tests.conftest import RunningServer, register_user
-from tests.integration.polls.helpers import new_poll
+from tests.support.polls import new_poll
+from tests.support.servers import RunningServer
+from tests.support.users import register_user
 
 
 async def _voted_polls(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from tests.conftest import register_user
-from tests.integration.events.helpers import join, new_event, open_voting_for
+from tests.support.events import join, new_event, open_voting_for
+from tests.support.users import register_user
 
 GAP = "known gap: vote stored but not counted after an outage between the two writes"
 

@@ -14,8 +14,10 @@ import jwt
 import pytest
 
 from livevote.infra.embedded import EmbeddedStack
-from tests.conftest import Backing, RunningServer, http_client, register_user, settings_for
-from tests.conftest import start_server as start_thread_server
+from tests.support.http import http_client
+from tests.support.servers import Backing, RunningServer, settings_for
+from tests.support.servers import start_server as start_thread_server
+from tests.support.users import register_user
 
 
 @pytest.fixture(scope="module")

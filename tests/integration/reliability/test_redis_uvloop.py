@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 import uvloop
@@ -12,7 +14,7 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from livevote.infra.resources import RedisConnection
-from tests.conftest import Backing
+from tests.support.servers import Backing
 
 
 async def _write_after_close(url: str, connection_class: type[Connection]) -> BaseException:
@@ -31,7 +33,7 @@ async def _write_after_close(url: str, connection_class: type[Connection]) -> Ba
         await client.aclose()
 
 
-def _run(coro_fn, *args):  # type: ignore[no-untyped-def]
+def _run(coro_fn: Callable[..., Coroutine[Any, Any, BaseException]], *args: Any) -> BaseException:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro_fn(*args))
 

@@ -22,10 +22,12 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from loadtest.lib.procs import server_env, start_server, stop_process, wait_ready
 
 from livevote.infra.embedded import EmbeddedStack, free_port
-from tests.integration.events.helpers import sse_events
+from tests.support.http import sse_events
+from tests.support.servers import serve_env as server_env
+from tests.support.servers import start_serve as start_server
+from tests.support.servers import stop_process, wait_ready
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "reliability"
 
@@ -65,6 +67,7 @@ async def _vote(c: httpx.AsyncClient, ev: dict[str, Any], team: str) -> int:
     return v.status_code
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_1000_stalled_sse_readers(tmp_path: Path) -> None:
     stack = EmbeddedStack(tmp_path / "embedded").start()
@@ -165,6 +168,7 @@ def _serve_env(data_dir: Path, port: int) -> dict[str, str]:
             "LIVEVOTE_DEMO": "false",
             "LIVEVOTE_LOG_LEVEL": "WARNING",
             "LIVEVOTE_LIMITS_ATTENDEE_PER_MINUTE": "100000",
+            "LIVEVOTE_LIMITS_JOINS_PER_ADDRESS_PER_MINUTE": "100000",
             "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "100000",
             "LIVEVOTE_LIMITS_USER_PER_MINUTE": "100000",
         }

@@ -19,8 +19,10 @@ from livevote.infra.resources import utc_now
 from livevote.tallies.repository import ElectionRepository
 from livevote.tallies.service import CRASH_POINTS
 from livevote.tallies.worker import PendingReportWorker
-from tests.conftest import RunningServer, http_client, register_user
-from tests.integration.tallies.helpers import (
+from tests.support.faults import FaultInjector
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.tallies import (
     PARTIES,
     create_election,
     recounted,
@@ -30,7 +32,7 @@ from tests.integration.tallies.helpers import (
     totals,
     wait_until_applied,
 )
-from tests.support.faults import FaultInjector
+from tests.support.users import register_user
 
 
 async def _db(server: RunningServer) -> Any:
@@ -149,6 +151,7 @@ async def test_competing_workers_apply_each_pending_report_once(
         await mc.close()
 
 
+@pytest.mark.slow
 async def test_thousand_reports_from_hundred_concurrent_boxes(
     make_server: Callable[..., RunningServer],
 ) -> None:
@@ -156,7 +159,7 @@ async def test_thousand_reports_from_hundred_concurrent_boxes(
     # reports whose requests are merely slow (harmless, but it doubles the work).
     server = make_server(pending_report_delay_seconds=10.0)
     rng = random.Random(27017)
-    cities = [{"name": f"city{i}", "ballot_boxes": 20} for i in range(5)]
+    cities: list[dict[str, Any]] = [{"name": f"city{i}", "ballot_boxes": 20} for i in range(5)]
     mc, db = await _db(server)
     try:
         async with http_client(server.url) as client:

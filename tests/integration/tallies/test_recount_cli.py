@@ -16,8 +16,9 @@ from bson import ObjectId
 from livevote.tallies.keys import party_key
 from livevote.tallies.recount import check, repair
 from livevote.tallies.repository import ElectionRepository
-from tests.conftest import RunningServer, register_user
-from tests.integration.tallies.helpers import create_election, report_body, send, totals
+from tests.support.servers import RunningServer
+from tests.support.tallies import create_election, report_body, send, totals
+from tests.support.users import register_user
 
 
 async def _cli(server: RunningServer, *args: str) -> tuple[int, str]:

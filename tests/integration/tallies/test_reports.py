@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FakeClock, RunningServer, http_client, register_user
-from tests.integration.tallies.helpers import (
+from tests.support.http import http_client
+from tests.support.servers import FakeClock, RunningServer
+from tests.support.tallies import (
     PARTIES,
     create_election,
     recounted,
@@ -21,6 +22,7 @@ from tests.integration.tallies.helpers import (
     totals,
     zero,
 )
+from tests.support.users import register_user
 
 
 async def test_create_and_read_election(client: httpx.AsyncClient) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import register_user
-from tests.integration.tallies.helpers import create_election, report_body, send
+from tests.support.tallies import create_election, report_body, send
+from tests.support.users import register_user
 
 
 async def _states(response: httpx.Response) -> Any:

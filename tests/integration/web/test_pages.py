@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import segno
 
-from tests.conftest import RunningServer, http_client, register_user
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.users import register_user
 
 
 async def create_event(client: httpx.AsyncClient, title: str = "Demo Day") -> dict[str, Any]:

@@ -1,14 +1,14 @@
-"""Helpers for the live events tests: create events, join, parse SSE."""
+"""Live events through the API: create one, put a team on stage and open voting, join."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from tests.conftest import register_user
+from tests.support.http import bearer
+from tests.support.users import register_user
 
 
 async def new_event(
@@ -18,7 +18,7 @@ async def new_event(
     host: dict[str, Any] | None = None,
     **body: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Register a host and create an event; returns (host, event view)."""
+    """Register a host (unless given) and create an event; returns (host, event view)."""
     host = host or await register_user(client)
     payload = {"title": "Pitch Night", "teams": [{"name": f"Team {i}"} for i in range(teams)]}
     payload.update(body)
@@ -28,6 +28,7 @@ async def new_event(
 
 
 async def join(client: httpx.AsyncClient, code: str, name: str | None = None) -> dict[str, Any]:
+    """Join as an attendee; returns the join answer plus "headers" with its token."""
     body: dict[str, Any] = {"code": code}
     if name:
         body["name"] = name
@@ -35,13 +36,14 @@ async def join(client: httpx.AsyncClient, code: str, name: str | None = None) ->
     assert r.status_code == 201, r.text
     client.cookies.clear()  # tests send the credential explicitly
     out: dict[str, Any] = r.json()
-    out["headers"] = {"Authorization": f"Bearer {out['token']}"}
+    out["headers"] = bearer(out["token"])
     return out
 
 
 async def open_voting_for(
     client: httpx.AsyncClient, host: dict[str, Any], event_id: str, team_id: str
 ) -> None:
+    """Put `team_id` on stage and open voting."""
     r = await client.put(
         f"/api/events/{event_id}/stage", json={"team_id": team_id}, headers=host["headers"]
     )
@@ -53,29 +55,18 @@ async def open_voting_for(
     assert r.json()["voting_open"] is True
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """Parse an SSE response into {"id", "event", "data", "retry", "comment"} dicts."""
-    current: dict[str, Any] = {}
-    async for line in response.aiter_lines():
-        if line == "":
-            if current:
-                if "data" in current:
-                    current["data"] = json.loads(current["data"])
-                yield current
-            current = {}
-            continue
-        if line.startswith(":"):
-            current["comment"] = line[1:].strip()
-            continue
-        field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if field == "data" and "data" in current:
-            current["data"] += "\n" + value
-        else:
-            current[field] = value
+async def live_event(
+    client: httpx.AsyncClient, teams: int = 1, **body: Any
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A new event with voting open for its first team; returns (host, event, team id)."""
+    host, event = await new_event(client, teams, **body)
+    team = event["teams"][0]["id"]
+    await open_voting_for(client, host, event["id"], team)
+    return host, event, team
 
 
 async def next_state(events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+    """The next "state" message of an event stream (see http.sse_events)."""
     async for message in events:
         if message.get("event") == "state":
             return message

@@ -18,6 +18,7 @@ ARGS = [
 
 
 async def launch(pw: Any) -> Any:
+    """A headless Chromium from a started `async_playwright()`."""
     return await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
 
 

@@ -1,3 +1,5 @@
+"""Polls through the API."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,10 +24,3 @@ async def feed(client: httpx.AsyncClient, headers: dict[str, str], **params: Any
     r = await client.get("/api/polls", params=params, headers=headers)
     assert r.status_code == 200, r.text
     return dict(r.json())
-
-
-def assert_problem(r: httpx.Response, status: int, type_: str | None = None) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    if type_:
-        assert r.json()["type"].endswith("/" + type_), r.json()

@@ -1,4 +1,4 @@
-"""Helpers shared by the election tests."""
+"""Elections through the API: create one, send ballot-box reports, read totals."""
 
 from __future__ import annotations
 
