@@ -32,6 +32,11 @@ PHONE: dict[str, Any] = {
 LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}}
 WAIT_MS = 10_000
 MM = 96 / 25.4  # CSS pixels per millimetre
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+    .filter((el) => el.type !== "hidden" && el.getClientRects().length)
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                    && !(el.tagName === "BUTTON" && el.textContent.trim()))
+    .map((el) => el.outerHTML)"""
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +167,8 @@ async def test_tickets_sheet_claim_by_qr_vote_check_and_second_phone(
         re.compile(r"^[0-9a-f]{12}$"), timeout=WAIT_MS
     )
     await console.screenshot(path=str(ARTIFACTS / "fairness-console.png"), full_page=True)
+    for page in (console, phone, stranger):  # every control of the new panels is labelled
+        assert await page.evaluate(UNLABELLED) == [], page.url
     screen = await open_page(browser, f"{server.url}/screen/{code}", errors, **LAPTOP)
     await expect(screen.locator("#ledger-short")).to_have_text(
         re.compile(r"^[0-9a-f]{12} · 1 vote$"), timeout=WAIT_MS
