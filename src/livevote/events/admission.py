@@ -36,8 +36,10 @@ from datetime import datetime
 from bson import ObjectId
 
 from livevote.errors import Conflict, Forbidden, RateLimited, ValidationFailed
+from livevote.events import joins
 from livevote.events.fairness_repository import FairnessRepository
 from livevote.events.repository import EventRepository
+from livevote.events.votes import new_batch_id
 from livevote.infra import metrics
 from livevote.infra.auth import Principal
 from livevote.infra.mongo import Doc
@@ -92,6 +94,11 @@ class Caller:
     allow_new: Callable[[str], Awaitable[int | None]]
 
 
+# Stores and counts a new attendee (name, fields) of an event: EventService's group-committed
+# join batches (joins.admit); returns the attendee id.
+StoreAttendee = Callable[[str, str | None, Doc], Awaitable[str]]
+
+
 @dataclass(frozen=True)
 class Joined:
     event: Doc
@@ -109,6 +116,7 @@ async def admit(
     ticket: str | None,
     caller: Caller,
     now: datetime,
+    store: StoreAttendee,
 ) -> Joined:
     """Admit the caller to `event` under its mode (see the module docstring)."""
     event_id = str(event["_id"])
@@ -130,7 +138,7 @@ async def admit(
             retry_after=retry_after,
             type="join-rate",
         )
-    attendee_id = await repo.add_attendee(event_id, name, now, fields={"addr": addr})
+    attendee_id = await store(event_id, name, {"addr": addr})
     metrics.business("event_join")
     return Joined(event, attendee_id, True, name)
 
@@ -175,9 +183,12 @@ async def _claim(
     known = await fair.attendee(event_id, attendee_id)
     if known is None:
         # The winner stores its attendee right after the claim; a later claim finishes that
-        # if the winner died in between (storing the same id twice counts it once).
+        # if the winner died in between: the attendee's unique `_id` lets one store win, and
+        # only the store that wrote it counts it (a join batch of its own, joins.py).
+        batch = new_batch_id()
         fields = {"addr": addr, "ticket": True}
-        await repo.add_attendee(event_id, name, now, attendee_id=attendee_id, fields=fields)
+        if await fair.insert_attendee(event_id, attendee_id, batch, name, now, fields):
+            await joins.count_attendees(repo, event_id, batch, 1)
     metrics.business("event_join", "ticket_claimed" if created else "ticket_returning")
     shown = name if known is None else known.get("name")
     return Joined(event, attendee_id, created, shown)

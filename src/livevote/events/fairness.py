@@ -72,18 +72,45 @@ class FairnessService:
 
     # -- the ledger ---------------------------------------------------------------------
     async def ledger(self, *, event_id: str) -> Doc:
-        """The event's ledger: the votes its tallies hold at one instant (their `counted`
-        markers), in counting order; built once per change and process (LedgerCache)."""
+        """The event's ledger: the votes its tallies hold at one instant, in counting order;
+        built once per change and process (LedgerCache)."""
         snapshot = await self.fair.counted_event(event_id)
         if snapshot is None:
             raise NotFound(f"event {event_id!r} not found")
 
         async def build() -> Doc:
-            counted = set(snapshot.get("counted") or {})
-            votes = [v for v in await self.fair.ledger_votes(event_id) if str(v["_id"]) in counted]
+            votes = counted_in_order(
+                snapshot,
+                await self.fair.applied_batches(event_id, int(snapshot.get("batch_seq") or 0)),
+                await self.fair.ledger_votes(event_id),
+            )
             return ledger.build(snapshot, votes, await self.fair.audit_of(event_id))
 
         return await _ledger_cache().get(snapshot, build)
+
+
+def counted_in_order(snapshot: Doc, applied: dict[str, int], votes: list[Doc]) -> list[Doc]:
+    """The votes the snapshot's tallies hold, in counting order.
+
+    A vote counts when its batch was applied by the snapshot's read: the batches sealed up to
+    its `batch_seq`, plus `last_batch` (applied, maybe not sealed yet). Counting order is the
+    batch sequence (then the vote id inside a batch: one batch applies as one write). Votes of
+    an event stored before batches count by their legacy `counted.<id>` markers and come first
+    (by id, which grows with time)."""
+    order = dict(applied)
+    last = str(snapshot.get("last_batch") or "")
+    if last:
+        order[last] = int(snapshot.get("batch_seq") or 0)
+    marked = set(snapshot.get("counted") or {})
+    keyed: list[tuple[int, str, Doc]] = []
+    for v in votes:
+        batch = v.get("batch")
+        if batch is not None and str(batch) in order:
+            keyed.append((order[str(batch)], str(v["_id"]), v))
+        elif batch is None and str(v["_id"]) in marked:
+            keyed.append((0, str(v["_id"]), v))
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    return [v for _, _, v in keyed]
 
 
 def provide_fairness(db: Database, clock: Clock) -> FairnessService:

@@ -20,6 +20,8 @@ which holds the vote and join write paths). Collections (indexes in indexes/<nam
 - on `attendees`: `addr` (a keyed hash of the client address, never the address), `ticket`
   (true when bound to a ticket), `voided` ({reason, at}).
 - on `event_votes`: `receipt_hash` (sha-256 of the receipt the voter was given).
+- `event_batches` (repository.py, infra/batchcount.py) is read for the ledger's counting
+  order: the applied batches and their sequence numbers.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class FairnessRepository:
         self.votes = db["event_votes"]
         self.tickets = db["event_tickets"]
         self.audit = db["event_audit"]
+        self.batches = db["event_batches"]
 
     # -- admission mode -----------------------------------------------------------------
     async def set_admission(self, event_id: str, mode: str, now: datetime) -> Doc | None:
@@ -133,6 +136,31 @@ class FairnessRepository:
             return None
         return await self.attendees.find_one({"_id": ObjectId(attendee_id), "event_id": event_id})
 
+    async def insert_attendee(
+        self,
+        event_id: str,
+        attendee_id: str,
+        batch: str,
+        name: str | None,
+        now: datetime,
+        fields: Doc,
+    ) -> bool:
+        """Store a ticket's attendee under the id its claim chose, in join batch `batch`
+        (counted by joins.count_attendees); False when it is stored already."""
+        doc = {
+            "_id": ObjectId(attendee_id),
+            "event_id": event_id,
+            "name": name,
+            "joined_at": now,
+            **fields,
+            "batch": batch,
+        }
+        try:
+            await self.attendees.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
     async def attendees_of(self, event_id: str) -> list[Doc]:
         cursor = self.attendees.find(
             {"event_id": event_id},
@@ -181,14 +209,21 @@ class FairnessRepository:
         return await self.votes.count_documents({"event_id": event_id, "attendee_id": attendee_id})
 
     async def counted_event(self, event_id: str) -> Doc | None:
-        """The event document with its `counted.<vote id>` markers: which votes its tallies
-        hold at this instant (the ledger's snapshot)."""
+        """The event document as counted at this instant: its tallies with the chain's
+        position (`last_batch`, `batch_seq`) and any legacy `counted.<vote id>` markers."""
         return await self.events.find_one({"_id": ObjectId(event_id)})
 
+    async def applied_batches(self, event_id: str, upto: int) -> dict[str, int]:
+        """The event's applied batches up to chain position `upto`: {batch id: seq}."""
+        cursor = self.batches.find(
+            {"event_id": event_id, "state": "applied", "seq": {"$lte": upto}}, {"seq": 1}
+        )
+        return {str(d["_id"]): int(d.get("seq") or 0) async for d in cursor}
+
     async def ledger_votes(self, event_id: str) -> list[Doc]:
-        """The stored votes in counting order (oldest first, then by id)."""
+        """The stored votes with what the ledger shows of them (and their batch)."""
         cursor = self.votes.find(
             {"event_id": event_id},
-            {"team_id": 1, "score": 1, "receipt_hash": 1, "attendee_id": 1, "at": 1},
-        ).sort([("at", 1), ("_id", 1)])
+            {"team_id": 1, "score": 1, "receipt_hash": 1, "attendee_id": 1, "batch": 1},
+        )
         return await cursor.to_list()

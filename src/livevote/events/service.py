@@ -24,18 +24,22 @@ import secrets
 import time
 
 from bson import ObjectId
+from litestar.datastructures import State
 
 from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
-from livevote.events import admission, votes
+from livevote.events import admission, joins, votes
 from livevote.events import recount as recounting
 from livevote.events.admission import Caller, Joined
 from livevote.events.fairness_repository import FairnessRepository
+from livevote.events.joins import Joiner
 from livevote.events.ledger import new_receipt, receipt_hash
 from livevote.events.repository import Database, EventRepository
 from livevote.events.views import results_visible
-from livevote.events.votes import check_attendee
+from livevote.events.votes import Ballot, Fate, check_attendee
 from livevote.infra import metrics
 from livevote.infra.auth import Principal
+from livevote.infra.groupcommit import GroupCommit, GroupCommits
+from livevote.infra.hooks import NO_HOOKS, Hooks, provide_hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.recount import RecountReport
 from livevote.infra.resources import Clock, utc_now
@@ -62,14 +66,36 @@ def _ended() -> Conflict:
 
 
 class EventService:
-    def __init__(self, repo: EventRepository, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, repo: EventRepository, clock: Clock = utc_now, commits: GroupCommits | None = None
+    ) -> None:
         self.repo = repo
         self.clock = clock
         self.db: Database = repo.events.database
+        # Group commit (infra/groupcommit.py): concurrent votes and joins of one event are
+        # written and counted as one batch (votes.count_ballots, joins.admit). Without it
+        # (commands, the demo seed, tests) each vote or join is a batch of its own.
+        self._votes: GroupCommit[str, Ballot, Fate] | None = None
+        self._joins: GroupCommit[str, Joiner, str] | None = None
+        if commits is not None:
+            self._votes = commits.get(
+                "event_votes",
+                lambda: GroupCommit("event_votes", lambda k, b: votes.count_ballots(repo, k, b)),
+            )
+            self._joins = commits.get(
+                "event_joins",
+                lambda: GroupCommit("event_joins", lambda k, j: joins.admit(repo, k, j)),
+            )
 
     @classmethod
-    def of(cls, db: Database, clock: Clock = utc_now) -> EventService:
-        return cls(EventRepository(db), clock)
+    def of(
+        cls,
+        db: Database,
+        clock: Clock = utc_now,
+        hooks: Hooks = NO_HOOKS,
+        commits: GroupCommits | None = None,
+    ) -> EventService:
+        return cls(EventRepository(db, hooks), clock, commits)
 
     # -- reads --------------------------------------------------------------------------
     async def find(self, event_id: str) -> Doc | None:
@@ -145,12 +171,15 @@ class EventService:
             "stage_gen": 0,
             "voting_open": False,
             "voting_team": "",
+            "voting_gen": 0,
             "teams": {
                 tid: {"name": n, "order": base + i} for i, (tid, n) in enumerate(teams.items())
             },
             "tally": {tid: {"votes": 0, "score_sum": 0} for tid in teams},
             "vote_seq": 0,
             "attendees": 0,
+            "last_batch": "",  # the counting chain (infra/batchcount.py): see votes.py
+            "batch_seq": 0,
             "created_at": now,
             "updated_at": now,
         }
@@ -250,7 +279,16 @@ class EventService:
             ticket=ticket,
             caller=caller,
             now=self.clock(),
+            store=self._store_attendee,
         )
+
+    async def _store_attendee(self, event_id: str, name: str | None, fields: Doc) -> str:
+        """A new attendee, stored and counted in a batch of joins (joins.admit)."""
+        joiner: Joiner = (name, self.clock(), fields)
+        if self._joins is not None:
+            return await self._joins.submit(event_id, joiner)
+        (attendee_id,) = await joins.admit(self.repo, event_id, [joiner])
+        return attendee_id
 
     async def cast_vote(
         self, *, event_id: str, attendee: Principal, team_id: str, score: int
@@ -265,6 +303,7 @@ class EventService:
             score=score,
             now=self.clock(),
             receipt_hash=receipt_hash(receipt),
+            submit=self._votes.submit if self._votes is not None else None,
         )
         return receipt
 
@@ -274,6 +313,8 @@ class EventService:
         return doc, await self.repo.votes_of(str(event["_id"]), attendee.subject)
 
 
-def provide_events(db: Database, clock: Clock) -> EventService:
-    """The `events` dependency of the controllers and pages (db and clock from app.state)."""
-    return EventService.of(db, clock)
+def provide_events(db: Database, clock: Clock, state: State) -> EventService:
+    """The `events` dependency of the controllers and pages (db, clock and the fault-injection
+    hooks from app.state; a Protocol cannot be a dependency's parameter type)."""
+    commits: GroupCommits | None = getattr(state, "group_commits", None)
+    return EventService.of(db, clock, provide_hooks(state), commits)

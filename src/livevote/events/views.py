@@ -98,6 +98,7 @@ def recount_view(report: RecountReport) -> RecountOut:
                 d.counted["score_sum"],
             )
             for d in report.differences
+            if d.what.startswith(TEAM_DIFFERENCE)  # the attendee count has no row here
         ],
     )
 

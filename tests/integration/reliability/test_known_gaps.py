@@ -1,8 +1,9 @@
 """A vote stored by its first write whose counting write never ran (MongoDB died in between;
 the client got a 503). Live events finish counting it on the client's retry, exactly once
-(the counting update is guarded by a per-vote marker); so do poll votes (the vote's counting
-batch is applied or re-batched exactly once: polls/counting.py). The chaos run hits this state
-by chance; these tests build it deterministically (the first write done directly in MongoDB,
+(votes.settle: the vote is moved into a batch of its own, one check-and-set on its batch field
+decides, and the batch applies once); so do poll votes (the vote's counting batch is applied
+or re-batched exactly once: polls/counting.py). The chaos run hits this state by chance; these
+tests build it deterministically (the first write done directly in MongoDB,
 exactly as the crash leaves it).
 """
 
@@ -25,7 +26,8 @@ async def _stored_but_uncounted_vote(
     client: httpx.AsyncClient, server_db: Any, score: int
 ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any]]:
     """An open event whose one attendee has a vote stored by the first write only (the crash:
-    insert_vote ran, count_vote_if_open did not, the client saw a 503)."""
+    the insert ran, the counting did not, the client saw a 503). The vote has no `batch`
+    field, like a vote stored before batches: it belongs to no batch until a retry moves it."""
     host, ev = await new_event(client, teams=1)
     team = ev["teams"][0]["id"]
     await open_voting_for(client, host, ev["id"], team)
