@@ -7,11 +7,9 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
-from pymongo.asynchronous.database import AsyncDatabase
 
 from livevote.accounts import service
 from livevote.accounts.lockout import LoginGuard
-from livevote.accounts.repository import UserRepository
 from livevote.accounts.schemas import LoginIn, RegisterIn, TokenOut, UserOut
 from livevote.accounts.views import user_out
 from livevote.config import Settings
@@ -19,13 +17,8 @@ from livevote.infra.auth import PasswordPool, Principal, TokenService, current_u
 from livevote.infra.hooks import provide_hooks  # not a `hooks: Hooks` parameter: Litestar
 
 # cannot validate a non-runtime-checkable Protocol, so handlers read app.state.hooks
-from livevote.infra.mongo import Doc
 from livevote.infra.ratelimit import RateLimiter
 from livevote.infra.resources import Clock
-
-
-def provide_users(db: AsyncDatabase[Doc]) -> UserRepository:
-    return UserRepository(db)
 
 
 def provide_passwords(state: State) -> PasswordPool:
@@ -41,7 +34,7 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["accounts"]
     dependencies = {
-        "users": Provide(provide_users, sync_to_thread=False),
+        "users": Provide(service.provide_users, sync_to_thread=False),
         "passwords": Provide(provide_passwords, sync_to_thread=False),
         "guard": Provide(provide_guard, sync_to_thread=False),
     }
@@ -51,7 +44,7 @@ class AuthController(Controller):
         self,
         data: RegisterIn,
         request: Request[Any, Any, Any],
-        users: UserRepository,
+        users: service.Users,
         limiter: RateLimiter,
         passwords: PasswordPool,
         settings: Settings,
@@ -76,7 +69,7 @@ class AuthController(Controller):
         self,
         data: LoginIn,
         request: Request[Any, Any, Any],
-        users: UserRepository,
+        users: service.Users,
         limiter: RateLimiter,
         guard: LoginGuard,
         passwords: PasswordPool,
@@ -102,12 +95,12 @@ class UsersController(Controller):
     path = "/api/users"
     tags = ["accounts"]
     dependencies = {
-        "users": Provide(provide_users, sync_to_thread=False),
+        "users": Provide(service.provide_users, sync_to_thread=False),
         "user": Provide(current_user),
     }
 
     @get("/me")
-    async def me(self, users: UserRepository, user: Principal) -> UserOut:
+    async def me(self, users: service.Users, user: Principal) -> UserOut:
         return user_out(await service.profile(users, user.subject))
 
 

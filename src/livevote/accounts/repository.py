@@ -18,6 +18,8 @@ from pymongo.errors import DuplicateKeyError as _MongoDuplicateKey
 
 from livevote.infra.mongo import Doc
 
+Database = AsyncDatabase[Doc]  # the handle a UserRepository is opened on
+
 
 @dataclass(frozen=True)
 class Taken:

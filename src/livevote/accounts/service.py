@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from livevote.accounts.lockout import LoginGuard
-from livevote.accounts.repository import Taken, UserRepository
+from livevote.accounts.repository import Database, Taken, UserRepository
 from livevote.config import LimitSettings
 from livevote.errors import Conflict, Unauthorized
 from livevote.infra import metrics
@@ -12,6 +12,12 @@ from livevote.infra.hooks import Hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.ratelimit import RateLimiter
 from livevote.infra.resources import Clock
+
+Users = UserRepository  # what controllers hand to the rules below (built by provide_users)
+
+
+def provide_users(db: Database) -> Users:
+    return UserRepository(db)
 
 
 def _taken(taken: Taken) -> Conflict:

@@ -9,10 +9,10 @@ import msgspec
 from livevote.infra.validation import IdStr, Input, Name, Text
 
 MaxScore = Annotated[int, msgspec.Meta(ge=1, le=10)]
-JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[A-Za-z0-9]+$")]
+JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[A-Za-z0-9]+\Z")]
 Admission = Literal["open", "tickets"]
 # A ticket as printed (XXXX-XXXX-XXXX-XXXX) or typed (any case, spaces); checked by admission.py.
-TicketText = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 -]+$")]
+TicketText = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 -]+\Z")]
 
 
 class TeamIn(Input):
@@ -112,6 +112,7 @@ class EventView(msgspec.Struct):
     results_visibility: str  # live | hidden | revealed
     results_visible: bool
     admission: str = "open"  # open | tickets (admission.py)
+    activity: str | None = None  # the live activity (activities domain), if any
 
 
 class ResultRow(msgspec.Struct):

@@ -3,8 +3,9 @@
 Three "at most one" rules and how the database enforces each:
 - one team on stage: the event document's `stage` field is the one truth. A switch is ONE
   atomic write of that document (`switch_stage`) that sets `stage`, closes the voting window
-  and bumps `stage_gen` together, so the vote check-and-set (`voting_open && voting_team ==
-  team`, same document) can never count a vote for a team that has left the stage, and a
+  and bumps `stage_gen` and `voting_gen` together, so a vote batch's check-and-set
+  (`voting_open && voting_team == team && voting_gen == G`, same document) can never count a
+  vote for a team that has left the stage, and a
   single field can never hold two teams — at least as strong as a partial unique index, with
   nothing to keep in step. (Until this version `teams.on_stage` mirrored it under a unique
   index, kept in step by a retry loop; the mirror, its loop and its index are gone. A
@@ -12,7 +13,10 @@ Three "at most one" rules and how the database enforces each:
   writes `on_stage` any more, and `livevote indexes check` reports only missing indexes;
   `db.teams.dropIndex("one_team_on_stage_per_event")` tidies it away.)
 - one vote per attendee per team: the unique index on event_votes (see votes.py).
-- votes only while the host keeps voting open for the team on stage: see votes.cast_vote.
+- votes only while the host keeps voting open for the team on stage: see votes.py.
+
+Votes and joins go through group commit when the app provides it (`provide_events`):
+concurrent ones of an event become one batch (votes.count_ballots, joins.admit).
 
 `EventService` is what controllers, pages, the SSE stream and the demo seed call; besides it
 only recount.py (the `livevote recount events` contract) reads through the repository.

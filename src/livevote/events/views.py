@@ -55,6 +55,7 @@ def public_view(event: Doc) -> EventView:
         results_visibility=results_visibility(event),
         results_visible=results_visible(event),
         admission=str(event.get("admission") or "open"),
+        activity=event.get("activity") or None,
     )
 
 
