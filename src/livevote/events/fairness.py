@@ -7,16 +7,38 @@ the ledger (ledger.py). Joining itself is EventService.join (it is every attende
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from livevote.errors import NotFound
 from livevote.events import admission, integrity, ledger
 from livevote.events.fairness_repository import FairnessRepository
 from livevote.events.repository import Database
 from livevote.events.service import EventService
+from livevote.events.votes import GRACE_SECONDS, VOTE_CACHE_SECONDS
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 
+log = logging.getLogger("livevote.events.fairness")
+
 _ledger_caches: dict[int, ledger.LedgerCache] = {}  # one per event loop (asyncio locks)
+# A vote that passed the vote path's pre-check just before a void (its event cache lives
+# VOTE_CACHE_SECONDS, its batch may wait GRACE_SECONDS for a slow writer) can be counted after
+# the void's recount: one more recount once that window has passed takes it out as well.
+FOLLOW_UP_SECONDS = VOTE_CACHE_SECONDS + GRACE_SECONDS
+_follow_ups: set[asyncio.Task[None]] = set()
+
+
+def _recount_later(events: EventService, event: Doc) -> None:
+    async def run() -> None:
+        await asyncio.sleep(FOLLOW_UP_SECONDS)
+        try:
+            await events.recount(event=event, fix=True)
+        except Exception:  # logged: the host's next void or recount repeats it
+            log.warning("follow-up recount after a void failed", exc_info=True)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _follow_ups.add(task)
+    task.add_done_callback(_follow_ups.discard)
 
 
 def _ledger_cache() -> ledger.LedgerCache:
@@ -56,7 +78,7 @@ class FairnessService:
         return integrity.report(event, attendees, votes, await self.fair.audit_of(event_id))
 
     async def void(self, *, event: Doc, attendee_id: str, reason: str, by: str) -> Doc:
-        return await integrity.void_attendee(
+        out = await integrity.void_attendee(
             self.fair,
             event,
             attendee_id,
@@ -65,6 +87,8 @@ class FairnessService:
             now=self.clock(),
             recount=lambda: self.events.recount(event=event, fix=True),
         )
+        _recount_later(self.events, event)
+        return out
 
     async def voids(self, *, event: Doc) -> list[Doc]:
         """The void audit entries of an event (for the export)."""

@@ -17,7 +17,9 @@ Voiding (`POST /api/events/{id}/attendees/{attendee_id}/void {reason}`) is never
 2. the attendee document keeps `voided: {reason, at}` (the first reason stays);
 3. an audit entry `void:<event>:<attendee>` (the export, the ledger and the integrity report
    show it; the ledger without the attendee);
-4. a recount (recount.py) takes their votes out of the results.
+4. a recount (recount.py) takes their votes out of the results, and a follow-up recount a
+   few seconds later (fairness.FOLLOW_UP_SECONDS) takes out a vote that passed the vote
+   path's cached pre-check just before the flag and was counted after the first recount.
 Each step is idempotent, so voiding twice is voiding once, and a void that died half-way is
 finished by the next call. After the event ended → 409 event-ended (results are final).
 """

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from livevote.events import ledger
+from livevote.events.fairness import FOLLOW_UP_SECONDS
 from tests.support.events import join, new_event, open_voting_for
 
 
@@ -138,6 +139,31 @@ async def test_void_removes_votes_through_a_recount_idempotent_audited(
     )
     assert r.status_code == 409 and problem_type(r) == "event-ended"
     assert await results(client, host, eid) == {t0: (1, 2), t1: (0, 0)}
+
+
+async def test_a_vote_racing_the_void_leaves_the_results_too(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """A vote that passed the vote path's pre-check (its short event cache) just before the
+    void may still be counted after the void's recount: the follow-up recount takes it out,
+    and the ledger then proves the results."""
+    host, ev = await new_event(client, teams=1)
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    honest, stuffer = await join(client, ev["code"]), await join(client, ev["code"])
+    await open_voting_for(client, host, eid, t0)
+    assert (await vote(client, eid, honest, t0, 1)).status_code == 201  # warms the cache
+    url = f"/api/events/{eid}/attendees/{stuffer['attendee_id']}/void"
+    r = await client.post(url, json={"reason": "race"}, headers=host["headers"])
+    assert r.status_code == 200 and r.json()["votes_removed"] == 0
+    late = await vote(client, eid, stuffer, t0, 5)
+    assert late.status_code in (201, 403), late.text  # 201 only inside the cache window
+    await asyncio.sleep(FOLLOW_UP_SECONDS + 1.5)
+    assert await results(client, host, eid) == {t0: (1, 1)}
+    r = await client.post(f"/api/events/{eid}/recount", headers=host["headers"])
+    assert r.json()["consistent"] is True, r.text
+    book = (await client.get(f"/api/events/{eid}/ledger", headers=host["headers"])).json()
+    assert ledger.verify(book) == []
+    assert book["counted"] == 1 and book["count"] == (2 if late.status_code == 201 else 1)
 
 
 async def test_receipts_and_the_ledger(client: httpx.AsyncClient, tmp_path: Path) -> None:
