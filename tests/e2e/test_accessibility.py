@@ -92,6 +92,7 @@ async def live_event(api: httpx.AsyncClient, teams: list[str], **extra: Any) -> 
 async def cast(api: httpx.AsyncClient, event: dict[str, Any], team: int, score: int) -> None:
     joined = await api.post("/api/events/join", json={"code": event["code"]})
     assert joined.status_code == 201, joined.text
+    api.cookies.clear()  # a client carrying its attendee cookie joins as the same attendee
     r = await api.post(
         f"/api/events/{event['id']}/votes",
         json={"team_id": event["teams"][team]["id"], "score": score},
