@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from livevote.activities.recount import add_recount as add_activities_recount
+from livevote.events.ledger import add_verify_command
 from livevote.events.recount import add_recount as add_events_recount
 from livevote.polls.recount import add_recount as add_polls_recount
 from livevote.tallies.recount import add_recount as add_elections_recount
@@ -20,3 +21,4 @@ def register(sub: Any) -> None:
     add_polls_recount(domains)
     add_activities_recount(domains)
     add_report_command(sub)
+    add_verify_command(sub)  # livevote verify ledger FILE

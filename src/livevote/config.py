@@ -47,6 +47,7 @@ class LimitSettings:
     user_per_minute: int = 100
     address_per_second: int = 200
     attendee_per_minute: int = 120
+    joins_per_address_per_minute: int = 120  # new attendees per client address per event
     login_failures_per_account: int = 5  # per 15 minutes
     login_failures_per_address: int = 30  # per 15 minutes
     daily_votes: int = 100
