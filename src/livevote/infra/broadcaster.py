@@ -11,8 +11,8 @@ Interface (shared by the events and elections domains)::
     # handlers get it with Provide(provide_broadcaster) (app.state.broadcaster)
 
     # in a request handler (usually through livevote.infra.sse.sse_stream):
-    async with b.subscribe("event:<id>", lifetime=3600) as sub:
-        message = await sub.next()    # a snapshot, or slots.HEARTBEAT/EXPIRED/CLOSING/GONE
+    sub = b.join("event:<id>", lifetime=3600)   # then, in `finally`: b.leave(sub)
+    message = await sub.next()    # a snapshot, or slots.HEARTBEAT/EXPIRED/CLOSING/GONE
 
 Guarantees and shape:
 - ONE change stream per watched collection per process, never one per subscriber. The resume
@@ -62,7 +62,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
 from livevote.config import SseSettings
-from livevote.infra import metrics
+from livevote.infra import metrics, slots
 from livevote.infra.slots import CLOSING, Message, Subscription, document_id, encode_frame
 
 log = logging.getLogger("livevote.broadcaster")
@@ -163,10 +163,7 @@ class Broadcaster:
         self._channels.clear()
 
     # -- subscribers --------------------------------------------------------------------
-    @asynccontextmanager
-    async def subscribe(
-        self, key: str, *, lifetime: float = float("inf")
-    ) -> AsyncIterator[Subscription]:
+    def join(self, key: str, lifetime: float = float("inf")) -> Subscription:
         channel = self._channels.get(key)
         if channel is None:
             channel = _Channel(key, self._builder_for(key))
@@ -180,15 +177,17 @@ class Broadcaster:
         channel.subscribers.add(sub)
         if channel.latest is not None:
             sub.offer(channel.latest)
-        try:
-            yield sub
-        finally:
+        return sub
+
+    def leave(self, sub: Subscription) -> None:
+        channel = self._channels.get(sub.key)
+        if channel is not None and sub in channel.subscribers:
             channel.subscribers.discard(sub)
-            if not channel.subscribers and self._channels.get(key) is channel:
-                del self._channels[key]
-                metrics.SSE_CHANNELS.dec()
-                if channel.task:
-                    channel.task.cancel()
+        if channel is not None and not channel.subscribers:
+            del self._channels[sub.key]
+            metrics.SSE_CHANNELS.dec()
+            if channel.task:
+                channel.task.cancel()
 
     def close_streams(self) -> None:
         """Shutdown began: end every SSE response (and refuse new ones) with a reconnect hint;
@@ -354,6 +353,7 @@ def broadcaster_lifespan(
         for install in installers:
             install(b)
         app.state.broadcaster = b
+        app.asgi_handler = slots.detaching(app.asgi_handler)  # SSE streams leave the middleware
         await b.start()
         restore = _on_shutdown_signal(b.close_streams)
         try:

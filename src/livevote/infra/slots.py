@@ -104,3 +104,36 @@ class Subscription:
         message, self._latest = self._latest, None
         self.quiet_since = time.monotonic()
         return message
+
+
+# Scope key: a response that wants to stream outside the middleware stack puts an object with
+# `async run(receive, send)` and `async close()` here (see `detaching`).
+DETACH = "livevote.detach"
+
+
+def detaching(handler: Any) -> Any:
+    """Wraps the app's ASGI handler (outside every middleware): a response that registered
+    `scope[DETACH]` has sent its start and returned, so the middleware, router and handler
+    frames are gone; its `run` then streams with the same receive/send. Installed by the
+    broadcaster lifespan; without it a response streams in place."""
+
+    async def call(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await handler(scope, receive, send)
+            return
+        scope[DETACH] = None
+        try:
+            await handler(scope, receive, send)
+        except BaseException:
+            rest = scope.pop(DETACH, None)
+            if rest is not None:
+                await rest.close()
+            raise
+        rest = scope.pop(DETACH, None)
+        if rest is not None:
+            # Litestar's per-request state (parsed headers, URL, dependency cache) is done
+            # with: a long-lived stream must not keep it.
+            scope.pop("state", None)
+            await rest.run(receive, send)
+
+    return call

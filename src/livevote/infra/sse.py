@@ -56,7 +56,7 @@ from livevote.errors import RateLimited, ServiceUnavailable
 from livevote.infra import metrics
 from livevote.infra.auth import peek_identity
 from livevote.infra.broadcaster import Broadcaster
-from livevote.infra.slots import CLOSING, EXPIRED, GONE, Subscription
+from livevote.infra.slots import CLOSING, DETACH, EXPIRED, GONE, Subscription
 
 log = logging.getLogger("livevote.sse")
 
@@ -215,7 +215,8 @@ class StreamSlots:
 class _StreamResponse:
     """The ASGI side of one stream (see the module docstring): takes the stream's slots
     before the response starts (a refusal is then an ordinary problem answer from the one
-    error handler), then writes the broadcaster's frames until the stream ends."""
+    error handler), sends the start and the retry hint through the middleware, then either
+    hands the stream to `slots.detaching` (outside the middleware stack) or runs it here."""
 
     __slots__ = ("broadcaster", "head", "headers", "key", "settings", "status", "stream")
 
@@ -227,48 +228,75 @@ class _StreamResponse:
         self.head = inner.is_head_response
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        broadcaster, settings = self.broadcaster, self.settings
         slots: StreamSlots = scope["app"].state.stream_slots
         lease = await slots.acquire(ASGIConnection(scope))
-        gauge = metrics.SSE_OPEN.labels(self.stream)
-        gauge.inc()
-        watcher: asyncio.Task[None] | None = None
+        stream = _Stream(self.broadcaster, self.settings, lease, self.stream)
         try:
-            async with broadcaster.subscribe(self.key, lifetime=settings.max_stream_seconds) as sub:
-                headers, self.headers = self.headers, []
-                await send(
-                    {"type": "http.response.start", "status": self.status, "headers": headers}
-                )
-                del headers
-                if self.head:
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-                    return
-                watcher = asyncio.create_task(_until_disconnect(receive, sub))
-                retry = settings.retry_ms
-                await send(_body(b"retry: %d\n\n" % retry))
-                if broadcaster.closing:
-                    sub.offer(CLOSING)
-                while True:
-                    message = await sub.next()
-                    if message is GONE or message is None:
-                        return
-                    if message is CLOSING:
-                        await send(
-                            _body(b": server shutting down, reconnect\nretry: %d\n\n" % retry)
-                        )
-                        break
-                    if message is EXPIRED:
-                        await send(
-                            _body(b": stream lifetime reached, reconnect\nretry: %d\n\n" % retry)
-                        )
-                        break
-                    await send(_body(message.frame))
+            stream.sub = self.broadcaster.join(self.key, self.settings.max_stream_seconds)
+            start = {"type": "http.response.start", "status": self.status, "headers": self.headers}
+            await send(start)
+            if self.head:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await stream.close()
+                return
+            await send(_body(b"retry: %d\n\n" % self.settings.retry_ms))
+        except BaseException:
+            await stream.close()
+            raise
+        if DETACH in scope:
+            scope[DETACH] = stream
+        else:
+            await stream.run(receive, send)
+
+
+class _Stream:
+    """One live stream after its start: the slot, the lease and the gauge; `run` writes the
+    frames until the stream ends and `close` gives everything back."""
+
+    __slots__ = ("broadcaster", "gauge", "lease", "retry", "sub")
+
+    def __init__(self, broadcaster: Broadcaster, settings: SseSettings, lease: Lease, name: str):
+        self.broadcaster = broadcaster
+        self.lease: Lease | None = lease
+        self.retry = settings.retry_ms
+        self.sub: Subscription | None = None
+        self.gauge = metrics.SSE_OPEN.labels(name)
+        self.gauge.inc()
+
+    async def run(self, receive: Any, send: Any) -> None:
+        sub = self.sub
+        assert sub is not None
+        watcher = asyncio.create_task(_until_disconnect(receive, sub))
+        try:
+            if self.broadcaster.closing:
+                sub.offer(CLOSING)
+            while True:
+                message = await sub.next()
+                if message is GONE or message is None:
+                    return
+                if message is CLOSING:
+                    end = b": server shutting down, reconnect\nretry: %d\n\n" % self.retry
+                    break
+                if message is EXPIRED:
+                    end = b": stream lifetime reached, reconnect\nretry: %d\n\n" % self.retry
+                    break
+                await send(_body(message.frame))
+            await send(_body(end))
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            return  # the client is gone
         finally:
-            if watcher is not None:
-                watcher.cancel()
-            gauge.dec()
-            await lease.release()
+            watcher.cancel()
+            await self.close()
+
+    async def close(self) -> None:
+        if self.lease is None:
+            return
+        lease, self.lease = self.lease, None
+        if self.sub is not None:
+            self.broadcaster.leave(self.sub)
+        self.gauge.dec()
+        await lease.release()
 
 
 def _body(frame: bytes) -> dict[str, Any]:
