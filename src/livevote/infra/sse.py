@@ -19,10 +19,14 @@ way. Frames are the broadcaster's pre-encoded bytes: nothing is re-encoded per c
 Memory per stream (issue 13; tests/integration/platform/test_sse_memory.py): the handler
 returns a `ServerSentEvent` (routing, OpenAPI and headers stay Litestar's), but the ASGI side
 is `_StreamResponse`, which writes frames with `send` itself: no anyio task group, no
-iterator wrappers, no thread hop. Per stream there is the connection, one `Subscription`
-slot, one small task awaiting `http.disconnect` (ASGI has no other way to learn it), and a
-`Lease`. Heartbeats and lifetimes come from the broadcaster's one timer; slot refreshes from
-ONE per-process timer here, refreshing every live slot in a pipelined batch.
+iterator wrappers, no thread hop. Once the start and the retry hint went out through the
+middleware, the stream leaves the middleware stack (`slots.detaching`, installed by the
+broadcaster lifespan): the middleware, router and handler frames and Litestar's per-request
+state are freed, so the request metrics count a stream's connect only. Per stream there is
+the connection, one `Subscription` slot, one small task awaiting `http.disconnect` (ASGI
+has no other way to learn it), a `_Stream` and a `Lease`. Heartbeats and lifetimes come from
+the broadcaster's one timer; slot refreshes from ONE per-process timer here, refreshing
+every live slot in a pipelined batch.
 
 Caps (every domain's stream gets them here, before the response starts; `StreamSlots`):
 - concurrent streams per valid credential (user or attendee; `sse.max_per_credential`) and
