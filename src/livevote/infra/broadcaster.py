@@ -11,8 +11,8 @@ Interface (shared by the events and elections domains)::
     # handlers get it with Provide(provide_broadcaster) (app.state.broadcaster)
 
     # in a request handler (usually through livevote.infra.sse.sse_stream):
-    async with b.subscribe("event:<id>") as sub:
-        message = await sub.next(timeout=15)    # Message | None on timeout
+    sub = b.join("event:<id>", lifetime=3600)   # then, in `finally`: b.leave(sub)
+    message = await sub.next()    # a snapshot, or slots.HEARTBEAT/EXPIRED/CLOSING/GONE
 
 Guarantees and shape:
 - ONE change stream per watched collection per process, never one per subscriber. The resume
@@ -36,6 +36,8 @@ Guarantees and shape:
   reader skips intermediate states, never blocks others, and memory stays bounded. A new
   subscriber immediately receives the channel's current snapshot (built on first use).
 - The channel and its pump stop when its last subscriber leaves.
+- ONE timer task per process (`_tick`, every heartbeat/4 ≤ 1 s) offers slots their heartbeat
+  and lifetime end (slots.Subscription.tick): no subscriber owns a task, Event or timer.
 - `CHANGE_STREAM_LAG` observes write → delivery delay from `wallTime` (MongoDB ≥ 6, NX-27017),
   else a datetime `clusterTime`, else an `updated_at` field found in the change.
 """
@@ -60,7 +62,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
 from livevote.config import SseSettings
-from livevote.infra import metrics
+from livevote.infra import metrics, slots
 from livevote.infra.slots import CLOSING, Message, Subscription, document_id, encode_frame
 
 log = logging.getLogger("livevote.broadcaster")
@@ -103,6 +105,7 @@ class Broadcaster:
     def __init__(self, db: AsyncDatabase[Doc], settings: SseSettings) -> None:
         self.db = db
         self.min_interval = 1.0 / max(0.1, settings.max_updates_per_second)
+        self.heartbeat = settings.heartbeat_seconds
         self._watches: dict[str, KeyFunction] = {}
         self._builders: dict[str, Builder] = {}
         self._channels: dict[str, _Channel] = {}
@@ -136,6 +139,7 @@ class Broadcaster:
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, wait_seconds: float = 5.0) -> None:
         self.loop = asyncio.get_running_loop()
+        self._pumps.add(asyncio.create_task(self._tick(), name="tick"))  # cancelled by stop()
         for collection in self._watches:
             self._opened[collection] = asyncio.Event()
             task = asyncio.create_task(self._run_stream(collection), name=f"watch:{collection}")
@@ -159,8 +163,7 @@ class Broadcaster:
         self._channels.clear()
 
     # -- subscribers --------------------------------------------------------------------
-    @asynccontextmanager
-    async def subscribe(self, key: str) -> AsyncIterator[Subscription]:
+    def join(self, key: str, lifetime: float = float("inf")) -> Subscription:
         channel = self._channels.get(key)
         if channel is None:
             channel = _Channel(key, self._builder_for(key))
@@ -170,19 +173,21 @@ class Broadcaster:
             channel.task = asyncio.create_task(self._pump(channel), name=f"pump:{key}")
             self._pumps.add(channel.task)  # strong reference until done (even when cancelled)
             channel.task.add_done_callback(self._pumps.discard)
-        sub = Subscription(key)
+        sub = Subscription(key, lifetime)
         channel.subscribers.add(sub)
         if channel.latest is not None:
             sub.offer(channel.latest)
-        try:
-            yield sub
-        finally:
+        return sub
+
+    def leave(self, sub: Subscription) -> None:
+        channel = self._channels.get(sub.key)
+        if channel is not None and sub in channel.subscribers:
             channel.subscribers.discard(sub)
-            if not channel.subscribers and self._channels.get(key) is channel:
-                del self._channels[key]
-                metrics.SSE_CHANNELS.dec()
-                if channel.task:
-                    channel.task.cancel()
+        if channel is not None and not channel.subscribers:
+            del self._channels[sub.key]
+            metrics.SSE_CHANNELS.dec()
+            if channel.task:
+                channel.task.cancel()
 
     def close_streams(self) -> None:
         """Shutdown began: end every SSE response (and refuse new ones) with a reconnect hint;
@@ -212,6 +217,15 @@ class Broadcaster:
         return [t.get_name().removeprefix("watch:") for t in self._tasks if not t.done()]
 
     # -- internals ----------------------------------------------------------------------
+    async def _tick(self) -> None:
+        period = min(1.0, max(0.01, self.heartbeat / 4))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for channel in list(self._channels.values()):
+                for sub in channel.subscribers:
+                    sub.tick(now, self.heartbeat)
+
     def _next_id(self, key: str) -> int:
         # Monotonic per channel, and (being ~epoch milliseconds) across channel restarts.
         value = max(self._last_ids.get(key, 0) + 1, int(time.time() * 1000))
@@ -339,6 +353,7 @@ def broadcaster_lifespan(
         for install in installers:
             install(b)
         app.state.broadcaster = b
+        app.asgi_handler = slots.detaching(app.asgi_handler)  # SSE streams leave the middleware
         await b.start()
         restore = _on_shutdown_signal(b.close_streams)
         try:

@@ -1,18 +1,26 @@
 """The per-connection side of the broadcaster: an encoded SSE frame (`Message`, built once
 per update and shared by every subscriber) and a subscriber's slot (`Subscription`), which
 holds only the newest frame — so a slow reader skips states, never blocks the others, and a
-stream costs one slot plus its connection, nothing per update."""
+stream costs one slot plus its connection, nothing per update.
+
+A slot has no Event, no task and no timer of its own: `next()` awaits a bare future that
+`offer()` resolves, and ONE per-process timer (the broadcaster's `tick`) offers `HEARTBEAT`
+to slots that stayed quiet for a heartbeat period and `EXPIRED` to slots past their
+lifetime. Final messages (`CLOSING`, `EXPIRED`, `GONE`; id < 0) stick: a later snapshot
+never hides them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
 Doc = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     """One encoded SSE frame (`frame`), shared by every subscriber of a channel."""
 
@@ -23,7 +31,13 @@ class Message:
 
 # Offered to every subscriber when the process starts shutting down (SIGTERM/SIGINT): the SSE
 # response ends at once with a reconnect hint instead of holding the graceful shutdown open.
-CLOSING = Message("", 0, b"")
+CLOSING = Message("", -1, b"")
+# The stream reached its lifetime (sse.max_stream_seconds): it ends with a reconnect hint.
+EXPIRED = Message("", -2, b"")
+# The client went away (http.disconnect): the stream ends without writing anything.
+GONE = Message("", -3, b"")
+# Offered by the per-process timer to a slot that stayed quiet for a heartbeat period.
+HEARTBEAT = Message("", 0, b": keep-alive\n\n")
 
 
 def encode_frame(event: str, event_id: int, data: bytes) -> bytes:
@@ -46,28 +60,80 @@ def document_id(change: Doc) -> str | None:
 
 
 class Subscription:
-    """A per-connection slot holding only the newest message."""
+    """A per-connection slot holding only the newest message (see the module docstring)."""
 
-    __slots__ = ("_latest", "_ready", "key")
+    __slots__ = ("_latest", "_waiter", "ends", "key", "quiet_since")
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, lifetime: float = float("inf")) -> None:
         self.key = key
         self._latest: Message | None = None
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+        self.quiet_since = time.monotonic()
+        self.ends = self.quiet_since + lifetime
 
     def offer(self, message: Message) -> None:
+        latest = self._latest
+        if latest is not None and latest.id < 0:
+            return  # a final message sticks
         self._latest = message
-        self._ready.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def tick(self, now: float, heartbeat: float) -> None:
+        """The per-process timer's visit: heartbeat when quiet, EXPIRED past the lifetime."""
+        if now >= self.ends:
+            self.offer(EXPIRED)
+        elif self._latest is None and now - self.quiet_since >= heartbeat:
+            self.offer(HEARTBEAT)
 
     async def next(self, timeout: float | None = None) -> Message | None:  # noqa: ASYNC109
-        """The newest message not yet taken, or None after `timeout` seconds."""
-        if not self._ready.is_set():
+        """The newest message not yet taken, or None after `timeout` seconds (None: wait)."""
+        if self._latest is None:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
             try:
-                # asyncio.timeout, not wait_for: no extra task per wait (10k streams × 10/s)
-                async with asyncio.timeout(timeout):
-                    await self._ready.wait()
+                if timeout is None:
+                    await waiter
+                else:  # asyncio.timeout, not wait_for: no extra task per wait
+                    async with asyncio.timeout(timeout):
+                        await waiter
             except TimeoutError:
                 return None
-        self._ready.clear()
+            finally:
+                self._waiter = None
         message, self._latest = self._latest, None
+        self.quiet_since = time.monotonic()
         return message
+
+
+# Scope key: a response that wants to stream outside the middleware stack puts an object with
+# `async run(receive, send)` and `async close()` here (see `detaching`).
+DETACH = "livevote.detach"
+
+
+def detaching(handler: Any) -> Any:
+    """Wraps the app's ASGI handler (outside every middleware): a response that registered
+    `scope[DETACH]` has sent its start and returned, so the middleware, router and handler
+    frames are gone; its `run` then streams with the same receive/send. Installed by the
+    broadcaster lifespan; without it a response streams in place."""
+
+    async def call(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await handler(scope, receive, send)
+            return
+        scope[DETACH] = None
+        try:
+            await handler(scope, receive, send)
+        except BaseException:
+            rest = scope.pop(DETACH, None)
+            if rest is not None:
+                await rest.close()
+            raise
+        rest = scope.pop(DETACH, None)
+        if rest is not None:
+            # Litestar's per-request state (parsed headers, URL, dependency cache) is done
+            # with: a long-lived stream must not keep it.
+            scope.pop("state", None)
+            await rest.run(receive, send)
+
+    return call

@@ -1,4 +1,4 @@
-"""SSE responses fed by the broadcaster (Litestar's own `ServerSentEvent`).
+"""SSE responses fed by the broadcaster (Litestar routes; a lean ASGI response writes).
 
     return sse_stream(broadcaster, "event:<id>", settings.sse, stream="events")
 
@@ -12,17 +12,29 @@ The stream sends, in order:
    reconnect and load-balancers rebalance);
 6. on shutdown (SIGTERM/SIGINT, see broadcaster.close_streams) the same: a final `retry:`
    hint at once, so the graceful shutdown is not held open by streams.
-A client disconnect cancels the generator (Litestar listens for `http.disconnect`); the
-subscription is released and the `livevote_sse_streams_open{stream}` gauge is decremented in
-`finally` either way. Frames are the broadcaster's pre-encoded bytes: nothing is re-encoded per
-connection.
+A client disconnect (`http.disconnect`) ends the stream; the subscription and the slots are
+released and the `livevote_sse_streams_open{stream}` gauge is decremented in `finally` either
+way. Frames are the broadcaster's pre-encoded bytes: nothing is re-encoded per connection.
+
+Memory per stream (issue 13; tests/integration/platform/test_sse_memory.py): the handler
+returns a `ServerSentEvent` (routing, OpenAPI and headers stay Litestar's), but the ASGI side
+is `_StreamResponse`, which writes frames with `send` itself: no anyio task group, no
+iterator wrappers, no thread hop. Once the start and the retry hint went out through the
+middleware, the stream leaves the middleware stack (`slots.detaching`, installed by the
+broadcaster lifespan): the middleware, router and handler frames and Litestar's per-request
+state are freed, so the request metrics count a stream's connect only. Per stream there is
+the connection, one `Subscription` slot, one small task awaiting `http.disconnect` (ASGI
+has no other way to learn it), a `_Stream` and a `Lease`. Heartbeats and lifetimes come from
+the broadcaster's one timer; slot refreshes from ONE per-process timer here, refreshing
+every live slot in a pipelined batch.
 
 Caps (every domain's stream gets them here, before the response starts; `StreamSlots`):
 - concurrent streams per valid credential (user or attendee; `sse.max_per_credential`) and
   per client address (IPv6 /64; `sse.max_per_address`) → 429 type `stream-limit`. Counted in
   Redis (a sorted set of slot ids per credential/address, scored by expiry) so the cap holds
   across workers; a slot is released in `finally`, refreshed while its stream lives, and
-  expires `sse.slot_ttl_seconds` after a crashed process stopped refreshing it. Redis
+  expires `sse.slot_ttl_seconds` after a crashed process stopped refreshing it (every
+  `slot_ttl_seconds / 3`, all slots of the process at once). Redis
   unreachable: these two caps fail open, like the rate limits.
 - concurrent streams per process (`sse.max_per_process`) → 503 type `stream-limit`.
 Both answers carry Retry-After. A refused client costs one Redis script and never touches
@@ -31,17 +43,15 @@ the broadcaster, so it cannot degrade anybody else's stream.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.response import ServerSentEvent
 from litestar.response.base import ASGIResponse
-from litestar.response.sse import ServerSentEventMessage
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -49,7 +59,8 @@ from livevote.config import SseSettings
 from livevote.errors import RateLimited, ServiceUnavailable
 from livevote.infra import metrics
 from livevote.infra.auth import peek_identity
-from livevote.infra.broadcaster import CLOSING, Broadcaster
+from livevote.infra.broadcaster import Broadcaster
+from livevote.infra.slots import CLOSING, DETACH, EXPIRED, GONE, Subscription
 
 log = logging.getLogger("livevote.sse")
 
@@ -82,30 +93,22 @@ return 1
 
 
 class Lease:
-    """One stream's slots: refreshed while the stream lives, released in `finally`."""
+    """One stream's slots: refreshed by the process's timer while the stream lives, released
+    in `finally`."""
+
+    __slots__ = ("keys", "member", "slots")
 
     def __init__(self, slots: StreamSlots | None, keys: list[str], member: str) -> None:
         self.slots = slots
         self.keys = keys
         self.member = member
-        self.refreshed = time.monotonic()
-
-    async def refresh_if_due(self) -> None:
-        if self.slots is None or not self.keys:
-            return
-        if time.monotonic() - self.refreshed < self.slots.ttl_s / 3:
-            return
-        self.refreshed = time.monotonic()
-        try:
-            await self.slots.refresh_script(keys=self.keys, args=[self.member, self.slots.ttl_ms])
-        except RedisError:
-            return  # fail open; the next refresh tries again
 
     async def release(self) -> None:
         if self.slots is None:
             return
         slots, self.slots = self.slots, None
         slots.open -= 1
+        slots.leases.discard(self)
         if not self.keys:
             return
         try:
@@ -128,8 +131,40 @@ class StreamSlots:
         self.ttl_s = settings.slot_ttl_seconds
         self.ttl_ms = int(settings.slot_ttl_seconds * 1000)
         self.open = 0
+        self.leases: set[Lease] = set()  # live leases holding Redis slots
+        self._timer: asyncio.TimerHandle | None = None
+        self._refreshing: asyncio.Task[None] | None = None
         self._acquire = redis.register_script(_ACQUIRE)
         self.refresh_script = redis.register_script(_REFRESH)
+
+    def _hold(self, lease: Lease) -> None:
+        self.leases.add(lease)
+        if self._timer is None and self._refreshing is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.ttl_s / 3, self._refresh_due)
+
+    def _refresh_due(self) -> None:
+        self._timer = None
+        if self.leases:
+            self._refreshing = asyncio.create_task(self._refresh(), name="sse-slot-refresh")
+
+    async def _refresh(self) -> None:
+        """One pipelined round trip per 500 slots, for every live stream of the process."""
+        leases = list(self.leases)
+        try:
+            for i in range(0, len(leases), 500):
+                pipe = self.redis.pipeline(transaction=False)
+                for lease in leases[i : i + 500]:
+                    args: list[str | int] = [lease.member, self.ttl_ms]
+                    await self.refresh_script(keys=lease.keys, args=args, client=pipe)
+                await pipe.execute()
+        except RedisError:
+            pass  # fail open; the next round tries again
+        finally:
+            self._refreshing = None
+            if self.leases:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(self.ttl_s / 3, self._refresh_due)
 
     async def acquire(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Lease:
         s = self.settings
@@ -174,98 +209,128 @@ class StreamSlots:
                     type="stream-limit",
                 )
             lease.keys = keys
+            self._hold(lease)
             return lease
         except BaseException:
             await lease.release()
             raise
 
 
-class _CappedResponse(ASGIResponse):
-    """Takes the stream's slots before the response starts (a refusal is then an ordinary
-    problem answer from the one error handler) and gives them back when it ends."""
+class _StreamResponse:
+    """The ASGI side of one stream (see the module docstring): takes the stream's slots
+    before the response starts (a refusal is then an ordinary problem answer from the one
+    error handler), sends the start and the retry hint through the middleware, then either
+    hands the stream to `slots.detaching` (outside the middleware stack) or runs it here."""
 
-    def __init__(self, inner: ASGIResponse, holder: list[Lease], slots: StreamSlots) -> None:
-        self.inner = inner
-        self.holder = holder
-        self.slots = slots
+    __slots__ = ("broadcaster", "head", "headers", "key", "settings", "status", "stream")
+
+    def __init__(self, spec: _CappedStream, inner: ASGIResponse) -> None:
+        self.broadcaster, self.key = spec.broadcaster, spec.key
+        self.settings, self.stream = spec.settings, spec.stream
+        self.status = inner.status_code
+        self.headers: list[tuple[bytes, bytes]] = inner.encode_headers()
+        self.head = inner.is_head_response
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        lease = await self.slots.acquire(ASGIConnection(scope))
-        self.holder.append(lease)
+        slots: StreamSlots = scope["app"].state.stream_slots
+        lease = await slots.acquire(ASGIConnection(scope))
+        stream = _Stream(self.broadcaster, self.settings, lease, self.stream)
         try:
-            await self.inner(scope, receive, send)
+            stream.sub = self.broadcaster.join(self.key, self.settings.max_stream_seconds)
+            start = {"type": "http.response.start", "status": self.status, "headers": self.headers}
+            await send(start)
+            if self.head:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await stream.close()
+                return
+            await send(_body(b"retry: %d\n\n" % self.settings.retry_ms))
+        except BaseException:
+            await stream.close()
+            raise
+        if DETACH in scope:
+            scope[DETACH] = stream
+        else:
+            await stream.run(receive, send)
+
+
+class _Stream:
+    """One live stream after its start: the slot, the lease and the gauge; `run` writes the
+    frames until the stream ends and `close` gives everything back."""
+
+    __slots__ = ("broadcaster", "gauge", "lease", "retry", "sub")
+
+    def __init__(self, broadcaster: Broadcaster, settings: SseSettings, lease: Lease, name: str):
+        self.broadcaster = broadcaster
+        self.lease: Lease | None = lease
+        self.retry = settings.retry_ms
+        self.sub: Subscription | None = None
+        self.gauge = metrics.SSE_OPEN.labels(name)
+        self.gauge.inc()
+
+    async def run(self, receive: Any, send: Any) -> None:
+        sub = self.sub
+        assert sub is not None
+        watcher = asyncio.create_task(_until_disconnect(receive, sub))
+        try:
+            if self.broadcaster.closing:
+                sub.offer(CLOSING)
+            while True:
+                message = await sub.next()
+                if message is GONE or message is None:
+                    return
+                if message is CLOSING:
+                    end = b": server shutting down, reconnect\nretry: %d\n\n" % self.retry
+                    break
+                if message is EXPIRED:
+                    end = b": stream lifetime reached, reconnect\nretry: %d\n\n" % self.retry
+                    break
+                await send(_body(message.frame))
+            await send(_body(end))
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            return  # the client is gone
         finally:
-            await lease.release()
+            watcher.cancel()
+            await self.close()
+
+    async def close(self) -> None:
+        if self.lease is None:
+            return
+        lease, self.lease = self.lease, None
+        if self.sub is not None:
+            self.broadcaster.leave(self.sub)
+        self.gauge.dec()
+        await lease.release()
+
+
+def _body(frame: bytes) -> dict[str, Any]:
+    return {"type": "http.response.body", "body": frame, "more_body": True}
+
+
+async def _until_disconnect(receive: Any, sub: Subscription) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass  # the (empty) request body of the GET
+    sub.offer(GONE)
 
 
 class _CappedStream(ServerSentEvent):
-    def __init__(self, content: AsyncIterator[ServerSentEventMessage], holder: list[Lease]):
-        super().__init__(content, headers={"Cache-Control": "no-cache, no-transform"})
-        self.holder = holder
+    """What a handler returns: Litestar encodes the headers, `_StreamResponse` streams."""
 
-    def to_asgi_response(
-        self, app: Any, request: Request[Any, Any, Any], **kw: Any
-    ) -> ASGIResponse:
-        inner = super().to_asgi_response(app, request, **kw)
-        slots: StreamSlots = request.app.state.stream_slots
-        return _CappedResponse(inner, self.holder, slots)
+    def __init__(
+        self, broadcaster: Broadcaster, key: str, settings: SseSettings, stream: str
+    ) -> None:
+        super().__init__((), headers={"Cache-Control": "no-cache, no-transform"})
+        self.broadcaster = broadcaster
+        self.key = key
+        self.settings = settings
+        self.stream = stream
 
-
-class _Encoded(ServerSentEventMessage):
-    """A frame encoded once by the broadcaster; Litestar writes it as is."""
-
-    def __init__(self, frame: bytes) -> None:
-        super().__init__()
-        self.frame = frame
-
-    def encode(self) -> bytes:
-        return self.frame
-
-
-_HEARTBEAT = _Encoded(b": keep-alive\n\n")
-
-
-async def stream_messages(
-    broadcaster: Broadcaster,
-    key: str,
-    settings: SseSettings,
-    *,
-    stream: str,
-    holder: list[Lease] | None = None,
-) -> AsyncIterator[ServerSentEventMessage]:
-    lease = holder[0] if holder else Lease(None, [], "")
-    gauge = metrics.SSE_OPEN.labels(stream)
-    gauge.inc()
-    try:
-        async with broadcaster.subscribe(key) as sub:
-            yield _Encoded(b"retry: %d\n\n" % settings.retry_ms)
-            if broadcaster.closing:
-                sub.offer(CLOSING)
-            deadline = time.monotonic() + settings.max_stream_seconds
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    yield _Encoded(
-                        b": stream lifetime reached, reconnect\nretry: %d\n\n" % settings.retry_ms
-                    )
-                    return
-                message = await sub.next(timeout=min(settings.heartbeat_seconds, remaining))
-                await lease.refresh_if_due()
-                if message is CLOSING:
-                    yield _Encoded(
-                        b": server shutting down, reconnect\nretry: %d\n\n" % settings.retry_ms
-                    )
-                    return
-                yield _HEARTBEAT if message is None else _Encoded(message.frame)
-    finally:
-        gauge.dec()
+    def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kw: Any) -> Any:
+        return _StreamResponse(self, super().to_asgi_response(app, request, **kw))
 
 
 def sse_stream(
     broadcaster: Broadcaster, key: str, settings: SseSettings, *, stream: str
 ) -> ServerSentEvent:
     """The Litestar response for one subscriber of channel `key`, under the stream caps."""
-    holder: list[Lease] = []  # filled by _CappedResponse before the first message
-    return _CappedStream(
-        stream_messages(broadcaster, key, settings, stream=stream, holder=holder), holder
-    )
+    return _CappedStream(broadcaster, key, settings, stream)

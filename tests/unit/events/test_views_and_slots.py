@@ -11,6 +11,7 @@ from bson import ObjectId
 from livevote.events import views
 from livevote.infra.broadcaster import Message, Subscription, document_id, encode_frame
 from livevote.infra.recount import Difference, RecountReport
+from livevote.infra.slots import CLOSING, EXPIRED, GONE, HEARTBEAT
 
 
 def event(tally: dict[str, tuple[int, int]], **extra: object) -> dict[str, object]:
@@ -106,3 +107,27 @@ async def test_subscription_keeps_only_the_newest_message() -> None:
     sub.offer(Message("k", 1001, b""))
     got = await waiter
     assert got is not None and got.id == 1001
+
+
+async def test_final_messages_stick_and_the_timer_offers_heartbeats_and_lifetimes() -> None:
+    """Issue 13: a slot has no timer of its own; the per-process tick visits it."""
+    sub = Subscription("k", lifetime=10.0)
+    start = sub.quiet_since
+    sub.tick(start + 1.0, heartbeat=2.0)
+    assert await sub.next(timeout=0.01) is None  # not quiet for a heartbeat yet
+    sub.tick(sub.quiet_since + 2.5, heartbeat=2.0)
+    assert await sub.next(timeout=0.01) is HEARTBEAT
+    sub.offer(Message("k", 1, b"x"))
+    sub.tick(sub.quiet_since + 5.0, heartbeat=2.0)  # a pending snapshot is never replaced
+    got = await sub.next(timeout=0.01)
+    assert got is not None and got.id == 1
+    sub.tick(start + 10.0, heartbeat=2.0)
+    sub.offer(Message("k", 2, b"y"))  # a final message sticks
+    assert await sub.next(timeout=0.01) is EXPIRED
+    for final in (CLOSING, GONE):
+        other = Subscription("k")
+        waiter = asyncio.create_task(other.next())
+        await asyncio.sleep(0)
+        other.offer(final)
+        other.offer(Message("k", 3, b"z"))
+        assert await waiter is final
