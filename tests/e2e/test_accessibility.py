@@ -453,6 +453,9 @@ async def test_activities_and_questions(server: RunningServer, open_page: Any, l
                 before, after = mentions.format(word="\0", n=3).split("\0")
                 top = re.compile(f"^{re.escape(before)}[ÉéEe]quipe{re.escape(after)}$")
                 await expect(screen.locator(".act-cloud-words li").first).to_have_text(top)
+            if kind == "choice":  # bars glide (reduced motion stops them: test_keyboard.py)
+                glide = "el => getComputedStyle(el).transitionDuration"
+                assert await phone.locator(".act-fill").first.evaluate(glide) != "0s"
             await screen.wait_for_timeout(900)  # the bars finish growing before the picture
             await check(phone, f"phone-act-{kind}-results", lang)
             await check(screen, f"screen-act-{kind}-results", lang)

@@ -198,6 +198,7 @@
     document.body.classList.toggle("act-live", Boolean(a));
     if (!a) {
       renderedKey = null;
+      shownResults = null;
       return;
     }
     const done = Boolean(answered[a.id]);
