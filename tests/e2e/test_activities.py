@@ -171,11 +171,11 @@ async def test_six_kinds_and_questions(server: RunningServer, pages: Pages) -> N
         await received(p)
     cloud = screen.locator("svg.act-cloud")
     # Screen readers get the words as a list with their counts; the picture is hidden from them.
-    words = screen.locator(".act-cloud-words li")
-    await expect(words.first).to_have_text(
+    listed = screen.locator(".act-cloud-words li")
+    await expect(listed.first).to_have_text(
         re.compile("^Growth: 3 mentions$", re.I), timeout=WAIT_MS
     )
-    await expect(words).to_have_count(3)
+    await expect(listed).to_have_count(3)
     await expect(cloud).to_have_attribute("aria-hidden", "true")
     await expect(cloud.locator("text")).to_have_count(3)
     await shot(screen, "screen-wordcloud")
