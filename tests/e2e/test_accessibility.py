@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from livevote.web.i18n import gettext
+from livevote.web.i18n import gettext, ngettext
 from tests.e2e.a11y import run_axe, violations
 from tests.support import events
 from tests.support.artifacts import ARTIFACTS
@@ -228,3 +228,222 @@ async def test_host_sets_the_language_of_the_screen_link(
     # The choice is remembered for this event in this browser.
     await console.reload()
     await expect(console.get_by_label("Language of these links")).to_have_value("es")
+
+
+# ---------- activities and audience Q&A ----------
+
+# The phone for activities is 320 px wide (a 640 px phone at 200 % zoom): the longer French and
+# Spanish strings must fit without sideways scrolling.
+NARROW_PHONE: dict[str, Any] = {**PHONE, "viewport": {"width": 320, "height": 700}}
+# A mobile viewport widens itself to overflowing content (innerWidth grows with it): compare the
+# page's width with the phone's own.
+FITS_THE_PHONE = "document.documentElement.scrollWidth <= 320"
+KIND_MSGID = {
+    "choice": "Poll",
+    "wordcloud": "Word cloud",
+    "rating": "Rating",
+    "open": "Open question",
+    "ranking": "Ranking",
+    "quiz": "Quiz",
+}
+ACTIVITIES: list[dict[str, Any]] = [
+    {
+        "kind": "choice",
+        "prompt": "Where should the next offsite be?",
+        "options": ["Lisbon", "A cabin in the mountains", "Right here"],
+    },
+    {"kind": "wordcloud", "prompt": "One word for this year?"},
+    {"kind": "rating", "prompt": "How was the keynote?", "scale": 5},
+    {"kind": "open", "prompt": "What should we change?"},
+    {
+        "kind": "ranking",
+        "prompt": "Rank our priorities",
+        "options": ["Hiring", "Product", "Customers"],
+    },
+    {
+        "kind": "quiz",
+        "prompt": "When was the company founded?",
+        "options": ["2012", "2015", "2018", "2020"],
+        "correct": 1,
+        "time_limit_s": 120,
+    },
+]
+# What the other attendees answer, by kind (their answers fill the visualisations).
+CROWD: dict[str, list[dict[str, Any]]] = {
+    "choice": [{"options": [0]}, {"options": [1]}],
+    "wordcloud": [{"words": ["Croissance", "Équipe"]}, {"words": ["growth", "équipe"]}],
+    "rating": [{"value": 5}, {"value": 3}],
+    "open": [{"text": "Des pauses café plus longues"}, {"text": "Menos reuniones, por favor"}],
+    "ranking": [{"order": [2, 0, 1]}, {"order": [0, 2, 1]}],
+    "quiz": [{"option": 1}, {"option": 3}],
+}
+
+
+async def answer_on_phone(phone: Page, kind: str, lang: str) -> None:
+    """Answer the live activity the way a person does on the phone page."""
+    box = phone.locator("#act-input")
+    if kind == "choice":
+        await box.locator("input[type=radio]").nth(1).check()
+    elif kind == "wordcloud":
+        await box.locator("input[type=text]").first.fill("Équipe")
+    elif kind == "rating":
+        await box.locator(".act-rate").nth(3).click()
+    elif kind == "open":
+        await box.locator("textarea").fill("Plus de démos en direct")
+    elif kind == "quiz":
+        await box.locator(".act-quiz-btn").nth(1).click()
+    if kind not in ("rating", "quiz"):
+        await box.locator("button[type=submit]").click()
+    await expect(box.locator(".state-title")).to_have_text(
+        gettext(lang, "Answer received"), timeout=WAIT_MS
+    )
+
+
+async def check(page: Page, name: str, lang: str, *, shot: bool = True) -> None:
+    """axe at WCAG 2.2 AA, a phone page that fits 320 px and a screen that fits 1080 px, and a
+    screenshot to look at."""
+    await assert_accessible(page, f"{name}-{lang}")
+    if page.viewport_size and page.viewport_size["width"] == 320:
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert await page.evaluate(FITS_THE_PHONE), f"{name}-{lang} is {width} px wide"
+    if page.viewport_size and page.viewport_size["height"] == 1080:  # a projector doesn't scroll
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        assert height <= 1080, f"{name}-{lang} is {height} px tall"
+    if shot:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / f"{name}-{lang}.png"), full_page=True)
+
+
+def said(lang: str, msgid: str, **values: str) -> str:
+    """A message as LV.t fills it in the page's language."""
+    return gettext(lang, msgid).format(**values)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_activities_and_questions(server: RunningServer, open_page: Any, lang: str) -> None:
+    """Each activity kind live on the phone (320 px) and the screen, before and after the
+    phone answers, with its results shown (the quiz: before and after its answer is revealed,
+    with the leaderboard), then the audience questions: 0 axe violations in each language;
+    the live regions tell the new activity and the results."""
+    async with http_client(server.url) as api:
+        host = await register_user(api)
+        headers = host["headers"]
+        r = await api.post(
+            "/api/events",
+            json={"title": "Town Hall", "teams": [{"name": "Keynote"}]},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        event = r.json()
+        base = f"/api/events/{event['id']}"
+        made = []
+        for spec in ACTIVITIES:
+            r = await api.post(f"{base}/activities", json=spec, headers=headers)
+            assert r.status_code == 201, r.text
+            made.append(r.json())
+        crowd = []
+        for name in ("Zoé", "Íñigo"):
+            r = await api.post("/api/events/join", json={"code": event["code"], "name": name})
+            assert r.status_code == 201, r.text
+            api.cookies.clear()
+            crowd.append({"Authorization": f"Bearer {r.json()['token']}"})
+
+    screen = await open_page(f"{server.url}/screen/{event['code']}", lang, **PROJECTOR)
+    phone = await open_page(f"{server.url}/e/{event['code']}", lang, **NARROW_PHONE)
+    await expect(phone.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+    await phone.locator("#join-form button[type=submit]").click()
+    await expect(phone.locator("#join")).to_be_hidden(timeout=WAIT_MS)
+
+    async with http_client(server.url) as api:
+        for activity in made:
+            kind, prompt, aid = activity["kind"], activity["prompt"], activity["id"]
+            r = await api.put(f"{base}/activity", json={"activity_id": aid}, headers=headers)
+            assert r.status_code == 200, r.text
+            await expect(phone.locator("#act-prompt")).to_have_text(prompt, timeout=WAIT_MS)
+            await expect(screen.locator("#act-screen-prompt")).to_have_text(prompt)
+            await expect(phone.locator("#act-kind")).to_have_text(gettext(lang, KIND_MSGID[kind]))
+            news = said(
+                lang,
+                "New activity ({kind}): {prompt}",
+                kind=gettext(lang, KIND_MSGID[kind]),
+                prompt=prompt,
+            )
+            await expect(phone.locator("#announcer")).to_contain_text(news, timeout=WAIT_MS)
+            await expect(screen.locator("#announcer")).to_contain_text(news, timeout=WAIT_MS)
+            await check(phone, f"phone-act-{kind}", lang)
+            if kind == "quiz":  # the countdown and the answer tiles, nothing revealed yet
+                await expect(screen.locator("#act-screen-timer")).to_be_visible()
+                await expect(screen.locator(".act-quiz-tiles li")).to_have_count(4)
+                await check(screen, "screen-act-quiz-open", lang)
+            for who, body in zip(crowd, CROWD[kind], strict=True):
+                r = await api.post(f"{base}/activities/{aid}/responses", json=body, headers=who)
+                assert r.status_code == 201, r.text
+            await answer_on_phone(phone, kind, lang)
+
+            if kind == "open":  # moderated: the host approves the texts first
+                r = await api.get(f"{base}/activities/{aid}/results", headers=headers)
+                for text in r.json()["texts"][:2]:
+                    r = await api.put(
+                        f"{base}/activities/{aid}/responses/{text['id']}",
+                        json={"status": "approved"},
+                        headers=headers,
+                    )
+                    assert r.status_code == 200, r.text
+            if kind == "quiz":
+                r = await api.post(f"{base}/activities/{aid}/reveal", headers=headers)
+                assert r.status_code == 200, r.text
+                told = said(lang, "The right answer: {answer}.", answer="2015")
+                await expect(screen.locator(".act-leaders li")).to_have_count(3, timeout=WAIT_MS)
+                # The right answer is marked in words, not only in green.
+                right = screen.locator(".act-bar.right")
+                await expect(right).to_contain_text("2015")
+                await expect(right.locator(".act-badge")).to_contain_text(
+                    gettext(lang, "Correct answer")
+                )
+                await expect(screen.locator(".act-bar.wrong .act-badge")).to_have_count(0)
+                correct = gettext(lang, "Correct! +{n} point").split("{n}")[0]
+                await expect(phone.locator("#act-input .state-title")).to_contain_text(
+                    correct, timeout=WAIT_MS
+                )
+            else:
+                r = await api.put(
+                    f"{base}/activities/{aid}/results", json={"visible": True}, headers=headers
+                )
+                assert r.status_code == 200, r.text
+                told = said(lang, "Results are shown: {prompt}", prompt=prompt)
+            await expect(phone.locator("#act-view .act-results")).to_be_visible(timeout=WAIT_MS)
+            await expect(screen.locator("#act-screen-body .act-results")).to_be_visible()
+            await expect(phone.locator("#announcer")).to_contain_text(told, timeout=WAIT_MS)
+            await expect(screen.locator("#announcer")).to_contain_text(told, timeout=WAIT_MS)
+            if kind == "wordcloud":  # the picture's text alternative: words with their counts
+                mentions = ngettext(lang, "{word}: {n} mention", "{word}: {n} mentions", 3)
+                before, after = mentions.format(word="\0", n=3).split("\0")
+                top = re.compile(f"^{re.escape(before)}[ÉéEe]quipe{re.escape(after)}$")
+                await expect(screen.locator(".act-cloud-words li").first).to_have_text(top)
+            if kind == "choice":  # bars glide (reduced motion stops them: test_keyboard.py)
+                glide = "el => getComputedStyle(el).transitionDuration"
+                assert await phone.locator(".act-fill").first.evaluate(glide) != "0s"
+            await screen.wait_for_timeout(900)  # the bars finish growing before the picture
+            await check(phone, f"phone-act-{kind}-results", lang)
+            await check(screen, f"screen-act-{kind}-results", lang)
+
+        # Audience questions: the activity closes, the screen shows the top questions (and the
+        # quiz's final leaderboard), the phone lists them with their upvote buttons.
+        r = await api.put(f"{base}/activity", json={"activity_id": None}, headers=headers)
+        assert r.status_code == 200, r.text
+        for who, text in zip(
+            crowd, ["Quand aura lieu la prochaine réunion ?", "¿Habrá opción remota?"], strict=True
+        ):
+            r = await api.post(f"{base}/questions", json={"text": text}, headers=who)
+            assert r.status_code == 201, r.text
+            qid = r.json()["id"]
+        r = await api.post(f"{base}/questions/{qid}/upvote", headers=crowd[0])
+        assert r.status_code == 201, r.text
+    await expect(screen.locator("#act-screen-qa .qa-item")).to_have_count(2, timeout=WAIT_MS)
+    await expect(screen.locator("#act-screen-final .act-leaders")).to_be_visible()
+    await expect(phone.locator("#qa-list .qa-item")).to_have_count(2, timeout=WAIT_MS)
+    await expect(phone.locator("#qa-list .qa-item").first.locator(".qa-votes")).to_have_text(
+        re.compile(r"^1\s*" + re.escape(gettext(lang, "vote")) + "$")
+    )
+    await check(phone, "phone-questions", lang)
+    await check(screen, "screen-questions", lang)

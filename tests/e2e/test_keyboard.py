@@ -54,6 +54,9 @@ FOCUS = """() => {
   };
 }"""
 NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+# A mobile viewport widens itself to overflowing content (innerWidth grows with it): the
+# activities' checks compare the page's width with the phone's own.
+FITS_320 = "document.documentElement.scrollWidth <= 320"
 
 
 @pytest.fixture
@@ -214,3 +217,101 @@ async def test_reduced_motion_is_respected(server: RunningServer, open_page: Any
     await expect(lively.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
     assert await lively.evaluate(motion, [".bar-row .fill", "transitionDuration"]) != "0s"
     assert await lively.evaluate(motion, ["#conn .dot", "animationName"]) != "none"
+
+
+async def from_the_top(page: Page) -> None:
+    """Start again from the page's first stop, the skip link (a new activity replaced the
+    controls that had the focus), and follow it into the content with Enter."""
+    await page.locator(".skip-link").focus()
+    await page.keyboard.press("Enter")
+
+
+async def test_phone_answers_activities_and_upvotes_by_keyboard(
+    server: RunningServer, open_page: Any
+) -> None:
+    """At 320 px with Tab, Space, Enter (and arrows inside the radio group): answer a poll and a
+    rating, upvote a question; every stop shows its focus; the live region tells the new
+    activity and the answer; the results' bars don't move under prefers-reduced-motion."""
+    async with http_client(server.url) as api:
+        event = await new_event(api, ["Aurora"])
+        headers = event["host"]["headers"]
+        base = f"/api/events/{event['id']}"
+        made = []
+        for spec in (
+            {"kind": "choice", "prompt": "Lunch?", "options": ["Pizza", "Noodles", "Salad"]},
+            {"kind": "rating", "prompt": "How was the keynote?", "scale": 5},
+        ):
+            r = await api.post(f"{base}/activities", json=spec, headers=headers)
+            assert r.status_code == 201, r.text
+            made.append(r.json())
+        poll, rating = made
+        r = await api.put(
+            f"{base}/activities/{poll['id']}/results", json={"visible": True}, headers=headers
+        )
+        assert r.status_code == 200, r.text
+
+    phone = await open_page(f"{server.url}/e/{event['code']}", reduced_motion="reduce", **NARROW)
+    await expect(phone.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+    await tab_to(phone, lambda f: f["name"] == "Join event")
+    await phone.keyboard.press("Enter")
+    await expect(phone.locator("#join")).to_be_hidden(timeout=WAIT_MS)
+
+    async with http_client(server.url) as api:
+        r = await api.put(f"{base}/activity", json={"activity_id": poll["id"]}, headers=headers)
+        assert r.status_code == 200, r.text
+    await expect(phone.locator("#act-prompt")).to_have_text("Lunch?", timeout=WAIT_MS)
+    await expect(phone.locator("#announcer")).to_contain_text("New activity (Poll): Lunch?")
+    # Into the options (a radio group): Space picks, an arrow moves to the next option.
+    await from_the_top(phone)
+    await tab_to(phone, lambda f: f["type"] == "radio")
+    await phone.keyboard.press("Space")
+    await expect(phone.get_by_label("Pizza")).to_be_checked()
+    await phone.keyboard.press("ArrowDown")
+    await expect(phone.get_by_label("Noodles")).to_be_checked()
+    focused = await phone.evaluate(FOCUS)
+    assert focused["visible"], focused
+    await tab_to(phone, lambda f: f["name"] == "Send my answer")
+    await phone.keyboard.press("Enter")
+    await expect(phone.locator("#act-input .state-title")).to_have_text(
+        "Answer received", timeout=WAIT_MS
+    )
+    await expect(phone.locator("#announcer")).to_contain_text("Answer received")
+    bar = phone.locator(".act-bar", has_text="Noodles")
+    await expect(bar).to_contain_text("1 · 100%", timeout=WAIT_MS)
+    motion = "el => getComputedStyle(el).transitionDuration"
+    assert await bar.locator(".act-fill").evaluate(motion) == "0s"
+    assert await phone.evaluate(FITS_320), "poll results scroll sideways"
+
+    async with http_client(server.url) as api:
+        r = await api.put(f"{base}/activity", json={"activity_id": rating["id"]}, headers=headers)
+        assert r.status_code == 200, r.text
+        asker = await api.post("/api/events/join", json={"code": event["code"]})
+        assert asker.status_code == 201, asker.text
+        api.cookies.clear()
+        r = await api.post(
+            f"{base}/questions",
+            json={"text": "Is there a recording?"},
+            headers={"Authorization": f"Bearer {asker.json()['token']}"},
+        )
+        assert r.status_code == 201, r.text
+    await expect(phone.locator("#act-prompt")).to_have_text("How was the keynote?", timeout=WAIT_MS)
+    await expect(phone.locator("#announcer")).to_contain_text(
+        "New activity (Rating): How was the keynote?"
+    )
+    await from_the_top(phone)
+    await tab_to(phone, lambda f: f["name"] == "4 out of 5")
+    await phone.keyboard.press("Enter")
+    await expect(phone.locator("#act-input .state-title")).to_have_text(
+        "Answer received", timeout=WAIT_MS
+    )
+    assert await phone.evaluate(FITS_320), "rating scrolls sideways"
+
+    # The question from the room: upvoted with Space.
+    upvote = phone.get_by_role("button", name="Upvote: Is there a recording?")
+    await expect(upvote).to_be_enabled(timeout=WAIT_MS)
+    await from_the_top(phone)
+    await tab_to(phone, lambda f: f["name"] == "Upvote: Is there a recording?", limit=60)
+    await phone.keyboard.press("Space")
+    await expect(upvote).to_be_disabled(timeout=WAIT_MS)
+    await expect(phone.locator("#qa-list .qa-votes b")).to_have_text("1")
+    assert await phone.evaluate(FITS_320), "questions scroll sideways"

@@ -1,6 +1,7 @@
 // Host console: prepare, order and run activities, show/hide results, reveal quiz answers,
 // moderate open answers and audience questions, export. The public activities stream is the
 // trigger; the host's own view is read with the host's token (EventSource sends no header).
+// Its words go through LV.t like every page's (the console itself is English today).
 "use strict";
 
 (function () {
@@ -57,13 +58,13 @@
     return h(
       "div",
       { class: "act-row-actions" },
-      btn("↑", "", () => move(i, -1), { "aria-label": `Move "${a.prompt}" up`, disabled: i === 0 }),
-      btn("↓", "", () => move(i, 1), { "aria-label": `Move "${a.prompt}" down`, disabled: i === items.length - 1 }),
+      btn("↑", "", () => move(i, -1), { "aria-label": LV.t('Move "{prompt}" up', { prompt: a.prompt }), disabled: i === 0 }),
+      btn("↓", "", () => move(i, 1), { "aria-label": LV.t('Move "{prompt}" down', { prompt: a.prompt }), disabled: i === items.length - 1 }),
       a.live
-        ? btn("Close", "stop", () => call("/activity", "PUT", { activity_id: null }))
-        : btn(a.status === "closed" ? "Reopen" : "Go live", "go", () => call("/activity", "PUT", { activity_id: a.id })),
-      btn(a.results_visible ? "Hide results" : "Show results", "", () => call(`/activities/${a.id}/results`, "PUT", { visible: !a.results_visible })),
-      a.kind === "quiz" && !a.revealed ? btn("Reveal answer", "primary", () => call(`/activities/${a.id}/reveal`, "POST")) : null,
+        ? btn(LV.t("Close"), "stop", () => call("/activity", "PUT", { activity_id: null }))
+        : btn(a.status === "closed" ? LV.t("Reopen") : LV.t("Go live"), "go", () => call("/activity", "PUT", { activity_id: a.id })),
+      btn(a.results_visible ? LV.t("Hide results") : LV.t("Show results"), "", () => call(`/activities/${a.id}/results`, "PUT", { visible: !a.results_visible })),
+      a.kind === "quiz" && !a.revealed ? btn(LV.t("Reveal answer"), "primary", () => call(`/activities/${a.id}/reveal`, "POST")) : null,
     );
   }
 
@@ -83,20 +84,20 @@
               h(
                 "div",
                 { class: "act-row-head" },
-                h("span", { class: "chip " + (a.live ? "live" : "muted") }, a.live ? "Live" : a.status),
+                h("span", { class: "chip " + (a.live ? "live" : "muted") }, a.live ? LV.act.STATUS.live : LV.act.STATUS[a.status] || a.status),
                 h("span", { class: "chip muted" }, LV.act.KIND_LABEL[a.kind]),
                 h("b", { class: "act-row-prompt" }, a.prompt),
-                h("span", { class: "muted small" }, LV.plural(a.responses, "answer", "answers")),
+                h("span", { class: "muted small" }, LV.tn("{n} answer", "{n} answers", a.responses || 0)),
               ),
               actions(a, i),
               a.live && liveResults ? LV.act.results(a, liveResults, { host: true, onModerate }) : null,
             ),
           )
-        : [h("li", { class: "act-empty" }, "No activities yet — add one below.")]),
+        : [h("li", { class: "act-empty" }, LV.t("No activities yet — add one below."))]),
     );
     $("#qa-moderation").checked = moderation;
     $("#qa-host-list").replaceChildren(
-      ...(questions.length ? questions.map(questionRow) : [h("li", { class: "act-empty" }, "No questions yet.")]),
+      ...(questions.length ? questions.map(questionRow) : [h("li", { class: "act-empty" }, LV.t("No questions yet."))]),
     );
   }
 
@@ -112,10 +113,10 @@
       h(
         "div",
         { class: "qa-actions" },
-        q.status !== "approved" ? btn("Approve", { status: "approved" }, "go") : null,
-        q.status !== "hidden" ? btn("Hide", { status: "hidden" }) : null,
-        q.status !== "answered" ? btn("Answered", { status: "answered" }) : null,
-        btn(q.pinned ? "Unpin" : "Pin", { pinned: !q.pinned }),
+        q.status !== "approved" ? btn(LV.t("Approve"), { status: "approved" }, "go") : null,
+        q.status !== "hidden" ? btn(LV.t("Hide"), { status: "hidden" }) : null,
+        q.status !== "answered" ? btn(LV.act.STATUS.answered, { status: "answered" }) : null,
+        btn(q.pinned ? LV.t("Unpin") : LV.t("Pin"), { pinned: !q.pinned }),
       ),
     );
   }

@@ -1,5 +1,7 @@
 // Projector screen: while an activity is live it takes the main area (prompt, live
 // visualisation, quiz countdown and leaderboard); the side shows the top audience questions.
+// The live region (LV.announce) tells a new live activity and results appearing; the
+// visualisation itself is not a live region (it changes with every answer).
 "use strict";
 
 (function () {
@@ -8,9 +10,28 @@
   const eventId = data.event_id;
   let state = null;
   let drawn = null;
+  let liveId = null;
+  let shownResults = null;
+  const seconds = new Intl.NumberFormat(LV.lang, { style: "unit", unit: "second", unitDisplay: "narrow" });
 
   function countLabel(a) {
-    return LV.plural(a.responses || 0, "answer", "answers");
+    return LV.tn("{n} answer", "{n} answers", a.responses || 0);
+  }
+
+  function announceChanges(a) {
+    if (!a) {
+      liveId = shownResults = null;
+      return;
+    }
+    if (a.id !== liveId) {
+      liveId = a.id;
+      LV.announce(LV.t("New activity ({kind}): {prompt}", { kind: LV.act.KIND_LABEL[a.kind] || a.kind, prompt: a.prompt }));
+    }
+    const res = state.results;
+    const unrevealed = a.kind === "quiz" && res && (res.correct === null || res.correct === undefined);
+    const shown = res && !unrevealed ? a.id : null;
+    if (shown && shown !== shownResults) LV.announce(LV.act.revealedText(a, res));
+    shownResults = shown;
   }
 
   function render() {
@@ -20,6 +41,7 @@
     panel.hidden = !a;
     renderQuestions();
     renderFinalBoard(!a);
+    announceChanges(a);
     if (!a) {
       drawn = null;
       return;
@@ -42,7 +64,7 @@
     const box = $("#act-screen-final");
     const rows = state && state.leaderboard;
     box.hidden = !(show && rows && rows.length);
-    if (!box.hidden) box.replaceChildren(LV.act.leaderboard(rows, "Quiz leaderboard"));
+    if (!box.hidden) box.replaceChildren(LV.act.leaderboard(rows, LV.t("Quiz leaderboard")));
   }
 
   function renderQuestions() {
@@ -57,7 +79,7 @@
     const left = LV.act.secondsLeft(state && state.live);
     el.hidden = left === null || Boolean(state.live.revealed);
     if (left !== null) {
-      el.textContent = left > 0 ? `${left}s` : "Time!";
+      el.textContent = left > 0 ? seconds.format(left) : LV.t("Time's up!");
       el.classList.toggle("urgent", left <= 5);
     }
   }

@@ -1,21 +1,34 @@
 // Activities and Q&A — shared pieces for the phone, screen and host pages (LV.act): result
 // visualisations (bars, an SVG word cloud, a rating distribution, a Borda ranking, moderated
 // texts, a quiz leaderboard) and the activities stream. Text typed by people only ever goes
-// in through textContent (LV.h), never as markup.
+// in through textContent (LV.h), never as markup. Every word shown goes through LV.t / LV.tn
+// (the page's catalogue) and every number through LV.num (Intl, the page's language).
 "use strict";
 
 (function () {
   const { h } = LV;
   const SVG = "http://www.w3.org/2000/svg";
   const KIND_LABEL = {
-    choice: "Poll",
-    wordcloud: "Word cloud",
-    rating: "Rating",
-    open: "Open question",
-    ranking: "Ranking",
-    quiz: "Quiz",
+    choice: LV.t("Poll"),
+    wordcloud: LV.t("Word cloud"),
+    rating: LV.t("Rating"),
+    open: LV.t("Open question"),
+    ranking: LV.t("Ranking"),
+    quiz: LV.t("Quiz"),
   };
-  const PALETTE = ["#818cf8", "#22d3ee", "#f472b6", "#facc15", "#34d399", "#fb923c", "#a78bfa", "#60a5fa"];
+  // The word cloud's colours are classes (w0..w7): the stylesheet picks shades that keep their
+  // contrast on the phone's light page and on the screen's dark one.
+  const COLOURS = 8;
+  const STATUS = {
+    draft: LV.t("Draft"),
+    live: LV.t("Live"),
+    closed: LV.t("Closed"),
+    pending: LV.t("Waiting for approval"),
+    approved: LV.t("Approved"),
+    hidden: LV.t("Hidden"),
+    answered: LV.t("Answered"),
+  };
+  const percent = new Intl.NumberFormat(LV.lang, { style: "percent", maximumFractionDigits: 0 });
 
   function svg(tag, attrs, text) {
     const el = document.createElementNS(SVG, tag);
@@ -50,9 +63,10 @@
       "ol",
       { class: "act-bars" },
       results.options.map((o) =>
-        bar(o.text, `${o.count} · ${Math.round(o.percent)}%`, o.count / max, {
+        bar(o.text, `${LV.num(o.count)} · ${percent.format(Math.round(o.percent) / 100)}`, o.count / max, {
           mark: correct === null || correct === undefined ? "" : o.index === correct ? "right" : "wrong",
-          badge: correct === o.index ? "✓ correct" : null,
+          // The right answer is told in words and a tick, never by colour alone.
+          badge: correct === o.index ? [h("span", { "aria-hidden": "true" }, "✓ "), LV.t("Correct answer")] : null,
         }),
       ),
     );
@@ -60,22 +74,23 @@
 
   function rating(results) {
     const max = Math.max(1, ...results.distribution.map((d) => d.count));
-    const avg = results.average === null || results.average === undefined ? "–" : results.average.toFixed(1);
+    const avg = results.average === null || results.average === undefined ? "–" : LV.num(results.average, 1);
     const top = results.distribution.length;
     return h(
       "div",
       { class: "act-rating" },
-      h("p", { class: "act-average" }, h("b", {}, avg), h("span", {}, ` / ${top} average`)),
+      h("p", { class: "act-average" }, h("b", {}, avg), " ", h("span", {}, LV.t("average out of {max}", { max: top }))),
       h(
         "ol",
-        { class: "act-columns", "aria-label": "Distribution" },
+        { class: "act-columns", "aria-label": LV.t("Answers per rating") },
         results.distribution.map((d) =>
           h(
             "li",
-            { "aria-label": `${d.value}: ${d.count}` },
-            h("span", { class: "act-col-n" }, d.count),
-            h("span", { class: "act-col" }, h("span", { class: "act-col-fill", dataset: { h: ((d.count / max) * 100).toFixed(1) } })),
-            h("span", { class: "act-col-label" }, d.value),
+            {},
+            h("span", { class: "sr-only" }, LV.tn("{value}: {n} answer", "{value}: {n} answers", d.count, { value: d.value })),
+            h("span", { class: "act-col-n", "aria-hidden": "true" }, LV.num(d.count)),
+            h("span", { class: "act-col", "aria-hidden": "true" }, h("span", { class: "act-col-fill", dataset: { h: ((d.count / max) * 100).toFixed(1) } })),
+            h("span", { class: "act-col-label", "aria-hidden": "true" }, LV.num(d.value)),
           ),
         ),
       ),
@@ -87,19 +102,35 @@
     return h(
       "ol",
       { class: "act-bars ranked" },
-      results.ranking.map((r) => bar(`${r.rank}. ${r.text}`, `${r.points} pts`, r.points / max, { mark: r.rank === 1 && r.points ? "right" : "" })),
+      results.ranking.map((r) =>
+        bar(`${LV.num(r.rank)}. ${r.text}`, LV.tn("{n} pt", "{n} pts", r.points), r.points / max, { mark: r.rank === 1 && r.points ? "right" : "" }),
+      ),
     );
   }
 
   // A word cloud laid out on an Archimedean spiral: the biggest word in the middle, each next
-  // one at the first place where its box overlaps none placed before. Deterministic.
+  // one at the first place where its box overlaps none placed before. Deterministic. Screen
+  // readers get the words as a list, most frequent first, with their counts (the picture
+  // itself is hidden from them: its sizes say nothing a list doesn't).
   function wordcloud(results) {
+    const words = results.words || [];
+    if (!words.length) return h("p", { class: "act-empty" }, LV.t("No words yet."));
+    return h(
+      "figure",
+      { class: "act-cloud-wrap" },
+      cloud(words),
+      h(
+        "ul",
+        { class: "act-cloud-words sr-only", "aria-label": LV.t("Most frequent words") },
+        words.slice(0, 20).map((w) => h("li", {}, LV.tn("{word}: {n} mention", "{word}: {n} mentions", w.count, { word: w.word }))),
+      ),
+    );
+  }
+
+  function cloud(words) {
     const W = 960;
     const H = 520;
-    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "act-cloud", role: "img" });
-    const words = results.words || [];
-    root.setAttribute("aria-label", words.length ? "Word cloud: " + words.slice(0, 10).map((w) => `${w.word} ${w.count}`).join(", ") : "No words yet");
-    if (!words.length) return root;
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "act-cloud", "aria-hidden": "true", focusable: "false" });
     const max = Math.max(...words.map((w) => w.count));
     const placed = [];
     words.forEach((w, i) => {
@@ -117,10 +148,10 @@
         placed.push(box);
         const text = svg(
           "text",
-          { x: x + bw / 2, y: y + bh * 0.78, "font-size": size, fill: PALETTE[i % PALETTE.length], "text-anchor": "middle" },
+          { x: x + bw / 2, y: y + bh * 0.78, "font-size": size, class: `w${i % COLOURS}`, "text-anchor": "middle" },
           w.word,
         );
-        const title = svg("title", {}, `${w.word}: ${w.count}`);
+        const title = svg("title", {}, `${w.word}: ${LV.num(w.count)}`);
         text.append(title);
         root.append(text);
         break;
@@ -130,7 +161,7 @@
   }
 
   function texts(results, host, onModerate) {
-    if (!results.texts.length) return h("p", { class: "act-empty" }, host ? "No answers yet." : "Answers appear here once approved.");
+    if (!results.texts.length) return h("p", { class: "act-empty" }, host ? LV.t("No answers yet.") : LV.t("Answers appear here once approved."));
     return h(
       "ul",
       { class: "act-texts" },
@@ -143,9 +174,9 @@
             ? h(
                 "span",
                 { class: "act-text-actions" },
-                h("span", { class: "chip muted" }, t.status),
-                t.status !== "approved" ? h("button", { class: "btn sm go", type: "button", onclick: () => onModerate(t, "approved") }, "Approve") : null,
-                t.status !== "hidden" ? h("button", { class: "btn sm", type: "button", onclick: () => onModerate(t, "hidden") }, "Hide") : null,
+                h("span", { class: "chip muted" }, STATUS[t.status] || t.status),
+                t.status !== "approved" ? h("button", { class: "btn sm go", type: "button", onclick: () => onModerate(t, "approved") }, LV.t("Approve")) : null,
+                t.status !== "hidden" ? h("button", { class: "btn sm", type: "button", onclick: () => onModerate(t, "hidden") }, LV.t("Hide")) : null,
               )
             : null,
         ),
@@ -157,7 +188,7 @@
   function results(activity, res, opts) {
     const o = opts || {};
     if (!res && activity && activity.kind === "quiz") return quizTiles(activity);
-    if (!res) return h("p", { class: "act-hidden" }, "Results are hidden — the host will show them");
+    if (!res) return h("p", { class: "act-hidden" }, LV.t("Results are hidden — the host will reveal them"));
     let body;
     if (res.kind === "choice" || res.kind === "quiz") body = optionBars(res, activity);
     else if (res.kind === "rating") body = rating(res);
@@ -182,19 +213,26 @@
   }
 
   function leaderboard(rows, title) {
+    const name = title || LV.t("Leaderboard");
     return h(
       "section",
-      { class: "act-leaders", "aria-label": title || "Leaderboard" },
-      h("h3", {}, title || "Leaderboard"),
+      { class: "act-leaders", "aria-label": name },
+      h("h3", {}, name),
       rows.length
         ? h(
             "ol",
             {},
             rows.map((r) =>
-              h("li", { class: r.rank === 1 ? "first" : "" }, h("span", { class: "act-rank" }, r.rank), h("span", { class: "act-nick" }, r.nickname), h("b", {}, `${r.points}`)),
+              h(
+                "li",
+                { class: r.rank === 1 ? "first" : "" },
+                h("span", { class: "act-rank" }, h("span", { class: "sr-only" }, LV.t("Rank {rank}", { rank: r.rank }) + ": "), h("span", { "aria-hidden": "true" }, LV.num(r.rank))),
+                h("span", { class: "act-nick" }, r.nickname),
+                h("b", {}, LV.tn("{n} point", "{n} points", r.points)),
+              ),
             ),
           )
-        : h("p", { class: "act-empty" }, "No points yet."),
+        : h("p", { class: "act-empty" }, LV.t("No points yet.")),
     );
   }
 
@@ -209,7 +247,7 @@
     return h(
       "li",
       { class: "qa-item" + (q.pinned ? " pinned" : "") + (q.status === "answered" ? " answered" : ""), dataset: { id: q.id } },
-      h("div", { class: "qa-votes", "aria-label": LV.plural(q.votes, "vote", "votes") }, h("b", {}, q.votes), h("span", {}, q.votes === 1 ? "vote" : "votes")),
+      h("div", { class: "qa-votes" }, h("b", {}, LV.num(q.votes)), " ", h("span", {}, LV.tn("vote", "votes", q.votes))),
       h(
         "div",
         { class: "qa-body" },
@@ -217,11 +255,11 @@
         h(
           "p",
           { class: "qa-meta" },
-          q.pinned ? h("span", { class: "chip live" }, "Pinned") : null,
-          q.status === "answered" ? h("span", { class: "chip ok" }, "Answered") : null,
-          q.status === "pending" ? h("span", { class: "chip muted" }, "Waiting for approval") : null,
-          q.status === "hidden" ? h("span", { class: "chip muted" }, "Hidden") : null,
-          h("span", {}, q.name || "Anonymous"),
+          q.pinned ? h("span", { class: "chip live" }, LV.t("Pinned")) : null,
+          q.status === "answered" ? h("span", { class: "chip ok" }, STATUS.answered) : null,
+          q.status === "pending" ? h("span", { class: "chip muted" }, STATUS.pending) : null,
+          q.status === "hidden" ? h("span", { class: "chip muted" }, STATUS.hidden) : null,
+          h("span", {}, q.name || LV.t("Anonymous")),
         ),
       ),
       actions || null,
@@ -232,5 +270,13 @@
     return LV.live(`/api/events/${eventId}/activities/stream`, { onState, onStatus: indicator });
   }
 
-  LV.act = { KIND_LABEL, results, leaderboard, secondsLeft, question, stream, svg, wordcloud };
+  // What a screen reader hears when an activity's results appear (or a quiz answer is revealed).
+  function revealedText(activity, res) {
+    if (activity.kind === "quiz" && res && res.correct !== null && res.correct !== undefined) {
+      return LV.t("The right answer: {answer}.", { answer: activity.options[res.correct] });
+    }
+    return LV.t("Results are shown: {prompt}", { prompt: activity.prompt });
+  }
+
+  LV.act = { KIND_LABEL, STATUS, results, leaderboard, secondsLeft, question, stream, svg, wordcloud, revealedText };
 })();
