@@ -191,9 +191,16 @@ async def measure(
     profiler: Any = None
     if PROFILE:
         from pyinstrument import Profiler
+        from pyinstrument.renderers import ConsoleRenderer
+        from pyinstrument.stack_sampler import get_stack_sampler
 
-        profiler = Profiler(interval=0.0002, async_mode="disabled")
-        await _in_server_thread(running, profiler.start)
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+
+        def start() -> None:  # sample the server thread's CPU clock, not the wall clock
+            get_stack_sampler().timer_func = time.thread_time
+            profiler.start()
+
+        await _in_server_thread(running, start)
     server_ms: list[float] = []
     process_ms: list[float] = []
     samples: list[Sample] = []
@@ -213,6 +220,10 @@ async def measure(
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{name}.html").write_text(profiler.output_html())
         (folder / f"{name}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
+        (folder / f"{name}-flat.txt").write_text(
+            profiler.output(ConsoleRenderer(unicode=True, flat=True, time="percent_of_total"))
+        )
+        profiler.last_session.save(str(folder / f"{name}.pyisession"))
     return Cost(name, server_ms, process_ms, samples)
 
 
