@@ -8,8 +8,9 @@ between two answers belongs to that request (its share of a group-commit flush i
 - Redis: every `send_packed_command` of the app's real connections (one per round trip; a
   pipeline is one), split into the platform layer's (infra/ratelimit.py on the stack) and the
   rest (domain caches).
-- MongoDB: every command the app's client starts (a pymongo CommandListener), in the request's
-  task or in background tasks (group-commit flushes, workers).
+- MongoDB: every command the app's client starts (a pymongo CommandListener), with the
+  livevote function that asked for it, in the request's context (tasks it started, such as a
+  group-commit flush, included) or in background tasks (change streams, workers).
 
 The test pins ONE platform Redis round trip per event vote, ballot report and feed page and
 prints the figures. For the figures of loadtest/ANALYSIS.md:
@@ -48,8 +49,9 @@ from tests.support.users import register_user
 
 REQUESTS = int(os.environ.get("LIVEVOTE_COST_REQUESTS", "40"))
 PROFILE = os.environ.get("LIVEVOTE_COST_PROFILE") == "1"
+SUBDIR = "/".join(["request-cost", *filter(None, [os.environ.get("LIVEVOTE_COST_LABEL")])])
 WARMUP = 5
-PLATFORM_MODULES = frozenset({"livevote.infra.ratelimit"})
+PLATFORM = "livevote.infra.ratelimit."  # the platform layer's Redis traffic: the rate limit
 
 
 @dataclass
@@ -60,6 +62,17 @@ class Sample:
     redis_other: int = 0
     mongo_request: Counter[str] = field(default_factory=Counter)
     mongo_background: Counter[str] = field(default_factory=Counter)
+
+
+def _caller(frame: Any) -> str:
+    """The nearest livevote function on the stack (past the Redis connection class): the code
+    that asked for the round trip, as `module.function`."""
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith("livevote.") and module != "livevote.infra.resources":
+            return f"{module}.{frame.f_code.co_name}"
+        frame = frame.f_back
+    return "?"
 
 
 class Recorder(monitoring.CommandListener):
@@ -78,14 +91,7 @@ class Recorder(monitoring.CommandListener):
         sample = self._ours()
         if sample is None:
             return
-        # The nearest livevote caller (past the connection class) owns the round trip.
-        frame = sys._getframe(1)
-        while frame is not None:
-            module = frame.f_globals.get("__name__", "")
-            if module.startswith("livevote.") and module != "livevote.infra.resources":
-                break
-            frame = frame.f_back  # type: ignore[assignment]
-        if frame is not None and frame.f_globals["__name__"] in PLATFORM_MODULES:
+        if _caller(sys._getframe(1)).startswith(PLATFORM):
             sample.redis_platform += 1
         else:
             sample.redis_other += 1
@@ -95,7 +101,8 @@ class Recorder(monitoring.CommandListener):
         if sample is None:
             return
         in_request = request_id.get() != "-"
-        (sample.mongo_request if in_request else sample.mongo_background)[event.command_name] += 1
+        where = f"{event.command_name} <- {_caller(sys._getframe(1))}"
+        (sample.mongo_request if in_request else sample.mongo_background)[where] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -216,20 +223,56 @@ async def measure(
         samples.append(sample)
     if profiler is not None:
         await _in_server_thread(running, profiler.stop)
-        folder = ARTIFACTS / "request-cost"
+        folder = ARTIFACTS / SUBDIR
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.html").write_text(profiler.output_html())
         (folder / f"{name}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
         (folder / f"{name}-flat.txt").write_text(
             profiler.output(ConsoleRenderer(unicode=True, flat=True, time="percent_of_total"))
         )
         profiler.last_session.save(str(folder / f"{name}.pyisession"))
+        save_json(SUBDIR, f"{name}-layers", layers(profiler.last_session, REQUESTS))
     return Cost(name, server_ms, process_ms, samples)
+
+
+PLATFORM_FILES = ("infra/ratelimit.py", "infra/auth.py", "infra/metrics.py", "infra/resources.py")
+FRAMEWORK = ("/litestar/", "/uvicorn/", "/httptools/")
+
+
+def _layer(stack: list[str]) -> tuple[str, str]:
+    """The layer a CPU sample belongs to: the innermost frame that is livevote's or the web
+    framework's (pymongo, redis-py, asyncio and builtins count for their caller)."""
+    for frame in reversed(stack):
+        function, path = frame.split("\x00")[:2]
+        if "/livevote/" in path:
+            short = path.split("/livevote/", 1)[1]
+            if short.endswith(PLATFORM_FILES):
+                return "platform", f"{short}:{function}"
+            area = short if short.startswith("infra/") else short.split("/")[0]  # infra module
+            return area.removesuffix(".py"), f"{short}:{function}"  # or the domain package
+        if any(part in path for part in FRAMEWORK):
+            return "framework (litestar, uvicorn)", path.rsplit("/site-packages/", 1)[-1]
+    return "event loop, idle", ""
+
+
+def layers(session: Any, requests: int) -> dict[str, Any]:
+    """Server-thread CPU per request by layer (ms), and the platform layer's top functions."""
+    by_layer: Counter[str] = Counter()
+    platform: Counter[str] = Counter()
+    for stack, seconds in session.frame_records:
+        layer, where = _layer(stack)
+        by_layer[layer] += seconds
+        if layer == "platform":
+            platform[where] += seconds
+    scale = 1000 / requests
+    return {
+        "cpu_ms_per_request_by_layer": {k: round(v * scale, 3) for k, v in by_layer.most_common()},
+        "platform_top": {k: round(v * scale, 3) for k, v in platform.most_common(12)},
+    }
 
 
 def _print(cost: Cost) -> dict[str, Any]:
     figures = cost.report()
-    save_json("request-cost", cost.name, figures)
+    save_json(SUBDIR, cost.name, figures)
     print(f"\n{cost.name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
     return figures
 
