@@ -34,9 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from pymongo import monitoring
 
+from livevote.config import Settings, replace
+from livevote.errors import Unauthorized
+from livevote.infra.auth import TokenService
 from livevote.infra.logs import request_id
 from livevote.infra.resources import RedisConnection
 from tests.support.artifacts import ARTIFACTS, save_json
@@ -333,3 +337,22 @@ async def test_feed_page_costs_one_platform_redis_round_trip(
         cost = await measure(cost_server, recorder, "feed-page", page, 200)
     _print(cost)
     assert [s.redis_platform for s in cost.samples] == [1] * REQUESTS
+
+
+async def test_remembered_tokens_still_expire_and_a_changed_token_is_verified() -> None:
+    """The verified-token memory (infra/auth.py) loosens nothing: a token the process signed or
+    verified is refused from its exp on, and any other string is verified in full."""
+    settings = replace(Settings(demo=False), jwt={"attendee_ttl_seconds": 1})
+    svc = TokenService(settings.jwt)
+    token = svc.issue_attendee("a" * 24, "e" * 24)
+    assert svc.decode_any(token).subject == "a" * 24
+    head, _, signature = token.rpartition(".")
+    forged = f"{head}.{signature[::-1]}"
+    with pytest.raises(Unauthorized) as refused:
+        svc.decode_any(forged)
+    assert refused.value.type == "invalid-token"
+    claims = jwt.decode(token, options={"verify_signature": False})
+    await asyncio.sleep(max(0.0, claims["exp"] + 0.05 - time.time()))
+    with pytest.raises(Unauthorized) as expired:
+        svc.decode_any(token)
+    assert expired.value.type == "token-expired"
