@@ -249,6 +249,8 @@ def _layer(stack: list[str]) -> tuple[str, str]:
         function, path = frame.split("\x00")[:2]
         if "/livevote/" in path:
             short = path.split("/livevote/", 1)[1]
+            if short == "infra/resources.py" and function == "send_packed_command":
+                continue  # the Redis connection class: the caller's, like redis-py
             if short.endswith(PLATFORM_FILES):
                 return "platform", f"{short}:{function}"
             area = short if short.startswith("infra/") else short.split("/")[0]  # infra module
