@@ -80,6 +80,23 @@ async def count_unrouted(exc: Exception, scope: Any) -> None:
         REQUESTS.labels(scope.get("method", "?"), "unmatched", str(exc.status_code)).inc()
 
 
+# The labelled children of the per-request metrics, looked up once per label set (a
+# `.labels()` call takes a lock and builds a key: four of them on every request otherwise).
+# Bounded: methods come from clients; past the bound, `.labels()` is called as before.
+_CHILDREN_MAX = 2048
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = metric.labels(*labels)
+        if len(_children) < _CHILDREN_MAX:
+            _children[key] = child
+    return child
+
+
 class MetricsMiddleware:
     """Pure ASGI: counts and times every HTTP request by route template; sets X-Request-ID."""
 
@@ -101,7 +118,8 @@ class MetricsMiddleware:
         token = request_id.set(rid)
         status = 500
         start = time.perf_counter()
-        IN_PROGRESS.labels(method).inc()
+        in_progress = _child(IN_PROGRESS, method)
+        in_progress.inc()
 
         async def send_wrapper(message: Any) -> None:
             nonlocal status
@@ -114,10 +132,10 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            IN_PROGRESS.labels(method).dec()
+            in_progress.dec()
             route = scope.get("path_template") or "unmatched"
-            REQUESTS.labels(method, route, str(status)).inc()
-            DURATION.labels(method, route).observe(time.perf_counter() - start)
+            _child(REQUESTS, method, route, str(status)).inc()
+            _child(DURATION, method, route).observe(time.perf_counter() - start)
             request_id.reset(token)
 
 

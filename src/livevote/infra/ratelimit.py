@@ -28,6 +28,7 @@ passwords is the attack.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -197,6 +198,7 @@ class RateLimiter:
         )
 
 
+@functools.lru_cache(maxsize=8192)  # parsed once per client address, not once per request
 def address_bucket(address: str) -> str:
     """IPv6 clients are grouped by /64 (a home or phone gets a whole /64); IPv4 stays as is."""
     try:
@@ -244,12 +246,12 @@ class RateLimitMiddleware:
         if decision is None:
             await self.app(scope, receive, send)
             return
-        headers = {
-            "X-RateLimit-Limit": str(decision.limit),
-            "X-RateLimit-Remaining": str(decision.remaining),
-            "X-RateLimit-Reset": str(decision.reset_epoch),
-        }
         if not decision.allowed:
+            headers = {
+                "X-RateLimit-Limit": str(decision.limit),
+                "X-RateLimit-Remaining": str(decision.remaining),
+                "X-RateLimit-Reset": str(decision.reset_epoch),
+            }
             metrics.RATE_LIMITED.labels(decision.rule).inc()
             raise RateLimited(
                 f"rate limit of {decision.limit} requests per "
@@ -258,7 +260,11 @@ class RateLimitMiddleware:
                 retry_after=decision.retry_after,
                 headers=headers,
             )
-        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        raw = [
+            (b"x-ratelimit-limit", str(decision.limit).encode()),
+            (b"x-ratelimit-remaining", str(decision.remaining).encode()),
+            (b"x-ratelimit-reset", str(decision.reset_epoch).encode()),
+        ]
 
         async def send_wrapper(message: Any) -> None:
             if message["type"] == "http.response.start":
