@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
 from litestar.di import Provide
@@ -92,6 +93,8 @@ class EventsController(Controller):
             team_names=[t.name for t in data.teams],
             max_score=data.max_score,
             results=data.results,
+            criteria=[msgspec.to_builtins(c) for c in data.criteria] if data.criteria else None,
+            jury_weight=data.jury_weight,
         )
         return views.public_view(event)
 

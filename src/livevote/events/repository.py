@@ -147,6 +147,7 @@ class EventRepository:
                 "$set": {
                     "voting_open": True,
                     "voting_team": stage,
+                    "voting_opened": True,  # criteria are fixed from now on (jury.py)
                     "status": "live",
                     "updated_at": now,
                 }

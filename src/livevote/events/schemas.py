@@ -10,6 +10,19 @@ from livevote.infra.validation import IdStr, Input, Name
 
 MaxScore = Annotated[int, msgspec.Meta(ge=1, le=10)]
 JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[A-Za-z0-9]+$")]
+# Criterion names are keys of stored documents: no leading `$`, no `.`, no control characters.
+CriterionName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^(?!\$)[^.\x00-\x1f]+$")
+]
+Weight = Annotated[float, msgspec.Meta(gt=0, le=100)]
+JuryWeight = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+class Criterion(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A score-sheet criterion (in and out): its name and its weight in the sheet's mean."""
+
+    name: CriterionName
+    weight: Weight = 1.0
 
 
 class TeamIn(Input):
@@ -21,6 +34,8 @@ class CreateEventIn(Input):
     teams: Annotated[list[TeamIn], msgspec.Meta(max_length=50)] = []
     max_score: MaxScore = 5
     results: Literal["live", "hidden"] = "live"
+    criteria: Annotated[list[Criterion], msgspec.Meta(min_length=1, max_length=8)] | None = None
+    jury_weight: JuryWeight = 0.0
 
 
 class StageIn(Input):
@@ -67,15 +82,36 @@ class EventView(msgspec.Struct):
     max_score: int
     results_visibility: str  # live | hidden | revealed
     results_visible: bool
+    criteria: list[Criterion] = []
+    jury_weight: float = 0.0
+    jury_locked: bool = False
+    jurors: int = 0
 
 
-class ResultRow(msgspec.Struct):
+class AudienceResult(msgspec.Struct):
+    votes: int
+    average: float
+
+
+class JuryResult(msgspec.Struct):
+    jurors: int
+    average: float
+
+
+class ResultRow(msgspec.Struct, kw_only=True):
+    """A team's result (standings.py): `votes`/`score_sum`/`average` are the audience's, as
+    in the first stage; `audience`, `jury` and `final` the pitch-competition result; `rank`
+    is by final (ties: jury average, then audience votes, then shared)."""
+
     team_id: str
     name: str
     votes: int
     score_sum: int
     average: float
     rank: int
+    audience: AudienceResult
+    jury: JuryResult
+    final: float
 
 
 class ResultsView(msgspec.Struct):

@@ -28,6 +28,8 @@ from bson import ObjectId
 from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from livevote.events import recount as recounting
 from livevote.events import votes
+from livevote.events.jury_recount import with_jury
+from livevote.events.jury_rules import jury_fields
 from livevote.events.repository import Database, EventRepository
 from livevote.events.views import results_visible
 from livevote.events.votes import check_attendee
@@ -121,6 +123,8 @@ class EventService:
         max_score: int,
         results: str,
         code: str | None = None,
+        criteria: list[Doc] | None = None,
+        jury_weight: float = 0.0,
     ) -> Doc:
         now = self.clock()
         event_id = ObjectId()
@@ -145,6 +149,8 @@ class EventService:
             "tally": {tid: {"votes": 0, "score_sum": 0} for tid in teams},
             "vote_seq": 0,
             "attendees": 0,
+            # The pitch competition (jury.py): criteria, the jury and the reveal ceremony.
+            **jury_fields(criteria, jury_weight),
             "created_at": now,
             "updated_at": now,
         }
@@ -223,9 +229,10 @@ class EventService:
         return updated
 
     async def recount(self, *, event: Doc, fix: bool) -> RecountReport:
-        return await recounting.recount_event(
+        votes = await recounting.recount_event(
             self.repo, str(event["_id"]), fix=fix, clock=self.clock
         )
+        return await with_jury(self.repo, votes, fix=fix, clock=self.clock)
 
     # -- attendees ----------------------------------------------------------------------
     async def join(self, *, code: str, name: str | None) -> tuple[Doc, str]:
