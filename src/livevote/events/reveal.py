@@ -50,13 +50,13 @@ async def reveal_next(
     for _ in range(RETRIES):
         total = len(event.get("teams") or {})
         step = event.get("reveal_step")
+        if total == 0 or int(step or 0) >= total:
+            raise Conflict("every place is revealed", type="reveal-complete")
         if results_visibility(event) != "hidden":
             raise Conflict(
                 "the reveal is for hidden results: these are already visible",
                 type="results-visible",
             )
-        if total == 0 or int(step or 0) >= total:
-            raise Conflict("every place is revealed", type="reveal-complete")
         updated = await repo.advance_reveal(event_id, step, total, clock())
         if updated is not None:
             metrics.business("reveal_next")
