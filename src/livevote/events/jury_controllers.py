@@ -159,4 +159,22 @@ class JuryController(Controller):
         return SheetOut(str(event["_id"]), str(juror["_id"]), team_id, sheet)
 
 
-route_handlers = [JuryController]
+class JurorPages(Controller):
+    """The juror's page: the secret link `/jury/{event_id}#token=...` opens it; the script
+    keeps the token from the fragment (never sent to the server) and calls the API."""
+
+    include_in_schema = False
+    dependencies = {"events": Provide(provide_events, sync_to_thread=False)}
+
+    @get("/jury/{event_id:str}")
+    async def juror_page(self, event_id: FromPath[str], events: EventService) -> Template:
+        event = await events.find(event_id)
+        if event is None:
+            return render.not_found(
+                "This jury link doesn't work", "Ask the host for your juror link again."
+            )
+        data = {"event_id": str(event["_id"]), "title": event["title"]}
+        return render.page("juror.html", title=event["title"], data=data)
+
+
+route_handlers = [JuryController, JurorPages]

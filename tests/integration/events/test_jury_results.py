@@ -10,10 +10,13 @@ from typing import Any
 
 import httpx
 
+from livevote.config import replace
+from livevote.demo import DEMO_CODE, DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 from livevote.events.recount import recount
 from tests.support.events import join, new_event, next_state
 from tests.support.http import assert_problem, sse_events
 from tests.support.jury import add_juror, audience_votes, score
+from tests.support.servers import RunningServer
 from tests.support.users import register_user
 
 CRITERIA = [{"name": "Pitch", "weight": 2}, {"name": "Product", "weight": 1}]
@@ -194,3 +197,26 @@ async def test_report_is_a_printable_page_for_the_host(client: httpx.AsyncClient
     assert_problem(await client.get(url), 401)
     other = await register_user(client)
     assert_problem(await client.get(url, headers=other["headers"]), 403)
+
+
+async def test_demo_event_has_criteria_and_a_jury(
+    client: httpx.AsyncClient, server_db: Any, server: RunningServer
+) -> None:
+    await seed_demo(server_db, replace(server.settings, demo=True))
+    view = (await client.get(f"/api/events/by-code/{DEMO_CODE}")).json()
+    assert [c["name"] for c in view["criteria"]] == ["Pitch", "Product", "Impact"]
+    assert view["jury_weight"] == 0.4 and view["jurors"] == 2
+    r = await client.post("/api/auth/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+    host = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    grid = (await client.get(f"/api/events/{view['id']}/jury", headers=host)).json()
+    assert [(j["name"], len(j["scored"])) for j in grid["jurors"]] == [
+        ("Grace Hopper", 2),
+        ("Linus Pauling", 0),
+    ]
+    rows = (await client.get(f"/api/events/{view['id']}/results")).json()["results"]
+    # Solar Sprout: Grace's (2×4 + 5 + 4) / 4 = 4.25, no votes yet: final 0.4 × 4.25 = 1.7
+    assert (rows[0]["name"], rows[0]["jury"], rows[0]["final"]) == (
+        "Solar Sprout",
+        {"jurors": 1, "average": 4.25},
+        1.7,
+    )

@@ -260,6 +260,7 @@
   });
 
   function applyState(next) {
+    document.dispatchEvent(new CustomEvent("lv:state", { detail: next })); // reveal.js
     const before = stageTeam();
     const wasOpen = state && state.voting_open;
     state = next;

@@ -106,6 +106,7 @@
   let lastStage = state.stage;
   let lastOpen = state.voting_open;
   function applyState(next) {
+    document.dispatchEvent(new CustomEvent("lv:state", { detail: next })); // reveal.js
     state = next;
     const team = stageTeam();
     if (state.stage !== lastStage && team) LV.announce(`${team.name} is on stage.`);
