@@ -11,6 +11,17 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     schemas.py       msgspec structs in (strict) and out
     views.py         event document → public view, results, recount view, export (pure)
     stream.py        SSE: the channels `event:<id>` / `event:<id>:host` and their state
+  The pitch competition (criteria, jury, reveal, report — DESIGN.md "The pitch competition"):
+    jury.py          JuryService: criteria, jurors, score sheets, the lock, duplicate
+    jury_controllers.py  its API (criteria, jurors, jury, reveal/next, duplicate, report)
+                     and the juror page /jury/{id}
+    jury_repository.py   jurors, jury_sheets and the jury fields of the event document
+    jury_rules.py    pure checks: criteria, complete in-range sheets, the token hash
+    jury_schemas.py  its bodies and answers
+    jury_recount.py  the jury tally rebuilt from the sheets (part of every events recount)
+    standings.py     results: audience + jury → final, rank and the tie-breaks (pure)
+    reveal.py        the reveal ceremony, one place at a time, last to first
+    report.py        the printable report page (podium, table, SVG chart, criteria)
 
 Rules and where each lives:
 - Only the host changes an event: service.EventService.load_as_host (403).
@@ -34,5 +45,16 @@ Rules and where each lives:
   recount.recount_event (guarded by `vote_seq`).
 - Export never leaks attendee ids (views.voter_hash) nor starts a cell with a formula
   (views._cell).
-Indexes: indexes/events.json, teams.json, attendees.json, event_votes.json.
+- Criteria change only before anyone scored: check-and-set in jury_repository.set_criteria
+  (409 criteria-locked).
+- One sheet per juror per team, replaced whole: unique index `one_sheet_per_juror_per_team`
+  (indexes/jury_sheets.json), jury_repository.put_sheet.
+- No sheet after the lock (409 jury-locked): every slot flagged, the sheet write matches only
+  an unflagged slot (jury_repository.lock_slots / put_sheet).
+- Juror tokens are stored as SHA-256 hashes only: unique `juror_token_unique`
+  (indexes/jurors.json), jury_rules.token_hash.
+- Final score and ties: standings.py (final, then jury average, then audience votes, then a
+  shared rank).
+Indexes: indexes/events.json, teams.json, attendees.json, event_votes.json, jurors.json,
+jury_sheets.json.
 """

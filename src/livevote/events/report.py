@@ -20,7 +20,7 @@ from livevote.infra.mongo import Doc
 from livevote.web import render
 
 PALETTE = ["#4f46e5", "#db2777", "#0d9488", "#ea580c", "#2563eb", "#65a30d", "#9333ea", "#b45309"]
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 680, 240, 44, 16, 14, 30
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 480, 250, 40, 12, 14, 34
 
 
 def _x(t: float, t0: float, t1: float) -> float:
@@ -66,9 +66,11 @@ def votes_chart(event: Doc, votes: list[Doc], colours: dict[str, str]) -> str:
             f'stroke-linejoin="round" points="{" ".join(path)}"/>'
         )
     start, end = votes[0]["at"], votes[-1]["at"]
+    clock = "%H:%M:%S" if t1 - t0 < 3600 else "%H:%M"
     parts.append(
-        f'<text class="tick" x="{PAD_L}" y="{H - 8}">{start:%H:%M}</text>'
-        f'<text class="tick" x="{W - PAD_R}" y="{H - 8}" text-anchor="end">{end:%H:%M}</text>'
+        f'<text class="tick" x="{PAD_L}" y="{H - 10}">{start.strftime(clock)}</text>'
+        f'<text class="tick" x="{W - PAD_R}" y="{H - 10}" text-anchor="end">'
+        f"{end.strftime(clock)} UTC</text>"
     )
     parts.append("</svg>")
     return "".join(parts)

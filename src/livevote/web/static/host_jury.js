@@ -205,6 +205,12 @@
     timer = setTimeout(loadGrid, 800); // sheets move the event's jury tally: re-read the grid
   });
 
+  // With results hidden the public stream does not change when a juror saves: re-read the
+  // grid every few seconds while the jury is open (well under the per-user API limit).
+  setInterval(() => {
+    if (grid && !grid.locked && grid.jurors.length && document.visibilityState === "visible") loadGrid();
+  }, 3000);
+
   renderCriteria();
   weightLabel();
   renderReveal();

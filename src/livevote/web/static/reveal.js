@@ -44,16 +44,16 @@
     box.replaceChildren();
     if (reduced.matches) return;
     const colours = ["#fde047", "#f59e0b", "#a5b4fc", "#22d3ee", "#f472b6", "#ffffff"];
-    for (let i = 0; i < 90; i += 1) {
+    for (let i = 0; i < 120; i += 1) {
       box.append(
         h("span", {
           style: `left:${Math.random() * 100}%;background:${colours[i % colours.length]};` +
-            `animation-delay:${(Math.random() * 0.9).toFixed(2)}s;animation-duration:${(2.4 + Math.random() * 1.8).toFixed(2)}s;` +
+            `animation-delay:${(Math.random() * 2.5).toFixed(2)}s;animation-duration:${(3.5 + Math.random() * 2.5).toFixed(2)}s;` +
             `--drift:${(Math.random() * 30 - 15).toFixed(1)}vw;--spin:${Math.round(Math.random() * 720 - 360)}deg`,
         }),
       );
     }
-    setTimeout(() => box.replaceChildren(), 5000);
+    setTimeout(() => box.replaceChildren(), 9000);
   }
 
   function render(reveal) {
