@@ -7,7 +7,6 @@ host's token. Building it is pure: the controller passes the event and its vote 
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from importlib.util import find_spec
 from typing import Any
@@ -32,7 +31,8 @@ def _y(n: int, top: int) -> float:
 
 
 def votes_chart(event: Doc, votes: list[Doc], colours: dict[str, str]) -> str:
-    """Cumulative audience votes per team over time, as inline SVG (names escaped)."""
+    """Cumulative audience votes per team over time, as inline SVG (numbers and colours
+    only: team names are in the template's legend, escaped by Jinja)."""
     if not votes:
         return ""
     times = [v["at"].timestamp() for v in votes]
@@ -112,7 +112,6 @@ def report_context(event: Doc, votes: list[Doc], now: datetime) -> dict[str, Any
         "integrity_available": _integrity_available(),
         "generated": now,
         "styles": (render.STATIC / "report.css").read_text(),
-        "esc": html.escape,
     }
 
 
