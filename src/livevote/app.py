@@ -13,6 +13,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from livevote.accounts.controllers import route_handlers as account_routes
+from livevote.activities.controllers import route_handlers as activity_routes
+from livevote.activities.stream import install as install_activity_streams
 from livevote.config import Settings
 from livevote.errors import handle_exception
 from livevote.events.controllers import route_handlers as event_routes
@@ -62,6 +64,7 @@ def create_app(
             *event_routes,
             *jury_routes,
             *event_pages,
+            *activity_routes,
             *election_routes,
             *election_pages,
             *poll_routes,
@@ -72,7 +75,9 @@ def create_app(
             redis_lifespan,
             mongo_lifespan,
             group_commit_lifespan,  # after MongoDB: drained before the client closes
-            broadcaster_lifespan(install_event_streams, install_election_streams),
+            broadcaster_lifespan(
+                install_event_streams, install_election_streams, install_activity_streams
+            ),
             tallies_lifespan,
         ],
         dependencies={

@@ -12,7 +12,7 @@ import tempfile
 from typing import Any
 
 from livevote import commands
-from livevote.config import Settings
+from livevote.config import Settings, secret_for_bind
 from livevote.demo import seed_demo
 from livevote.infra.backing import start_backing_services, with_database
 from livevote.infra.logs import configure_logging
@@ -55,17 +55,29 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
     signal.signal(signal.SIGTERM, _raise_system_exit)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    # The demo account has a published password: only on the throwaway embedded database.
+    seed = settings.demo and settings.embedded_mongo
     settings, stack = start_backing_services(settings)
+    settings, secret_file = secret_for_bind(settings, host)
+    if secret_file is not None:
+        os.environ["LIVEVOTE_JWT_SECRET"] = settings.jwt.secret  # for the workers
+        log.warning(
+            "not a loopback bind and no LIVEVOTE_JWT_SECRET: signing tokens with the secret "
+            "generated for this data directory",
+            extra={"secret_file": str(secret_file), "host": host},
+        )
     multiproc_dir = None
     try:
-        if settings.demo:
+        if seed:
             with_database(settings, lambda db: _seed_demo(db, settings))
+        elif settings.demo:
+            log.info("demo not seeded: the database is not the embedded one")
         workers = args.workers or settings.workers
         if workers > 1:
             multiproc_dir = tempfile.mkdtemp(prefix="livevote-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
-        host = args.host or settings.host
-        port = args.port or settings.port
         log.info("serving", extra={"url": f"http://{host}:{port}", "workers": workers})
         uvicorn.run(
             "livevote.app:create_app_from_env",
@@ -78,6 +90,8 @@ def serve(args: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            # The scheme and client address from trusted proxies are resolved by the app
+            # (infra/ratelimit: limits.trusted_proxies), the same way for every server.
             proxy_headers=False,
         )
         return 0

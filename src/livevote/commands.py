@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from livevote.activities.recount import add_recount as add_activities_recount
 from livevote.events.recount import add_recount as add_events_recount
 from livevote.polls.recount import add_recount as add_polls_recount
 from livevote.tallies.recount import add_recount as add_elections_recount
@@ -16,3 +17,4 @@ def register(sub: Any) -> None:
     add_events_recount(domains)
     add_elections_recount(domains)
     add_polls_recount(domains)
+    add_activities_recount(domains)

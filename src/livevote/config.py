@@ -7,12 +7,16 @@ Precedence: environment variable > config file > default. Every variable is list
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 DEFAULT_JWT_SECRET = "livevote-development-secret-change-me-0123456789"  # noqa: S105
+# under data_dir: the secret generated for non-loopback binds
+SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,12 @@ class LimitSettings:
     login_failures_per_address: int = 30  # per 15 minutes
     daily_votes: int = 100
     max_body_bytes: int = 64 * 1024
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()  # also the only peers whose X-Forwarded-Proto counts
+    register_per_address_per_minute: int = 10  # registrations (each one an argon2 hash)
+    login_per_address_per_minute: int = 60  # every login attempt, successful or not
+    pages_per_address_per_minute: int = 600  # HTML pages; venue-safe (see ratelimit.py)
+    hashing_concurrency: int = 0  # argon2 hashes at once per process; 0: one per CPU core
+    hashing_wait_ms: int = 500  # longer wait for a hashing slot: 503 + Retry-After
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,10 @@ class SseSettings:
     max_stream_seconds: float = 3600.0
     max_updates_per_second: float = 10.0
     retry_ms: int = 2000
+    max_per_credential: int = 4  # concurrent streams per user/attendee credential
+    max_per_address: int = 2000  # per client address (IPv6: per /64); venue-safe
+    max_per_process: int = 20000
+    slot_ttl_seconds: float = 60.0  # a crashed process's slots expire after this
 
 
 @dataclass(frozen=True)
@@ -155,3 +168,35 @@ def _build(cls: Any, file_values: dict[str, Any], env: dict[str, str], prefix: s
         elif f.name in file_values:
             values[f.name] = _convert(file_values[f.name], default)
     return cls(**values)
+
+
+def is_loopback(host: str) -> bool:
+    """True for binds no other machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: assume reachable
+
+
+def secret_for_bind(settings: Settings, host: str) -> tuple[Settings, Path | None]:
+    """The public development secret is only for loopback binds. Bound anywhere else without
+    LIVEVOTE_JWT_SECRET, the service uses a secret generated once per data directory
+    (`<data_dir>/jwt-secret`, mode 0600) and returns its path so the caller can log it.
+    Otherwise anyone could sign a host token for a (public) user id."""
+    if settings.jwt.secret != DEFAULT_JWT_SECRET or is_loopback(host):
+        return settings, None
+    path = Path(settings.data_dir) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48) + "\n")
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise ValueError(f"{path} holds a secret shorter than 32 characters")
+    return replace(settings, jwt={"secret": secret}), path

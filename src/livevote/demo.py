@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from livevote.accounts.repository import DuplicateKeyError, UserRepository
+from livevote.activities.demo import seed_activities
 from livevote.config import Settings
 from livevote.errors import Conflict
 from livevote.events.jury import JuryService
@@ -77,6 +78,7 @@ async def seed_demo(db: Any, settings: Settings) -> None:
         return
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     links = await seed_jury(events, event, base)
+    await seed_activities(db, str(event["_id"]))
     first = next(iter(event["teams"]))
     event = await events.put_on_stage(event=event, team_id=first)
     await events.set_voting(event=event, open_=True)

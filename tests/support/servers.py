@@ -48,6 +48,10 @@ GENEROUS_LIMITS = {
     "attendee_per_minute": 100_000,
     "login_failures_per_account": 1000,
     "login_failures_per_address": 1000,
+    "register_per_address_per_minute": 100_000,
+    "login_per_address_per_minute": 100_000,
+    "pages_per_address_per_minute": 100_000,
+    "hashing_wait_ms": 60_000,  # a loaded test box queues, never sheds, password hashes
 }
 
 
@@ -208,6 +212,11 @@ def serve_env(
         "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "10000000",
         "LIVEVOTE_LIMITS_ATTENDEE_PER_MINUTE": "10000000",
         "LIVEVOTE_LIMITS_DAILY_VOTES": "10000000",
+        "LIVEVOTE_LIMITS_REGISTER_PER_ADDRESS_PER_MINUTE": "10000000",
+        "LIVEVOTE_LIMITS_LOGIN_PER_ADDRESS_PER_MINUTE": "10000000",
+        "LIVEVOTE_LIMITS_PAGES_PER_ADDRESS_PER_MINUTE": "10000000",
+        "LIVEVOTE_LIMITS_HASHING_WAIT_MS": "60000",
+        "LIVEVOTE_SSE_MAX_PER_ADDRESS": "10000000",
     }
     env |= extra
     return env

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from livevote.config import DEFAULT_JWT_SECRET, Settings
+from livevote.config import (
+    DEFAULT_JWT_SECRET,
+    SECRET_FILE,
+    JwtSettings,
+    Settings,
+    secret_for_bind,
+)
 
 
 def test_defaults_are_embedded() -> None:
@@ -52,3 +60,49 @@ def test_production_refuses_default_secret() -> None:
 def test_short_secret_refused() -> None:
     with pytest.raises(ValueError, match="32"):
         Settings.from_env({"LIVEVOTE_JWT_SECRET": "short"}, config_file="/nonexistent")
+
+
+def test_loopback_binds_keep_the_development_secret(tmp_path: Path) -> None:
+    s = Settings(data_dir=str(tmp_path))
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        assert secret_for_bind(s, host) == (s, None)
+    assert not (tmp_path / SECRET_FILE).exists()
+
+
+def test_other_binds_generate_a_secret_once_per_data_directory(tmp_path: Path) -> None:
+    """Bounded under abuse, finding 7: the public development secret was accepted whenever
+    LIVEVOTE_ENV was not production, wherever the server listened."""
+    s = Settings(data_dir=str(tmp_path / "data"))
+    first, path = secret_for_bind(s, "0.0.0.0")
+    assert path == tmp_path / "data" / SECRET_FILE
+    assert first.jwt.secret != DEFAULT_JWT_SECRET and len(first.jwt.secret) >= 32
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again, _ = secret_for_bind(s, "192.0.2.10")
+    assert again.jwt.secret == first.jwt.secret, "the same secret across restarts"
+    other, _ = secret_for_bind(Settings(data_dir=str(tmp_path / "other")), "0.0.0.0")
+    assert other.jwt.secret != first.jwt.secret
+    explicit = Settings(data_dir=str(tmp_path / "x"), jwt=JwtSettings(secret="e" * 40))
+    assert secret_for_bind(explicit, "0.0.0.0") == (explicit, None)
+
+
+def test_new_limits_read_from_environment() -> None:
+    s = Settings.from_env(
+        {
+            "LIVEVOTE_SSE_MAX_PER_CREDENTIAL": "2",
+            "LIVEVOTE_SSE_MAX_PER_ADDRESS": "30",
+            "LIVEVOTE_SSE_MAX_PER_PROCESS": "100",
+            "LIVEVOTE_LIMITS_REGISTER_PER_ADDRESS_PER_MINUTE": "3",
+            "LIVEVOTE_LIMITS_LOGIN_PER_ADDRESS_PER_MINUTE": "4",
+            "LIVEVOTE_LIMITS_PAGES_PER_ADDRESS_PER_MINUTE": "50",
+            "LIVEVOTE_LIMITS_HASHING_CONCURRENCY": "1",
+        },
+        config_file="/nonexistent",
+    )
+    assert (s.sse.max_per_credential, s.sse.max_per_address, s.sse.max_per_process) == (2, 30, 100)
+    assert s.limits.register_per_address_per_minute == 3
+    assert s.limits.login_per_address_per_minute == 4
+    assert s.limits.pages_per_address_per_minute == 50
+    assert s.limits.hashing_concurrency == 1
+    defaults = Settings()
+    assert (defaults.sse.max_per_credential, defaults.sse.max_per_address) == (4, 2000)
+    assert defaults.sse.max_per_process == 20000

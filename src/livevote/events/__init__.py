@@ -4,7 +4,9 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     controllers.py   the JSON API under /api/events: parse, call EventService, answer
     pages.py         the HTML pages (/, /e/{code}, /screen/{code}, /host, /host/events/{id})
     service.py       EventService: the rules (host only, stage, voting window, ending, joining)
-    votes.py         casting a vote: admitted once, counted exactly once, only while open
+    votes.py         casting a vote: admitted once, counted exactly once in a batch, only
+                     while its voting window is open; `settle` finishes a stored vote
+    joins.py         joining: attendees stored and counted in batches on the same chain
     recount.py       rebuild tallies from the stored votes: `livevote recount events`, and
                      the host's POST /api/events/{id}/recount
     repository.py    the only Mongo code: named operations, duplicate keys as domain results
@@ -32,17 +34,30 @@ Rules and where each lives:
   (repository.open_voting).
 - One vote per attendee per team: unique index `one_vote_per_attendee_per_team`
   (indexes/event_votes.json); a second vote → 409 already-voted (votes.cast_vote).
-- A vote counts only while voting is open for its team, exactly once: one check-and-set on
-  the event document with a per-vote `counted.<id>` marker (repository.count_vote_if_open,
-  reasoning in votes.cast_vote); a retry finishes counting a stored vote.
+- A vote counts only while voting is open for its team, exactly once, at a flat cost:
+  votes are counted in batches through infra/batchcount.py, the event document being the
+  counter (tallies, `vote_seq`, `attendees`, the chain's `last_batch`/`batch_seq`) and the
+  batch records living in `event_batches` (indexes/event_batches.json); a vote names its
+  batch (indexes/event_votes.json `event_votes_by_batch`). A vote batch applies only under
+  `{voting_open, voting_team: T, voting_gen: G}` (repository.voting_guard); `voting_gen` is
+  bumped by every open/close/switch/end in the same write, so a refused batch is refused for
+  ever: voided, its votes deleted → 409 voting-closed (votes.py docstring). A retry, or
+  `recount --fix`, finishes a stored vote exactly once (votes.settle).
+- Concurrent votes and joins of one event are written together (infra/groupcommit.py,
+  wired in service.EventService): one insert_many, one batch record, one apply per batch;
+  a duplicate fails alone (409 already-voted, after settling the stored vote).
+- The attendee count is exact: joins are counted in batches on the same chain (joins.py
+  says why); attendees index `attendees_by_batch`.
 - Join codes are unique: unique index `event_code_unique` (indexes/events.json); creation
   retries on a collision, a chosen code that is taken → 409 code-taken (service).
 - Nothing changes once an event has ended (409 event-ended): every write filters on
   `status != "ended"` (repository).
 - Hidden results are for the host only until revealed (403 results-hidden):
   service.EventService.check_results_access, views.results_visible.
-- Tallies are rebuildable from the votes and a fix never loses a concurrent vote:
-  recount.recount_event (guarded by `vote_seq`).
+- Tallies and the attendee count are rebuildable from the stored facts (those whose batch
+  is applied) and a fix never races a vote: recount.py (a correcting batch through the
+  chain, guarded by the chain's position). Events stored with the old per-vote
+  `counted.<id>` markers keep counting; `livevote recount events --fix` drops the markers.
 - Export never leaks attendee ids (views.voter_hash) nor starts a cell with a formula
   (views._cell).
 - Criteria change only before anyone scored: check-and-set in jury_repository.set_criteria
@@ -55,6 +70,6 @@ Rules and where each lives:
   (indexes/jurors.json), jury_rules.token_hash.
 - Final score and ties: standings.py (final, then jury average, then audience votes, then a
   shared rank).
-Indexes: indexes/events.json, teams.json, attendees.json, event_votes.json, jurors.json,
-jury_sheets.json.
+Indexes: indexes/events.json, teams.json, attendees.json, event_votes.json,
+event_batches.json, jurors.json, jury_sheets.json.
 """

@@ -4,62 +4,86 @@ Collections (indexes in indexes/<name>.json):
 - `events` (indexes/events.json): one document holds the whole public state of an event, so
   a snapshot is one read and every change to it is one atomic single-document write:
       {_id, code, title, host_id, status, max_score, results, revealed,
-       stage: "<team id>"|"", stage_gen, voting_open, voting_team: "<team id>"|"",
+       stage: "<team id>"|"", stage_gen, voting_open, voting_team: "<team id>"|"", voting_gen,
        teams: {"<team id>": {name, order}}, tally: {"<team id>": {votes, score_sum}},
-       vote_seq, attendees, created_at, updated_at}
+       vote_seq, attendees, last_batch, batch_seq, created_at, updated_at}
   `stage` is the one truth of who presents (see service.py): no other document mirrors it.
+  `voting_gen` names the voting window: every open, close, stage switch and end bumps it in
+  the same write, so a window that has passed never comes back (votes.py relies on it).
+  It is also the counter document of infra/batchcount.py (`last_batch`, `batch_seq`): the
+  tallies, `vote_seq` and `attendees` move only by applying a batch.
+- `event_batches` (indexes/event_batches.json): the batch records of infra/batchcount.py,
+  `{_id, counter, event_id, kind: votes|joins|correction|legacy, state, inc, seq,
+  team, gen}` (`event_id` as a string: NX-27017 cannot match ObjectId values outside `_id`).
 - `teams` (indexes/teams.json): {_id, event_id, name}: the team register (no stage state).
-- `attendees` (indexes/attendees.json): {_id, event_id, name, joined_at}
-- `event_votes` (indexes/event_votes.json): {_id, event_id, team_id, attendee_id, score, at};
-  unique (event_id, team_id, attendee_id): one vote per attendee per team.
+- `attendees` (indexes/attendees.json): {_id, event_id, name, joined_at, batch}
+- `event_votes` (indexes/event_votes.json): {_id, event_id, team_id, attendee_id, score, at,
+  batch}; unique (event_id, team_id, attendee_id): one vote per attendee per team. A vote or
+  an attendee counts when its `batch` is applied; stored before that field existed, it has
+  none (see votes.py and recount.py for those).
 Ids inside documents are hex strings, "" means none (NX-27017 cannot match ObjectId values
 outside `_id`, nor `null`, and turns `$push`ed sub-documents into strings: we avoid all three).
+Events stored before batches carry `counted.<vote id>` markers (the old per-vote counting);
+they stay out of every document the domain reads, and `livevote recount events --fix` drops
+them (recount.py).
 
-Writes are named operations; a duplicate key comes back as a domain result (`False`,
-`AlreadyVoted`), never as a pymongo error.
+Writes are named operations; a duplicate key comes back as a domain result (`False`, `None`
+in `insert_votes`), never as a pymongo error.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from livevote.infra.batchcount import BatchCounter, Outcome, State
+from livevote.infra.hooks import NO_HOOKS, Hooks
 from livevote.infra.mongo import Doc
 
 Database = AsyncDatabase[Doc]
 
 _AFTER = ReturnDocument.AFTER
-# `counted.<vote id>` markers make counting a vote idempotent (see count_vote_if_open); they
-# stay in the database and out of every document the domain reads.
-_HIDE_MARKERS = {"counted": 0}
+_HIDE_MARKERS = {"counted": 0}  # legacy `counted.<vote id>` markers (see the docstring)
 _NOT_ENDED = {"$ne": "ended"}
 _VOTING_CLOSED = {"voting_open": False, "voting_team": ""}
-
-
-@dataclass(frozen=True)
-class AlreadyVoted:
-    """`insert_vote`'s answer when this attendee's vote for this team is already stored:
-    `stored` is that vote (None if it vanished meanwhile: refused by a racing close)."""
-
-    stored: Doc | None
+_NEXT_WINDOW = {"voting_gen": 1}  # $inc'd by every write that opens or closes a window
+_DUPLICATE_KEY = 11000
 
 
 def oid(value: str) -> ObjectId | None:
     return ObjectId(value) if ObjectId.is_valid(value) else None
 
 
+def voting_guard(team_id: str, gen: int) -> Doc:
+    """The counting condition of a vote batch: voting is open for `team_id` in window `gen`
+    (-1: an event stored before windows were numbered, that has not opened or closed since)."""
+    return {
+        "voting_open": True,
+        "voting_team": team_id,
+        "voting_gen": gen if gen >= 0 else {"$exists": False},
+    }
+
+
+def window_of(event: Doc) -> int:
+    """The event's voting window number (-1 when the document predates `voting_gen`)."""
+    return int(event["voting_gen"]) if "voting_gen" in event else -1
+
+
 class EventRepository:
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    def __init__(self, db: AsyncDatabase[Doc], hooks: Hooks = NO_HOOKS) -> None:
         self.events = db["events"]
         self.teams = db["teams"]
         self.attendees = db["attendees"]
         self.votes = db["event_votes"]
+        self.batches = db["event_batches"]
+        self.hooks = hooks
+        self.chain = BatchCounter(self.events, self.batches, hooks)
 
     # -- reads --------------------------------------------------------------------------
     async def get(self, event_id: str) -> Doc | None:
@@ -126,7 +150,7 @@ class EventRepository:
             fields["status"] = "live"
         return await self.events.find_one_and_update(
             {"_id": ObjectId(event_id), "status": _NOT_ENDED, "stage": {"$ne": team_id}},
-            {"$set": fields, "$inc": {"stage_gen": 1}},
+            {"$set": fields, "$inc": {"stage_gen": 1, **_NEXT_WINDOW}},
             projection=_HIDE_MARKERS,
             return_document=_AFTER,
         )
@@ -150,7 +174,8 @@ class EventRepository:
                     "voting_opened": True,  # criteria are fixed from now on (jury.py)
                     "status": "live",
                     "updated_at": now,
-                }
+                },
+                "$inc": _NEXT_WINDOW,
             },
             projection=_HIDE_MARKERS,
             return_document=_AFTER,
@@ -159,7 +184,7 @@ class EventRepository:
     async def close_voting(self, event_id: str, now: datetime) -> Doc | None:
         """Close voting unless the event has ended (None then)."""
         return await self._update_unless_ended(
-            event_id, {"$set": {**_VOTING_CLOSED, "updated_at": now}}
+            event_id, {"$set": {**_VOTING_CLOSED, "updated_at": now}, "$inc": _NEXT_WINDOW}
         )
 
     async def end_event(self, event_id: str, now: datetime) -> Doc | None:
@@ -168,7 +193,7 @@ class EventRepository:
             event_id,
             {
                 "$set": {"status": "ended", "stage": "", **_VOTING_CLOSED, "updated_at": now},
-                "$inc": {"stage_gen": 1},
+                "$inc": {"stage_gen": 1, **_NEXT_WINDOW},
             },
         )
 
@@ -192,83 +217,125 @@ class EventRepository:
             return_document=_AFTER,
         )
 
-    # -- attendees ----------------------------------------------------------------------
-    async def add_attendee(self, event_id: str, name: str | None, now: datetime) -> str:
-        attendee_id = ObjectId()
-        await self.attendees.insert_one(
-            {"_id": attendee_id, "event_id": event_id, "name": name, "joined_at": now}
+    # -- batches: the counting chain on the event document (infra/batchcount.py) ---------
+    async def record_batch(
+        self, event_id: str, batch_id: str, inc: dict[str, int], kind: str, **extra: Any
+    ) -> State:
+        """Record a pending batch of increments (PENDING; VOID if it was voided first)."""
+        return await self.chain.record(
+            ObjectId(event_id), batch_id, inc, event_id=event_id, kind=kind, **extra
         )
-        await self.events.update_one(
-            {"_id": ObjectId(event_id)}, {"$inc": {"attendees": 1}, "$set": {"updated_at": now}}
-        )
-        return str(attendee_id)
 
-    async def attendee(self, attendee_id: str) -> Doc | None:
-        key = oid(attendee_id)
-        return await self.attendees.find_one({"_id": key}) if key else None
+    async def apply_batch(self, event_id: str, batch_id: str, guard: Doc | None = None) -> Outcome:
+        """Apply a recorded batch exactly once, only while `guard` holds on the event."""
+        return await self.chain.apply(ObjectId(event_id), batch_id, guard)
+
+    async def void_batch(
+        self, event_id: str, batch_id: str, *, missing_only: bool = False
+    ) -> State:
+        """Void a batch that must never apply (see BatchCounter.void); `missing_only` when
+        giving up on a writer: a record written meanwhile is left alone (it may be applying)."""
+        return await self.chain.void(ObjectId(event_id), batch_id, missing_only=missing_only)
+
+    async def batch_state(self, event_id: str, batch_id: str) -> State:
+        return await self.chain.state(ObjectId(event_id), batch_id)
+
+    async def batch(self, batch_id: str) -> Doc | None:
+        return await self.batches.find_one({"_id": batch_id})
+
+    async def batches_of(self, event_id: str) -> list[Doc]:
+        """Every batch record of the event (for recounts): id, kind, state, seq, team, gen."""
+        cursor = self.batches.find({"event_id": event_id}, {"inc": 0})
+        return await cursor.to_list()
+
+    async def start_chain(self, event_id: str) -> None:
+        """Give an event stored before batches its chain fields (harmless when present)."""
+        await self.events.update_one(
+            {"_id": ObjectId(event_id), "last_batch": {"$exists": False}},
+            {"$set": {"last_batch": "", "batch_seq": 0}},
+        )
+
+    async def counter(self, event_id: str) -> Doc | None:
+        """The counted state of an event in one read: tallies, attendees, the chain's last
+        batch and sequence, the voting window, and the legacy `counted` markers."""
+        key = oid(event_id)
+        fields = ("tally", "attendees", "last_batch", "batch_seq", "teams", "counted")
+        more = ("voting_open", "voting_team", "voting_gen", "vote_seq")
+        return await self.events.find_one({"_id": key}, dict.fromkeys(fields + more, 1))
 
     # -- votes --------------------------------------------------------------------------
-    async def insert_vote(
-        self, event_id: str, team_id: str, attendee_id: str, score: int, now: datetime
-    ) -> ObjectId | AlreadyVoted:
-        """Store a vote; `AlreadyVoted` if this attendee already voted for this team."""
-        vote_id = ObjectId()
+    async def insert_votes(
+        self, event_id: str, batch_id: str, ballots: list[Doc]
+    ) -> list[ObjectId | None]:
+        """Store votes of one batch (`ballots`: team_id, attendee_id, score, at) with one
+        unordered insert: one id per ballot, None where this attendee's vote for this team
+        is stored already (a duplicate fails alone)."""
+        docs = [{"_id": ObjectId(), "event_id": event_id, **b, "batch": batch_id} for b in ballots]
+        ids: list[ObjectId | None] = [d["_id"] for d in docs]
         try:
-            await self.votes.insert_one(
-                {
-                    "_id": vote_id,
-                    "event_id": event_id,
-                    "team_id": team_id,
-                    "attendee_id": attendee_id,
-                    "score": score,
-                    "at": now,
-                }
-            )
-        except DuplicateKeyError:
-            stored = await self.votes.find_one(
-                {"event_id": event_id, "team_id": team_id, "attendee_id": attendee_id}
-            )
-            return AlreadyVoted(stored)
-        return vote_id
+            await self.votes.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            for e in errors:
+                ids[int(e["index"])] = None
+        return ids
 
-    async def count_vote_if_open(
-        self, event_id: str, team_id: str, score: int, now: datetime, vote_id: ObjectId
-    ) -> bool:
-        """The check-and-set that accepts a vote: counts it only while voting for the team is
-        open and only if this vote was not counted yet (its `counted.<vote id>` marker is set
-        by the same single-document update), so a retry after a lost answer or a crash can
-        finish counting a stored vote and never count it twice (see votes.cast_vote)."""
-        marker = f"counted.{vote_id}"
-        doc = await self.events.find_one_and_update(
-            {
-                "_id": ObjectId(event_id),
-                "voting_open": True,
-                "voting_team": team_id,
-                marker: {"$exists": False},
-            },
-            {
-                "$inc": {
-                    f"tally.{team_id}.votes": 1,
-                    f"tally.{team_id}.score_sum": score,
-                    "vote_seq": 1,
-                },
-                "$set": {"updated_at": now, marker: 1},
-            },
-            projection={"_id": 1},
+    async def stored_vote(self, event_id: str, team_id: str, attendee_id: str) -> Doc | None:
+        return await self.votes.find_one(
+            {"event_id": event_id, "team_id": team_id, "attendee_id": attendee_id}
         )
-        return doc is not None
 
-    async def is_counted(self, event_id: str, vote_id: ObjectId) -> bool:
+    async def vote(self, vote_id: ObjectId) -> Doc | None:
+        return await self.votes.find_one({"_id": vote_id})
+
+    async def votes_by_id(self, vote_ids: list[ObjectId]) -> list[Doc]:
+        return await self.votes.find({"_id": {"$in": vote_ids}}).to_list()
+
+    async def move_vote(self, vote_id: ObjectId, from_batch: str | None, to_batch: str) -> bool:
+        """Check-and-set a vote's batch (None: a vote stored before batches, without one):
+        the one way a vote leaves a batch that will never apply; one mover wins."""
+        was: Any = from_batch if from_batch is not None else {"$exists": False}
+        moved = await self.votes.update_one(
+            {"_id": vote_id, "batch": was}, {"$set": {"batch": to_batch}}
+        )
+        return moved.modified_count == 1
+
+    async def delete_batch_votes(self, event_id: str, batch_id: str) -> None:
+        """Remove the votes of a void batch (refused: voting closed before it applied)."""
+        await self.votes.delete_many({"event_id": event_id, "batch": batch_id})
+
+    async def has_marker(self, event_id: str, vote_id: ObjectId) -> bool:
+        """Whether the old per-vote counting marked this vote counted (legacy events)."""
         doc = await self.events.find_one(
             {"_id": ObjectId(event_id), f"counted.{vote_id}": {"$exists": True}}, {"_id": 1}
         )
         return doc is not None
 
-    async def vote_ids(self, event_id: str) -> list[str]:
-        return [str(d["_id"]) async for d in self.votes.find({"event_id": event_id}, {"_id": 1})]
+    async def adopt_marked_votes(self, event_id: str, vote_ids: list[str]) -> None:
+        """Move votes counted by the old markers into the event's `legacy` batch, recorded
+        as applied, so that the markers can go (`drop_markers`)."""
+        legacy = f"legacy:{event_id}"
+        doc = {"_id": legacy, "counter": ObjectId(event_id), "event_id": event_id}
+        fields = {"kind": "legacy", "state": "applied", "inc": {}, "seq": 0}
+        try:
+            await self.batches.insert_one({**doc, **fields})
+        except DuplicateKeyError:
+            pass  # adopted before: the record is there
+        ids = [ObjectId(v) for v in vote_ids]
+        await self.votes.update_many(
+            {"_id": {"$in": ids}, "batch": {"$exists": False}}, {"$set": {"batch": legacy}}
+        )
 
-    async def delete_vote(self, vote_id: ObjectId) -> None:
-        await self.votes.delete_one({"_id": vote_id})
+    async def drop_markers(self, event_id: str) -> None:
+        await self.events.update_one({"_id": ObjectId(event_id)}, {"$unset": {"counted": ""}})
+
+    async def vote_facts(self, event_id: str) -> AsyncIterator[Doc]:
+        """Every stored vote of the event: _id, team_id, score, batch (for recounts)."""
+        fields = {"team_id": 1, "score": 1, "batch": 1}
+        async for doc in self.votes.find({"event_id": event_id}, fields):
+            yield doc
 
     async def votes_of(self, event_id: str, attendee_id: str) -> list[Doc]:
         cursor = self.votes.find({"event_id": event_id, "attendee_id": attendee_id})
@@ -277,42 +344,33 @@ class EventRepository:
     async def vote_log(self, event_id: str) -> list[Doc]:
         return await self.votes.find({"event_id": event_id}).sort("at", 1).to_list()
 
-    async def count_votes(self, event_id: str) -> dict[str, dict[str, int]]:
-        """Tallies recomputed from the stored votes: {team_id: {votes, score_sum}}."""
-        cursor = await self.votes.aggregate(
-            [
-                {"$match": {"event_id": event_id}},
-                {
-                    "$group": {
-                        "_id": "$team_id",
-                        "votes": {"$sum": 1},
-                        "score_sum": {"$sum": "$score"},
-                    }
-                },
-            ]
-        )
-        rows = await cursor.to_list()
-        return {
-            str(r["_id"]): {"votes": int(r["votes"]), "score_sum": int(r["score_sum"])}
-            for r in rows
-        }
+    # -- attendees ----------------------------------------------------------------------
+    async def insert_attendees(
+        self, event_id: str, batch_id: str, joiners: list[tuple[str | None, datetime]]
+    ) -> list[str]:
+        """Store attendees (name, joined_at) of one batch with one unordered insert."""
+        docs = [
+            {"_id": ObjectId(), "event_id": event_id, "name": n, "joined_at": at, "batch": batch_id}
+            for n, at in joiners
+        ]
+        await self.attendees.insert_many(docs, ordered=False)
+        return [str(d["_id"]) for d in docs]
 
-    async def replace_tallies_if_unchanged(
-        self,
-        event_id: str,
-        vote_seq: int,
-        tallies: dict[str, dict[str, int]],
-        counted_ids: list[str],
-        now: datetime,
-    ) -> bool:
-        """Write recounted tallies (and the markers of the votes they include) only if no vote
-        was counted since `vote_seq` was read."""
-        changes: dict[str, Any] = {f"tally.{t}": v for t, v in tallies.items()}
-        changes["counted"] = dict.fromkeys(counted_ids, 1)
-        changes["updated_at"] = now
-        doc = await self.events.find_one_and_update(
-            {"_id": ObjectId(event_id), "vote_seq": vote_seq},
-            {"$set": changes},
-            projection={"_id": 1},
+    async def move_attendees(self, event_id: str, from_batch: str, to_batch: str) -> int:
+        """Check-and-set the batch of a void batch's attendees; how many this call moved."""
+        moved = await self.attendees.update_many(
+            {"event_id": event_id, "batch": from_batch}, {"$set": {"batch": to_batch}}
         )
-        return doc is not None
+        return moved.modified_count
+
+    async def attendee(self, attendee_id: str) -> Doc | None:
+        key = oid(attendee_id)
+        return await self.attendees.find_one({"_id": key}) if key else None
+
+    async def attendee_batches(self, event_id: str) -> dict[str | None, int]:
+        """How many attendees each batch holds (None: joined before batches)."""
+        counts: dict[str | None, int] = {}
+        async for doc in self.attendees.find({"event_id": event_id}, {"batch": 1}):
+            key = doc.get("batch")
+            counts[key] = counts.get(key, 0) + 1
+        return counts

@@ -9,10 +9,10 @@ import msgspec
 from livevote.infra.validation import IdStr, Input, Name
 
 MaxScore = Annotated[int, msgspec.Meta(ge=1, le=10)]
-JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[A-Za-z0-9]+$")]
+JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[A-Za-z0-9]+\Z")]
 # Criterion names are keys of stored documents: no leading `$`, no `.`, no control characters.
 CriterionName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^(?!\$)[^.\x00-\x1f]+$")
+    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^(?!\$)[^.\x00-\x1f]+\Z")
 ]
 Weight = Annotated[float, msgspec.Meta(gt=0, le=100)]
 JuryWeight = Annotated[float, msgspec.Meta(ge=0, le=1)]
@@ -82,6 +82,7 @@ class EventView(msgspec.Struct):
     max_score: int
     results_visibility: str  # live | hidden | revealed
     results_visible: bool
+    activity: str | None = None  # the live activity (activities domain), if any
     criteria: list[Criterion] = []
     jury_weight: float = 0.0
     jury_locked: bool = False

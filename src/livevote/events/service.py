@@ -3,8 +3,9 @@
 Three "at most one" rules and how the database enforces each:
 - one team on stage: the event document's `stage` field is the one truth. A switch is ONE
   atomic write of that document (`switch_stage`) that sets `stage`, closes the voting window
-  and bumps `stage_gen` together, so the vote check-and-set (`voting_open && voting_team ==
-  team`, same document) can never count a vote for a team that has left the stage, and a
+  and bumps `stage_gen` and `voting_gen` together, so a vote batch's check-and-set
+  (`voting_open && voting_team == team && voting_gen == G`, same document) can never count a
+  vote for a team that has left the stage, and a
   single field can never hold two teams — at least as strong as a partial unique index, with
   nothing to keep in step. (Until this version `teams.on_stage` mirrored it under a unique
   index, kept in step by a retry loop; the mirror, its loop and its index are gone. A
@@ -12,7 +13,10 @@ Three "at most one" rules and how the database enforces each:
   writes `on_stage` any more, and `livevote indexes check` reports only missing indexes;
   `db.teams.dropIndex("one_team_on_stage_per_event")` tidies it away.)
 - one vote per attendee per team: the unique index on event_votes (see votes.py).
-- votes only while the host keeps voting open for the team on stage: see votes.cast_vote.
+- votes only while the host keeps voting open for the team on stage: see votes.py.
+
+Votes and joins go through group commit when the app provides it (`provide_events`):
+concurrent ones of an event become one batch (votes.count_ballots, joins.admit).
 
 `EventService` is what controllers, pages, the SSE stream and the demo seed call; besides it
 only recount.py (the `livevote recount events` contract) reads through the repository.
@@ -24,17 +28,21 @@ import secrets
 import time
 
 from bson import ObjectId
+from litestar.datastructures import State
 
 from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from livevote.events import joins, votes
 from livevote.events import recount as recounting
-from livevote.events import votes
+from livevote.events.joins import Joiner
 from livevote.events.jury_recount import with_jury
 from livevote.events.jury_rules import jury_fields
 from livevote.events.repository import Database, EventRepository
 from livevote.events.views import results_visible
-from livevote.events.votes import check_attendee
+from livevote.events.votes import Ballot, Fate, check_attendee
 from livevote.infra import metrics
 from livevote.infra.auth import Principal
+from livevote.infra.groupcommit import GroupCommit, GroupCommits
+from livevote.infra.hooks import NO_HOOKS, Hooks, provide_hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.recount import RecountReport
 from livevote.infra.resources import Clock, utc_now
@@ -61,13 +69,35 @@ def _ended() -> Conflict:
 
 
 class EventService:
-    def __init__(self, repo: EventRepository, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, repo: EventRepository, clock: Clock = utc_now, commits: GroupCommits | None = None
+    ) -> None:
         self.repo = repo
         self.clock = clock
+        # Group commit (infra/groupcommit.py): concurrent votes and joins of one event are
+        # written and counted as one batch (votes.count_ballots, joins.admit). Without it
+        # (commands, the demo seed, tests) each vote or join is a batch of its own.
+        self._votes: GroupCommit[str, Ballot, Fate] | None = None
+        self._joins: GroupCommit[str, Joiner, str] | None = None
+        if commits is not None:
+            self._votes = commits.get(
+                "event_votes",
+                lambda: GroupCommit("event_votes", lambda k, b: votes.count_ballots(repo, k, b)),
+            )
+            self._joins = commits.get(
+                "event_joins",
+                lambda: GroupCommit("event_joins", lambda k, j: joins.admit(repo, k, j)),
+            )
 
     @classmethod
-    def of(cls, db: Database, clock: Clock = utc_now) -> EventService:
-        return cls(EventRepository(db), clock)
+    def of(
+        cls,
+        db: Database,
+        clock: Clock = utc_now,
+        hooks: Hooks = NO_HOOKS,
+        commits: GroupCommits | None = None,
+    ) -> EventService:
+        return cls(EventRepository(db, hooks), clock, commits)
 
     # -- reads --------------------------------------------------------------------------
     async def find(self, event_id: str) -> Doc | None:
@@ -143,12 +173,15 @@ class EventService:
             "stage_gen": 0,
             "voting_open": False,
             "voting_team": "",
+            "voting_gen": 0,
             "teams": {
                 tid: {"name": n, "order": base + i} for i, (tid, n) in enumerate(teams.items())
             },
             "tally": {tid: {"votes": 0, "score_sum": 0} for tid in teams},
             "vote_seq": 0,
             "attendees": 0,
+            "last_batch": "",  # the counting chain (infra/batchcount.py): see votes.py
+            "batch_seq": 0,
             # The pitch competition (jury.py): criteria, the jury and the reveal ceremony.
             **jury_fields(criteria, jury_weight),
             "created_at": now,
@@ -229,17 +262,21 @@ class EventService:
         return updated
 
     async def recount(self, *, event: Doc, fix: bool) -> RecountReport:
-        votes = await recounting.recount_event(
+        counted = await recounting.recount_event(
             self.repo, str(event["_id"]), fix=fix, clock=self.clock
         )
-        return await with_jury(self.repo, votes, fix=fix, clock=self.clock)
+        return await with_jury(self.repo, counted, fix=fix, clock=self.clock)
 
     # -- attendees ----------------------------------------------------------------------
     async def join(self, *, code: str, name: str | None) -> tuple[Doc, str]:
         event = await self.load_by_code(code)
         if event["status"] == "ended":
             raise Conflict("this event has ended", type="event-ended")
-        attendee_id = await self.repo.add_attendee(str(event["_id"]), name, self.clock())
+        joiner = (name, self.clock())
+        if self._joins is not None:
+            attendee_id = await self._joins.submit(str(event["_id"]), joiner)
+        else:
+            (attendee_id,) = await joins.admit(self.repo, str(event["_id"]), [joiner])
         metrics.business("event_join")
         return event, attendee_id
 
@@ -253,6 +290,7 @@ class EventService:
             team_id=team_id,
             score=score,
             now=self.clock(),
+            submit=self._votes.submit if self._votes is not None else None,
         )
 
     async def my_votes(self, *, event: Doc, attendee: Principal) -> tuple[Doc | None, list[Doc]]:
@@ -261,6 +299,8 @@ class EventService:
         return doc, await self.repo.votes_of(str(event["_id"]), attendee.subject)
 
 
-def provide_events(db: Database, clock: Clock) -> EventService:
-    """The `events` dependency of the controllers and pages (db and clock from app.state)."""
-    return EventService.of(db, clock)
+def provide_events(db: Database, clock: Clock, state: State) -> EventService:
+    """The `events` dependency of the controllers and pages (db, clock and the fault-injection
+    hooks from app.state; a Protocol cannot be a dependency's parameter type)."""
+    commits: GroupCommits | None = getattr(state, "group_commits", None)
+    return EventService.of(db, clock, provide_hooks(state), commits)

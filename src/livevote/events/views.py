@@ -56,6 +56,7 @@ def public_view(event: Doc) -> EventView:
         max_score=int(event["max_score"]),
         results_visibility=results_visibility(event),
         results_visible=results_visible(event),
+        activity=event.get("activity") or None,
         criteria=[Criterion(name=c["name"], weight=float(c["weight"])) for c in criteria_of(event)],
         jury_weight=jury_weight_of(event),
         jury_locked=bool(event.get("jury_locked")),
@@ -92,7 +93,8 @@ def recount_view(report: RecountReport) -> RecountOut:
                 d.counted["score_sum"],
             )
             for d in report.differences
-            if d.what.startswith(TEAM_DIFFERENCE)  # the jury's are in `livevote recount`
+            # the attendee count and the jury have no row here (see `livevote recount`)
+            if d.what.startswith(TEAM_DIFFERENCE)
         ],
     )
 

@@ -9,6 +9,8 @@ cookie) — never from a URL.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from litestar.connection import ASGIConnection
 
 from livevote.config import JwtSettings
-from livevote.errors import Unauthorized
+from livevote.errors import ServiceUnavailable, Unauthorized
 
 ALGORITHM = "HS256"
 ATTENDEE_COOKIE = "lv_attendee"
@@ -40,6 +42,41 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
         return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+class PasswordPool:
+    """Bounded argon2: at most `slots` hashes at once per process (one per core by default).
+
+    Each hash costs ~19 MiB and tens of milliseconds of a core; unbounded, a burst of logins
+    or registrations queues threads and memory without limit. A request that cannot get a slot
+    within `wait_ms` gets a fast 503 with Retry-After instead of waiting behind the burst.
+    Create it inside the running event loop (the semaphore belongs to it).
+    """
+
+    def __init__(self, slots: int = 0, wait_ms: int = 500) -> None:
+        self.slots = slots if slots > 0 else os.cpu_count() or 1
+        self.wait_s = wait_ms / 1000
+        self._semaphore = asyncio.Semaphore(self.slots)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        try:
+            await asyncio.wait_for(self._semaphore.acquire(), self.wait_s)
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                "password hashing is at capacity; retry shortly", retry_after=1, type="busy"
+            ) from exc
+        try:
+            return await asyncio.to_thread(fn, *args)
+        finally:
+            self._semaphore.release()
+
+    async def hash(self, password: str) -> str:
+        result: str = await self._run(hash_password, password)
+        return result
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        result: bool = await self._run(verify_password, stored_hash, password)
+        return result
 
 
 @dataclass(frozen=True)

@@ -172,16 +172,22 @@ class BatchCounter:
                 return Outcome(State.PENDING, refused=True)
         raise ServiceUnavailable("counting is very busy; retry")
 
-    async def void(self, counter_id: Any, batch_id: str) -> State:
+    async def void(self, counter_id: Any, batch_id: str, *, missing_only: bool = False) -> State:
         """Give up on a batch that must never apply: its guard can never hold again, or its
-        record is missing. Returns VOID, or APPLIED when it was applied after all."""
+        record is missing. Returns VOID, or APPLIED when it was applied after all.
+
+        `missing_only`: void it only if its record is still missing. A record written in the
+        meantime is left as it is (its state is returned): its writer may be applying it at
+        this very moment, and flipping a pending batch whose guard can hold would let that
+        apply land on a batch that says void."""
         try:
             await self.batches.insert_one(
                 {"_id": batch_id, "counter": counter_id, "state": "void", "inc": {}}
             )
             return State.VOID
         except DuplicateKeyError:
-            pass
+            if missing_only:
+                return await self.state(counter_id, batch_id)
         counter = await self.counters.find_one({"_id": counter_id}, {"last_batch": 1})
         if counter is not None and counter.get("last_batch") == batch_id:
             return State.APPLIED

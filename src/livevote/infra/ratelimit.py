@@ -6,13 +6,24 @@ window, correct across workers, clock taken from Redis itself.
 Rules, per request to /api/*:
 - a valid user token        → `user:<id>`      user_per_minute / 60 s
 - a valid attendee credential → `attendee:<id>` attendee_per_minute / 60 s
-- no credential             → `address:<ip>`   address_per_second / 1 s
-- with a credential the address rule still applies, but at VENUE_FACTOR times the limit: a venue
-  puts hundreds of phones behind one NAT address, so attendees are limited per attendee.
-`X-Forwarded-For` is honoured only when the peer is a configured trusted proxy.
+- every request             → `address:<ip>`   address_per_second / 1 s, at VENUE_FACTOR times
+  the limit for requests with a valid *attendee* credential only: a venue puts hundreds of
+  phones behind one NAT address, so attendees are limited per attendee. User tokens are free
+  to mint (anyone may register), so they get no factor.
+Per request to an HTML page (not /static, /health, /metrics):
+- `page:<ip>` pages_per_address_per_minute / 60 s — high enough for a venue's phones all
+  opening `/e/{code}` at once, low enough that guessing join codes gets nowhere.
+Named rules for the accounts domain (`limit`): register and login attempts per address.
 
-Redis down: API limits fail open (counted in livevote_rate_limit_fail_open_total and logged);
-login brute-force protection fails closed (503), because guessing passwords is the attack.
+A client address is the peer, or, when the peer is a trusted proxy
+(limits.trusted_proxies), the nearest untrusted `X-Forwarded-For` hop. Every per-address rule
+groups IPv6 clients by /64 (one subscriber's whole prefix is one address). The same trusted
+proxies alone may say the client spoke https (`X-Forwarded-Proto`), which makes
+`request.url.scheme` "https" (and the attendee cookie `Secure`).
+
+Redis down: API and page limits fail open (counted in livevote_rate_limit_fail_open_total and
+logged); `limit(..., fail_open=False)` fails closed (503) — login uses it, because guessing
+passwords is the attack.
 """
 
 from __future__ import annotations
@@ -21,7 +32,6 @@ import ipaddress
 import logging
 import math
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +43,9 @@ from livevote.config import LimitSettings
 from livevote.errors import RateLimited, ServiceUnavailable
 from livevote.infra import metrics
 from livevote.infra.auth import peek_identity
+
+# Paths outside every per-request rule: assets, probes, scrapes.
+_UNLIMITED = ("/static/", "/health/", "/metrics")
 
 log = logging.getLogger("livevote.ratelimit")
 
@@ -98,9 +111,10 @@ class RateLimiter:
         self._script = redis.register_script(_SLIDING_WINDOW)
         self._trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
 
-    def client_address(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    def client_ip(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        """The client's own address: the peer, or the nearest untrusted forwarded hop."""
         peer = connection.client.host if connection.client else "unknown"
-        if not self._trusted or not _in(peer, self._trusted):
+        if not self.trusts(peer):
             return peer
         forwarded = connection.headers.get("x-forwarded-for", "")
         hops = [h.strip() for h in forwarded.split(",") if h.strip()]
@@ -110,6 +124,13 @@ class RateLimiter:
                 return hop
         return peer
 
+    def client_address(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        """The key of every per-address rule: the client IP, IPv6 grouped by /64."""
+        return address_bucket(self.client_ip(connection))
+
+    def trusts(self, peer: str) -> bool:
+        return bool(self._trusted) and _in(peer, self._trusted)
+
     def rules_for(self, connection: ASGIConnection[Any, Any, Any, Any]) -> list[Rule]:
         s = self.settings
         address = self.client_address(connection)
@@ -118,10 +139,33 @@ class RateLimiter:
             return [Rule("address", f"address:{address}", s.address_per_second, 1000)]
         kind, subject = identity
         per_minute = s.user_per_minute if kind == "user" else s.attendee_per_minute
+        factor = VENUE_FACTOR if kind == "attendee" else 1
         return [
             Rule(kind, f"{kind}:{subject}", per_minute, 60_000),
-            Rule("address", f"address:{address}", s.address_per_second * VENUE_FACTOR, 1000),
+            Rule("address", f"address:{address}", s.address_per_second * factor, 1000),
         ]
+
+    def page_rule(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Rule:
+        address = self.client_address(connection)
+        return Rule("page", f"page:{address}", self.settings.pages_per_address_per_minute, 60_000)
+
+    async def limit(
+        self, name: str, address: str, limit: int, *, window_s: int = 60, fail_open: bool = True
+    ) -> None:
+        """Count one attempt of a named per-address rule; 429 (type `<name>-rate`) when over."""
+        rule = Rule(name, f"{name}:{address}", limit, window_s * 1000)
+        decision = await self.hit([rule])
+        if decision is None:
+            if fail_open:
+                return
+            raise ServiceUnavailable(f"{name} is unavailable: limiter unreachable")
+        if not decision.allowed:
+            metrics.RATE_LIMITED.labels(name).inc()
+            raise RateLimited(
+                f"too many {name} attempts from this address; retry in {decision.retry_after}s",
+                retry_after=decision.retry_after,
+                type=f"{name}-rate",
+            )
 
     async def hit(self, rules: list[Rule]) -> Decision | None:
         """Count one request against every rule; None when Redis is unreachable (fail open)."""
@@ -152,48 +196,18 @@ class RateLimiter:
             rule=rule.name,
         )
 
-    async def _failures(self, key: str, window_s: int) -> int:
-        return int(await self.redis.zcount(key, f"({_now_ms() - window_s * 1000}", "+inf"))
 
-    async def check_login(self, email: str, address: str) -> None:
-        """Refuse a login attempt while an account or an address has too many recent failures."""
-        window = 15 * 60
-        try:
-            by_account = await self._failures(f"{self.prefix}login:acct:{email}", window)
-            by_address = await self._failures(f"{self.prefix}login:addr:{address}", window)
-        except RedisError as exc:
-            raise ServiceUnavailable("login is unavailable: limiter unreachable") from exc
-        if by_account >= self.settings.login_failures_per_account:
-            metrics.RATE_LIMITED.labels("login-account").inc()
-            raise RateLimited(
-                "too many failed logins for this account; try again later",
-                retry_after=window,
-                type="login-locked",
-            )
-        if by_address >= self.settings.login_failures_per_address:
-            metrics.RATE_LIMITED.labels("login-address").inc()
-            raise RateLimited(
-                "too many failed logins from this address; try again later",
-                retry_after=window,
-                type="login-locked",
-            )
-
-    async def record_login_failure(self, email: str, address: str) -> None:
-        now = _now_ms()
-        member = f"{now}:{os.urandom(4).hex()}"
-        pipe = self.redis.pipeline(transaction=True)
-        for key in (f"{self.prefix}login:acct:{email}", f"{self.prefix}login:addr:{address}"):
-            pipe.zadd(key, {member: now})
-            pipe.zremrangebyscore(key, "-inf", now - 15 * 60 * 1000)
-            pipe.expire(key, 15 * 60)
-        try:
-            await pipe.execute()
-        except RedisError as exc:
-            raise ServiceUnavailable("login is unavailable: limiter unreachable") from exc
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def address_bucket(address: str) -> str:
+    """IPv6 clients are grouped by /64 (a home or phone gets a whole /64); IPv4 stays as is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _in(address: str, networks: list[Any]) -> bool:
@@ -205,18 +219,28 @@ def _in(address: str, networks: list[Any]) -> bool:
 
 
 class RateLimitMiddleware:
-    """ASGI middleware for /api/*: 429 with Retry-After, X-RateLimit-* on every answer."""
+    """ASGI middleware: the forwarded scheme from trusted proxies, then the request limits —
+    /api/* (429 with Retry-After, X-RateLimit-* on every answer) and HTML pages per address."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
         limiter: RateLimiter = connection.app.state.limiter
-        decision = await limiter.hit(limiter.rules_for(connection))
+        _forwarded_scheme(scope, connection, limiter)
+        path: str = scope["path"]
+        if path.startswith("/api/"):
+            rules = limiter.rules_for(connection)
+        elif path.startswith(_UNLIMITED):
+            await self.app(scope, receive, send)
+            return
+        else:
+            rules = [limiter.page_rule(connection)]
+        decision = await limiter.hit(rules)
         if decision is None:
             await self.app(scope, receive, send)
             return
@@ -229,7 +253,7 @@ class RateLimitMiddleware:
             metrics.RATE_LIMITED.labels(decision.rule).inc()
             raise RateLimited(
                 f"rate limit of {decision.limit} requests per "
-                f"{'minute' if decision.rule != 'address' else 'second'} reached "
+                f"{'second' if decision.rule == 'address' else 'minute'} reached "
                 f"({decision.rule}); retry in {decision.retry_after}s",
                 retry_after=decision.retry_after,
                 headers=headers,
@@ -242,3 +266,17 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+def _forwarded_scheme(
+    scope: Any, connection: ASGIConnection[Any, Any, Any, Any], limiter: RateLimiter
+) -> None:
+    """Behind a TLS-terminating trusted proxy the request was https: say so in the scope,
+    so `request.url.scheme` (and with it the attendee cookie's `Secure` flag) is right."""
+    peer = connection.client.host if connection.client else ""
+    proto = connection.headers.get("x-forwarded-proto", "")
+    if proto and limiter.trusts(peer):
+        # the proxy nearest to us appended last
+        scheme = proto.split(",")[-1].strip().lower()
+        if scheme in ("http", "https"):
+            scope["scheme"] = scheme

@@ -20,9 +20,10 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from livevote.config import Settings
-from livevote.infra.auth import TokenService
+from livevote.infra.auth import PasswordPool, TokenService
 from livevote.infra.mongo import Doc, apply_indexes, check_indexes, make_client
 from livevote.infra.ratelimit import RateLimiter
+from livevote.infra.sse import StreamSlots
 
 log = logging.getLogger("livevote.resources")
 
@@ -87,6 +88,10 @@ async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.redis = client
     app.state.limiter = RateLimiter(client, settings.limits, settings.redis.prefix)
     app.state.tokens = TokenService(settings.jwt)
+    app.state.stream_slots = StreamSlots(client, settings.sse, settings.redis.prefix)
+    app.state.passwords = PasswordPool(
+        settings.limits.hashing_concurrency, settings.limits.hashing_wait_ms
+    )
     try:
         yield
     finally:

@@ -12,15 +12,20 @@ from litestar import Request
 
 from livevote.errors import BadRequest, NotFound, ValidationFailed
 
+# msgspec applies `pattern` with re.search: anchor both ends, and end with \Z, never `$`
+# (`$` also matches before a final newline, so "alice\n" would pass `^[a-z]+$`).
 NO_OPERATOR = r"^(?!\$)"
-NAME_PATTERN = r"^(?!\$)[^\x00-\x1f]*$"
+NAME_PATTERN = r"^(?!\$)[^\x00-\x1f]*\Z"
+EMAIL_PATTERN = r"^[^@\s$][^@\s]*@[^@\s]+\.[^@\s]+\Z"
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+\Z"
+ID_PATTERN = r"^[A-Za-z0-9_-]+\Z"
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=NAME_PATTERN)]
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s$][^@\s]*@[^@\s]+\.[^@\s]+$")]
-Username = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=EMAIL_PATTERN)]
+Username = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=USERNAME_PATTERN)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
-IdStr = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+IdStr = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -47,16 +47,16 @@ class PollController(Controller):
         polls: PollService,
         user: Principal,
         tag: Annotated[
-            str | None, QueryParameter(max_length=32, pattern=r"^[A-Za-z0-9][\w-]*$")
+            str | None, QueryParameter(max_length=32, pattern=r"^[A-Za-z0-9][\w-]*\Z")
         ] = None,
         q: Annotated[
             str | None, QueryParameter(min_length=1, max_length=100, pattern=NO_OPERATOR)
         ] = None,
         page: Annotated[int, QueryParameter(ge=1, le=100)] = 1,
         limit: Annotated[int, QueryParameter(ge=1, le=50)] = 10,
-        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{24}$")] = None,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{24}\Z")] = None,
         user_id: Annotated[
-            str | None, QueryParameter(name="userId", max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+            str | None, QueryParameter(name="userId", max_length=64, pattern=r"^[A-Za-z0-9_-]+\Z")
         ] = None,
     ) -> FeedOut:
         """Newest first; only polls the caller has neither voted on nor skipped. Use

@@ -2,9 +2,15 @@
 
     polls           {_id: ObjectId, key: str(_id), title, options: [str], tags: [str],
                      votes: {"0": n, "1": n, ...}, total, created_by, created_at}
-    poll_responses  {poll_id: key, user_id, kind: "vote"|"skip", option_index?, created_at}
-                    unique (poll_id, user_id): one response per user per poll, votes and
-                    skips alike, so a vote and a skip of the same poll cannot both succeed.
+                    last_batch, batch_seq: the counting chain (infra/batchcount.py)
+    poll_responses  {poll_id: key, user_id, kind: "vote"|"skip", option_index?, batch?,
+                     created_at}  unique (poll_id, user_id): one response per user per poll,
+                    votes and skips alike, so a vote and a skip of the same poll cannot both
+                    succeed. `batch` names the vote's counting batch (none on skips and on
+                    votes stored before batches, which the old `$inc` counted).
+    poll_batches    {_id: batch id, counter: the poll's _id, poll: key, state, inc, seq?}
+                    one record per counting batch (infra/batchcount.py; `poll` because
+                    NX-27017 cannot match ObjectId values outside `_id`)
     daily_votes     {user_id, day: "YYYY-MM-DD", count, expires_at}  unique (user_id, day)
 
 Why `key` (the hex of `_id`) next to `_id`: it is time-ordered like the ObjectId, and every
@@ -13,20 +19,26 @@ whole table for `_id` ranges, so feed walks, cursors and responses use the strin
 Counters are a sub-document (`votes.<i>`), not an array: NX-27017 ignores `$inc` on array
 positions.
 
-Duplicate keys never leave this module: a refused response comes back as the kind of the
-response already stored, a full or raced daily counter as None (see `take_daily_slot`).
+Duplicate keys never leave this module: a refused response comes back as the response
+already stored, a full or raced daily counter as None (see `take_daily_slot`).
 """
 
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from livevote.infra.batchcount import BatchCounter, Outcome, State
+from livevote.infra.hooks import NO_HOOKS, Hooks
 from livevote.infra.mongo import Doc
 
 Database = AsyncDatabase[Doc]  # the handle a PollRepository is opened on
@@ -41,6 +53,50 @@ FEED_FIELDS = {
     "created_by": 1,
 }
 COUNTER_FIELDS = {"_id": 0, "key": 1, "options": 1, "votes": 1, "total": 1}
+RESPONSE_FIELDS = {"kind": 1, "option_index": 1, "batch": 1}
+DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A user's stored response: `batch` is the vote's counting batch (None for skips and for
+    votes stored before batches existed, which were counted then)."""
+
+    id: Any
+    kind: str
+    option_index: int | None = None
+    batch: str | None = None
+
+
+@dataclass(frozen=True)
+class NewVote:
+    user_id: str
+    option_index: int
+    at: datetime | None = None  # when it was cast (default: the time of the write)
+
+
+def new_batch_id() -> str:
+    """Batch ids never repeat (the chain relies on it)."""
+    return uuid.uuid4().hex
+
+
+def vote_increments(option_indexes: Iterable[int]) -> dict[str, int]:
+    """The counter increments of these votes: `votes.<i>` per option and `total`."""
+    inc: dict[str, int] = {}
+    for index in option_indexes:
+        inc[f"votes.{index}"] = inc.get(f"votes.{index}", 0) + 1
+        inc["total"] = inc.get("total", 0) + 1
+    return inc
+
+
+def _response(doc: Doc) -> StoredResponse:
+    index = doc.get("option_index")
+    return StoredResponse(
+        id=doc["_id"],
+        kind=str(doc["kind"]),
+        option_index=None if index is None else int(index),
+        batch=doc.get("batch"),
+    )
 
 
 def feed_filter(*, tag: str | None, q: str | None, before: str | None) -> Doc:
@@ -55,10 +111,12 @@ def feed_filter(*, tag: str | None, q: str | None, before: str | None) -> Doc:
 
 
 class PollRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, hooks: Hooks = NO_HOOKS) -> None:
         self.polls = db["polls"]
         self.responses = db["poll_responses"]
+        self.batches = db["poll_batches"]
         self.daily = db["daily_votes"]
+        self.counting = BatchCounter(self.polls, self.batches, hooks)
 
     # polls -------------------------------------------------------------------------------
     async def insert_poll(
@@ -73,6 +131,8 @@ class PollRepository:
             "tags": tags,
             "votes": {str(i): 0 for i in range(len(options))},
             "total": 0,
+            "last_batch": "",
+            "batch_seq": 0,
             "created_by": user_id,
             "created_at": now,
         }
@@ -94,37 +154,97 @@ class PollRepository:
         cursor = self.polls.find(feed_filter(tag=tag, q=q, before=before), FEED_FIELDS)
         return await cursor.sort("key", -1).limit(size).to_list()
 
-    async def count_vote(self, key: str, option_index: int) -> Doc | None:
-        """$inc one option and the total; returns the counters after the increment."""
-        return await self.polls.find_one_and_update(
-            {"_id": ObjectId(key)},
-            {"$inc": {f"votes.{option_index}": 1, "total": 1}},
-            projection=COUNTER_FIELDS,
-            return_document=ReturnDocument.AFTER,
-        )
+    # counting batches (infra/batchcount.py; the rules of their use are in counting.py) -----
+    async def record_batch(self, key: str, batch: str, inc: dict[str, int]) -> State:
+        return await self.counting.record(ObjectId(key), batch, inc, poll=key)
+
+    async def apply_batch(self, key: str, batch: str) -> Outcome:
+        return await self.counting.apply(ObjectId(key), batch)
+
+    async def batch_state(self, key: str, batch: str) -> State:
+        return await self.counting.state(ObjectId(key), batch)
+
+    async def void_missing_batch(self, key: str, batch: str) -> State:
+        """Void a batch whose record is missing; a record written meanwhile is left alone."""
+        return await self.counting.void(ObjectId(key), batch, missing_only=True)
+
+    async def void_unused_batch(self, key: str, batch: str) -> State:
+        """Void a recorded batch that no vote points at (a lost re-batching race)."""
+        return await self.counting.void(ObjectId(key), batch)
+
+    async def sealed_batches(self, key: str | None = None) -> dict[str, set[str]]:
+        """Per poll key, its applied batches except the last one (which only the poll's
+        `last_batch` may name yet): of one poll, or of every poll."""
+        query: Doc = {"state": "applied"}
+        if key:
+            query["poll"] = key
+        out: dict[str, set[str]] = {}
+        async for doc in self.batches.find(query, {"poll": 1}):
+            out.setdefault(str(doc.get("poll")), set()).add(str(doc["_id"]))
+        return out
 
     # responses ---------------------------------------------------------------------------
-    async def record_response(
-        self, *, poll_key: str, user_id: str, kind: str, option_index: int | None, now: datetime
-    ) -> str | None:
-        """Store the user's one response to the poll: None when stored; when the unique index
-        refuses it, the kind ("vote"/"skip") of the response the user gave before."""
-        doc: Doc = {"poll_id": poll_key, "user_id": user_id, "kind": kind, "created_at": now}
-        if option_index is not None:
-            doc["option_index"] = option_index
+    async def store_votes(
+        self, *, poll_key: str, votes: list[NewVote], batch: str, now: datetime
+    ) -> list[StoredResponse | None]:
+        """Store each user's vote in `batch`, in one unordered write: None for each vote stored,
+        the user's earlier response (vote or skip) for each one the unique index refused."""
+        docs: list[Doc] = [
+            {
+                "poll_id": poll_key,
+                "user_id": v.user_id,
+                "kind": "vote",
+                "option_index": v.option_index,
+                "batch": batch,
+                "created_at": v.at or now,
+            }
+            for v in votes
+        ]
+        refused: set[int] = set()
+        try:
+            await self.responses.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            refused = {int(e["index"]) for e in errors}
+        out: list[StoredResponse | None] = []
+        for i, vote in enumerate(votes):
+            earlier = None
+            if i in refused:
+                # Responses are never deleted, so the earlier one is there to read back.
+                earlier = await self.response(poll_key=poll_key, user_id=vote.user_id)
+                earlier = earlier or StoredResponse(id=None, kind="vote")
+            out.append(earlier)
+        return out
+
+    async def record_skip(self, *, poll_key: str, user_id: str, now: datetime) -> str | None:
+        """Store the user's skip: None when stored; when the unique index refuses it, the kind
+        ("vote"/"skip") of the response the user gave before."""
+        doc: Doc = {"poll_id": poll_key, "user_id": user_id, "kind": "skip", "created_at": now}
         try:
             await self.responses.insert_one(doc)
         except DuplicateKeyError:
-            # Responses are never deleted, so the earlier one is there to read back.
-            earlier = await self.response_kind(poll_key=poll_key, user_id=user_id)
-            return earlier or kind
+            earlier = await self.response(poll_key=poll_key, user_id=user_id)
+            return earlier.kind if earlier else "skip"
         return None
 
-    async def response_kind(self, *, poll_key: str, user_id: str) -> str | None:
+    async def response(self, *, poll_key: str, user_id: str) -> StoredResponse | None:
         found = await self.responses.find_one(
-            {"poll_id": poll_key, "user_id": user_id}, {"_id": 0, "kind": 1}
+            {"poll_id": poll_key, "user_id": user_id}, RESPONSE_FIELDS
         )
-        return None if found is None else str(found["kind"])
+        return None if found is None else _response(found)
+
+    async def response_batch(self, response_id: Any) -> str | None:
+        found = await self.responses.find_one({"_id": response_id}, {"batch": 1})
+        return None if found is None else found.get("batch")
+
+    async def move_vote(self, response_id: Any, *, from_batch: str, to_batch: str) -> bool:
+        """Check-and-set of a vote's batch: True when this call moved it."""
+        moved = await self.responses.update_one(
+            {"_id": response_id, "batch": from_batch}, {"$set": {"batch": to_batch}}
+        )
+        return moved.modified_count == 1
 
     async def answered_among(
         self, *, user_id: str, keys: list[str], contiguous: bool = False
@@ -145,30 +265,28 @@ class PollRepository:
         ).to_list()
         return {d["poll_id"] for d in found}
 
-    async def votes_per_option(self, key: str | None = None) -> dict[tuple[str, int], int]:
-        """Votes per (poll key, option index), counted from the stored responses."""
+    async def votes(self, key: str | None = None) -> AsyncIterator[tuple[str, StoredResponse]]:
+        """Every stored vote (of one poll, by key, or of every poll) as (poll key, vote)."""
         match: Doc = {"kind": "vote"}
         if key:
             match["poll_id"] = key
-        # Counted here rather than by a $group on a compound _id, which NX-27017 does not
-        # evaluate; the stream is one covered pass over the votes either way.
-        counts: dict[tuple[str, int], int] = {}
-        fields = {"_id": 0, "poll_id": 1, "option_index": 1}
-        async for vote in self.responses.find(match, fields):
-            slot = (str(vote["poll_id"]), int(vote["option_index"]))
-            counts[slot] = counts.get(slot, 0) + 1
-        return counts
+        async for doc in self.responses.find(match, {**RESPONSE_FIELDS, "poll_id": 1}):
+            yield str(doc["poll_id"]), _response(doc)
 
     async def all_counters(self, key: str | None = None) -> list[Doc]:
-        """The counters {key, options, votes, total} of one poll (by key) or of every poll."""
+        """The counters {key, options, votes, total, last_batch} of one poll or of every poll."""
         query: Doc = {"key": key} if key else {}
-        return await self.polls.find(query, COUNTER_FIELDS).to_list()
+        return await self.polls.find(query, {**COUNTER_FIELDS, "last_batch": 1}).to_list()
 
-    async def replace_counters(self, key: str, votes: dict[str, int]) -> None:
-        """Write recounted counters (the total follows from the votes)."""
-        await self.polls.update_one(
-            {"key": key}, {"$set": {"votes": votes, "total": sum(votes.values())}}
+    async def replace_counters(self, key: str, votes: dict[str, int], *, last_batch: Any) -> bool:
+        """Write recounted counters (the total follows from the votes), only while the chain
+        still ends at `last_batch` (the batch the recount read): True when written."""
+        at_last = {"$exists": False} if last_batch is None else last_batch
+        done = await self.polls.update_one(
+            {"key": key, "last_batch": at_last},
+            {"$set": {"votes": votes, "total": sum(votes.values())}},
         )
+        return done.matched_count == 1
 
     # daily vote limit --------------------------------------------------------------------
     async def take_daily_slot(

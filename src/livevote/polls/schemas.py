@@ -8,8 +8,8 @@ import msgspec
 
 from livevote.infra.validation import IdStr, Input, Name, Text
 
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][\w-]*$")]
-PollKey = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{24}$")]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][\w-]*\Z")]
+PollKey = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{24}\Z")]
 
 
 class PollIn(Input):

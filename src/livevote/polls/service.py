@@ -19,12 +19,15 @@ from livevote.config import Settings
 from livevote.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from livevote.infra import metrics
 from livevote.infra.auth import Principal
+from livevote.infra.groupcommit import GroupCommit, GroupCommits
+from livevote.infra.hooks import Hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 from livevote.infra.validation import object_id
 from livevote.polls import feed
 from livevote.polls.cache import PollCache
-from livevote.polls.repository import Database, PollRepository
+from livevote.polls.counting import VoteCounting, VoteWriter
+from livevote.polls.repository import Database, NewVote, PollRepository
 
 
 def poll_key(raw: str) -> str:
@@ -73,22 +76,49 @@ def _daily_limit_reached(daily_limit: int, now: datetime, midnight: datetime) ->
     )
 
 
-def poll_service(db: Database, redis: Redis, settings: Settings, clock: Clock) -> PollService:
-    """The Litestar dependency: the poll rules over the app's database, Redis and clock."""
+def poll_service(
+    db: Database,
+    redis: Redis,
+    settings: Settings,
+    clock: Clock,
+    hooks: Hooks,
+    group_commits: GroupCommits,
+) -> PollService:
+    """The Litestar dependency: the poll rules over the app's database, Redis and clock; the
+    concurrent votes of one poll are written together (one group commit per app)."""
+    repo = PollRepository(db, hooks)
+    counting = VoteCounting(repo, hooks)
+    votes = group_commits.get(
+        "poll_votes", lambda: GroupCommit("poll_votes", counting.store_and_count)
+    )
     return PollService(
-        PollRepository(db),
+        repo,
         PollCache(redis, settings.redis.prefix),
+        counting,
+        votes,
         clock=clock,
         daily_limit=settings.limits.daily_votes,
     )
 
 
 class PollService:
+    """`votes` writes each vote (with the concurrent votes of its poll, under group commit);
+    `counting` finishes a stored vote that a crash left uncounted."""
+
     def __init__(
-        self, repo: PollRepository, cache: PollCache, *, clock: Clock, daily_limit: int
+        self,
+        repo: PollRepository,
+        cache: PollCache,
+        counting: VoteCounting,
+        votes: VoteWriter | None = None,
+        *,
+        clock: Clock,
+        daily_limit: int,
     ) -> None:
         self.repo = repo
         self.cache = cache
+        self.counting = counting
+        self.votes: VoteWriter = votes or counting
         self.clock = clock
         self.daily_limit = daily_limit
 
@@ -141,9 +171,12 @@ class PollService:
         return options
 
     async def _refuse_second_response(self, key: str, user_id: str, op: str) -> None:
-        kind = await self.repo.response_kind(poll_key=key, user_id=user_id)
-        if kind is not None:
-            raise _already_answered(kind, op)
+        """A user's second response is refused; a stored vote whose count a crash cut short
+        is counted first (the user's retry finishes it, exactly once: counting.py)."""
+        earlier = await self.repo.response(poll_key=key, user_id=user_id)
+        if earlier is not None:
+            await self.counting.finish(key, earlier)
+            raise _already_answered(earlier.kind, op)
 
     async def cast_vote(self, *, key: str, user_id: str, option_index: int) -> int:
         """Store and count the user's vote; returns the votes left today."""
@@ -165,25 +198,36 @@ class PollService:
         if count is None:
             metrics.business("vote", "daily_limit")
             raise _daily_limit_reached(self.daily_limit, now, midnight)
-        earlier = await self.repo.record_response(
-            poll_key=key, user_id=user_id, kind="vote", option_index=option_index, now=now
-        )
-        if earlier is not None:
+        try:
+            outcome = await self.votes.submit(key, NewVote(user_id, option_index, now))
+        except Exception:
+            await self._release_unless_stored(key, user_id, day)
+            raise
+        if outcome.earlier is not None:
             await self.repo.release_daily_slot(user_id=user_id, day=day)  # keep the limit exact
-            raise _already_answered(earlier, "vote")
-        counters = await self.repo.count_vote(key, option_index)
-        if counters is not None:
-            await self.cache.put_stats(key, counters)
+            await self.counting.finish(key, outcome.earlier)
+            raise _already_answered(outcome.earlier.kind, "vote")
+        if outcome.counters is not None:
+            await self.cache.put_stats(key, outcome.counters)
         await self.cache.invalidate_feed(user_id)
         metrics.business("vote")
         return max(0, self.daily_limit - count)
 
+    async def _release_unless_stored(self, key: str, user_id: str, day: str) -> None:
+        """The write failed (refused by a full group commit, an outage, a crash): its batch is
+        over, so a vote not stored now never will be, and gives its slot back. If even this
+        read fails, the slot stays taken: the user can never exceed the limit."""
+        try:
+            stored = await self.repo.response(poll_key=key, user_id=user_id)
+        except Exception:  # the caller re-raises the write's own error
+            return
+        if stored is None:
+            await self.repo.release_daily_slot(user_id=user_id, day=day)
+
     async def skip_poll(self, *, key: str, user_id: str) -> None:
         await self._poll_options(key)
         await self._refuse_second_response(key, user_id, "skip")
-        earlier = await self.repo.record_response(
-            poll_key=key, user_id=user_id, kind="skip", option_index=None, now=self.clock()
-        )
+        earlier = await self.repo.record_skip(poll_key=key, user_id=user_id, now=self.clock())
         if earlier is not None:
             raise _already_answered(earlier, "skip")
         await self.cache.invalidate_feed(user_id)

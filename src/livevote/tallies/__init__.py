@@ -6,6 +6,7 @@ Files:
     pages.py        /elections/{id}/screen, through the service
     schemas.py      request and response structs (msgspec)
     service.py      ElectionService: the rules, the exactly-once apply step, its crash points
+    deps.py         the `elections` dependency (an ElectionService) for controllers and pages
     repository.py   the only Mongo code: named operations, duplicate keys -> domain results
     views.py        documents -> API views (pure): totals = Σ shards, snapshot, recount answer
     keys.py         pure naming helpers: party keys p0.., shard ids, hashes, epoch ms

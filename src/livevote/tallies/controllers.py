@@ -7,23 +7,18 @@ from typing import Annotated, Any
 
 from bson import ObjectId
 from litestar import Controller, get, post
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent
-from pymongo.asynchronous.database import AsyncDatabase
 
 from livevote.config import Settings
 from livevote.errors import BadRequest
 from livevote.infra.auth import Principal, current_user
 from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
-from livevote.infra.hooks import provide_hooks
-from livevote.infra.mongo import Doc
-from livevote.infra.resources import Clock
 from livevote.infra.sse import sse_stream
 from livevote.infra.validation import object_id
 from livevote.tallies import views
-from livevote.tallies.repository import ElectionRepository
+from livevote.tallies.deps import provide_elections
 from livevote.tallies.schemas import (
     ElectionIn,
     ElectionOut,
@@ -37,19 +32,6 @@ from livevote.tallies.service import ElectionService
 from livevote.tallies.stream import channel_key
 
 REPORTER_KEY_HEADER = "X-Reporter-Key"
-
-
-def provide_elections(
-    db: AsyncDatabase[Doc], clock: Clock, settings: Settings, state: State
-) -> ElectionService:
-    # The hooks come from app.state, not the `hooks` dependency: Litestar isinstance-checks
-    # an injected value against its annotation, which a plain Protocol refuses.
-    return ElectionService(
-        ElectionRepository(db),
-        clock=clock,
-        hooks=provide_hooks(state),
-        hold_seconds=settings.pending_report_delay_seconds,
-    )
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:

@@ -11,7 +11,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from livevote.errors import NotFound
-from livevote.tallies.controllers import provide_elections
+from livevote.tallies.deps import provide_elections
 from livevote.tallies.service import ElectionService
 from livevote.web import render
 

@@ -30,8 +30,11 @@ _ELECTIONS: dict[tuple[str, ObjectId], Doc] = {}
 TOTALS_FIELDS = {"votes": 1, "reported_boxes": 1, "city_index": 1}
 
 
+Database = AsyncDatabase[Doc]  # the handle an ElectionRepository is opened on
+
+
 class ElectionRepository:
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    def __init__(self, db: Database) -> None:
         self.elections = db["elections"]
         self.reports = db["election_reports"]
         self.totals = db["election_totals"]

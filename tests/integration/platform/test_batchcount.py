@@ -186,3 +186,34 @@ async def test_counter_document_size_is_flat(db: Any) -> None:
             doc = await db["counters"].find_one({"_id": cid})
             sizes.append(len(str(doc)))
     assert abs(sizes[1] - sizes[0]) <= 4, sizes
+
+
+async def test_void_of_a_missing_record_never_voids_a_writer_that_came_first(db: Any) -> None:
+    """`missing_only`: a voider that finds the record written meanwhile leaves it pending: a
+    writer whose record went in first always applies (a pending batch flipped to void under
+    its writer's apply could end up counted and void, and its facts counted again when
+    re-batched)."""
+    bc = BatchCounter(db["counters"], db["batches"])
+    cid = await _counter(db)
+    applied = 0
+    for i in range(20):
+        bid = f"w{i}"
+
+        async def writer(bid: str = bid) -> tuple[State, State]:
+            recorded = await bc.record(cid, bid, {"n": 1})
+            if recorded is State.VOID:
+                return recorded, recorded
+            return recorded, (await bc.apply(cid, bid)).state
+
+        (recorded, final), *voids = await asyncio.gather(
+            writer(), *(bc.void(cid, bid, missing_only=True) for _ in range(5))
+        )
+        if recorded is State.PENDING:
+            assert final is State.APPLIED and State.VOID not in voids
+            applied += 1
+        else:
+            assert final is State.VOID and State.VOID in voids
+        await bc.record(cid, f"next{i}", {})  # seals bid if it was applied
+        await bc.apply(cid, f"next{i}")
+        assert await bc.state(cid, bid) is final
+    assert (await db["counters"].find_one({"_id": cid}))["n"] == applied

@@ -1,11 +1,10 @@
 """A vote stored by its first write whose counting write never ran (MongoDB died in between;
 the client got a 503). Live events finish counting it on the client's retry, exactly once
-(the counting update is guarded by a per-vote marker). Poll votes still have the gap
-(docs/RELIABILITY.md): the retry answers 409 without counting, so the tally is one below its
-recount until someone runs `livevote recount polls --fix`. The chaos run hits this state by
-chance; these tests build it deterministically (the first write done directly in MongoDB,
+(votes.settle: the vote is moved into a batch of its own, one check-and-set on its batch field
+decides, and the batch applies once); so do poll votes (the vote's counting batch is applied
+or re-batched exactly once: polls/counting.py). The chaos run hits this state by chance; these
+tests build it deterministically (the first write done directly in MongoDB,
 exactly as the crash leaves it).
-strict xfail: when the gap is fixed these XPASS and fail the suite, so the marker gets removed.
 """
 
 from __future__ import annotations
@@ -19,16 +18,16 @@ import pytest
 from bson import ObjectId
 
 from tests.support.events import join, new_event, open_voting_for
+from tests.support.polls import stored_but_uncounted_poll_vote
 from tests.support.users import register_user
-
-GAP = "known gap: vote stored but not counted after an outage between the two writes"
 
 
 async def _stored_but_uncounted_vote(
     client: httpx.AsyncClient, server_db: Any, score: int
 ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any]]:
     """An open event whose one attendee has a vote stored by the first write only (the crash:
-    insert_vote ran, count_vote_if_open did not, the client saw a 503)."""
+    the insert ran, the counting did not, the client saw a 503). The vote has no `batch`
+    field, like a vote stored before batches: it belongs to no batch until a retry moves it."""
     host, ev = await new_event(client, teams=1)
     team = ev["teams"][0]["id"]
     await open_voting_for(client, host, ev["id"], team)
@@ -75,19 +74,16 @@ async def test_many_racing_retries_count_a_stored_vote_exactly_once(
     assert recount.status_code == 200 and recount.json()["consistent"] is True, recount.text
 
 
-@pytest.mark.xfail(strict=True, reason=GAP)
+@pytest.mark.parametrize("cut", ["before_record", "before_apply"])
 async def test_poll_vote_left_uncounted_by_a_crash_is_counted_on_retry(
-    client: httpx.AsyncClient, server_db: Any
+    client: httpx.AsyncClient, server_db: Any, cut: str
 ) -> None:
     author = await register_user(client)
     voter = await register_user(client)
     r = await client.post("/api/polls", json={"title": "Gap?", "options": ["a", "b"]},
                           headers=author["headers"])  # fmt: skip
     poll = r.json()["id"]
-    await server_db["poll_responses"].insert_one(
-        {"poll_id": poll, "user_id": voter["id"], "kind": "vote", "option_index": 1,
-         "created_at": datetime.now(UTC)}
-    )  # fmt: skip
+    await stored_but_uncounted_poll_vote(server_db, poll, voter["id"], 1, cut)
     retry = await client.post(f"/api/polls/{poll}/vote", json={"optionIndex": 1},
                               headers=voter["headers"])  # fmt: skip
     assert retry.status_code in (201, 409)

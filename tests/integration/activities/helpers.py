@@ -1,0 +1,73 @@
+"""Helpers for the activities tests: an event with a host, attendees, activities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.integration.events.helpers import join, new_event
+
+__all__ = ["Room", "join", "new_event", "room"]
+
+
+class Room:
+    """An event with its host and a few joined attendees."""
+
+    def __init__(self, client: httpx.AsyncClient, host: dict[str, Any], event: dict[str, Any]):
+        self.client = client
+        self.host = host
+        self.event = event
+        self.id = event["id"]
+        self.attendees: list[dict[str, Any]] = []
+
+    @property
+    def h(self) -> dict[str, str]:
+        return dict(self.host["headers"])
+
+    async def join(self, n: int = 1, name: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for i in range(n):
+            out.append(await join(self.client, self.event["code"], name and f"{name}{i}"))
+        self.attendees += out
+        return out
+
+    async def create(self, **body: Any) -> dict[str, Any]:
+        r = await self.client.post(f"/api/events/{self.id}/activities", json=body, headers=self.h)
+        assert r.status_code == 201, r.text
+        activity: dict[str, Any] = r.json()
+        return activity
+
+    async def live(self, activity_id: str | None) -> dict[str, Any]:
+        r = await self.client.put(
+            f"/api/events/{self.id}/activity", json={"activity_id": activity_id}, headers=self.h
+        )
+        assert r.status_code == 200, r.text
+        out: dict[str, Any] = r.json()
+        return out
+
+    async def answer(
+        self, attendee: dict[str, Any], activity_id: str, **body: Any
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/api/events/{self.id}/activities/{activity_id}/responses",
+            json=body,
+            headers=attendee["headers"],
+        )
+
+    async def results(self, activity_id: str, host: bool = True) -> dict[str, Any]:
+        r = await self.client.get(
+            f"/api/events/{self.id}/activities/{activity_id}/results",
+            headers=self.h if host else {},
+        )
+        assert r.status_code == 200, r.text
+        out: dict[str, Any] = r.json()
+        return out
+
+
+async def room(client: httpx.AsyncClient, attendees: int = 0, name: str | None = None) -> Room:
+    host, event = await new_event(client, teams=1)
+    r = Room(client, host, event)
+    if attendees:
+        await r.join(attendees, name)
+    return r
