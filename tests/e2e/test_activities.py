@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from tests.conftest import ARTIFACTS, RunningServer, http_client, register_user
-from tests.e2e.browser import launch
+from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import launch
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 

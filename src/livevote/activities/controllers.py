@@ -30,7 +30,7 @@ from livevote.activities.schemas import (
 from livevote.activities.service import ActivityService, provide_activities
 from livevote.config import Settings
 from livevote.errors import NotFound
-from livevote.events.service import EventService, provide_events
+from livevote.events import EventService, provide_events
 from livevote.infra.auth import (
     Principal,
 )

@@ -20,7 +20,7 @@ from livevote.activities.schemas import (
     QuestionView,
 )
 from livevote.activities.service import ActivityService, provide_activities
-from livevote.events.service import EventService, provide_events
+from livevote.events import EventService, provide_events
 from livevote.infra.auth import Principal
 
 

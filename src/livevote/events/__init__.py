@@ -73,3 +73,9 @@ Rules and where each lives:
 Indexes: indexes/events.json, teams.json, attendees.json, event_votes.json,
 event_batches.json, jurors.json, jury_sheets.json.
 """
+
+from livevote.events.service import EventService, provide_events
+
+# The domain's public API for other domains (activities shares attendees and hosts):
+# everything else in this package is internal.
+__all__ = ["EventService", "provide_events"]

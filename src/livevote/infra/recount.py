@@ -53,7 +53,7 @@ def add_recount_command(domains: Any, name: str, help: str, recount: Recount) ->
     """Add `livevote recount <name> [--id ID] [--fix] [--json]`; `recount(db, scope_id=,
     fix=)` returns one report per checked item."""
     p = domains.add_parser(name, help=help)
-    p.add_argument("--id", dest="scope_id", help=f"only this {name[:-1]} id (default: all)")
+    p.add_argument("--id", dest="scope_id", help="only this id (default: every one)")
     p.add_argument("--fix", action="store_true", help="write the recounted tallies")
     p.add_argument("--json", action="store_true", help="one JSON report per line")
     p.set_defaults(func=lambda args: _run(args, name, recount))

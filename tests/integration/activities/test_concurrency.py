@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.activities.helpers import room
+from tests.support.activities import room
 
 
 async def test_hundred_attendees_at_once_counted_exactly(

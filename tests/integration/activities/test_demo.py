@@ -9,7 +9,7 @@ import httpx
 from livevote.activities.kinds import KINDS
 from livevote.config import replace
 from livevote.demo import DEMO_CODE, DEMO_EMAIL, DEMO_PASSWORD, seed_demo
-from tests.conftest import RunningServer
+from tests.support.servers import RunningServer
 
 
 async def test_demo_has_every_kind_and_questions(

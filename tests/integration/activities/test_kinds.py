@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from livevote.activities.kinds import normalise_word, word_key
-from tests.integration.activities.helpers import room
+from tests.support.activities import room
 
 
 async def test_choice_single_and_multiple(client: httpx.AsyncClient) -> None:

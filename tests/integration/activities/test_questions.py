@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.activities.helpers import Room, room
+from tests.support.activities import Room, room
 
 
 async def ask(r: Room, who: dict[str, Any], text: str, **body: Any) -> dict[str, Any]:

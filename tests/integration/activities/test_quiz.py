@@ -24,8 +24,9 @@ import httpx
 import pytest
 
 from livevote.activities.kinds import score
-from tests.conftest import FakeClock, RunningServer, http_client
-from tests.integration.activities.helpers import Room, join, new_event
+from tests.support.activities import Room, join, new_event
+from tests.support.http import http_client
+from tests.support.servers import FakeClock, RunningServer
 
 
 def test_score_formula() -> None:

@@ -10,7 +10,7 @@ import httpx
 from bson import ObjectId
 
 from livevote.activities.recount import recount
-from tests.integration.activities.helpers import room
+from tests.support.activities import room
 
 
 async def test_recount_reports_and_fixes(client: httpx.AsyncClient, server_db: Any) -> None:

@@ -15,9 +15,10 @@ import pytest
 from bson import ObjectId
 
 from livevote.infra.resources import utc_now
-from tests.conftest import RunningServer, http_client
-from tests.integration.activities.helpers import Room, room
+from tests.support.activities import Room, room
 from tests.support.faults import FaultInjector
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
 
 
 async def plant(

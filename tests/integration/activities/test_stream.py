@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 
-from tests.integration.activities.helpers import room
-from tests.integration.events.helpers import next_state, sse_events
+from tests.support.activities import room
+from tests.support.events import next_state
+from tests.support.http import sse_events
 
 
 async def test_stream_follows_the_live_activity(client: httpx.AsyncClient) -> None:
@@ -27,10 +29,10 @@ async def test_stream_follows_the_live_activity(client: httpx.AsyncClient) -> No
         )
         assert q.status_code == 201
 
-        async def until_counted() -> dict:
+        async def until_counted() -> dict[str, Any]:
             while True:
                 msg = await next_state(events)
-                data = msg["data"]
+                data: dict[str, Any] = msg["data"]
                 if data["results"] and data["results"]["responses"] == 1 and data["questions"]:
                     return data
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.events.helpers import join, new_event
+from tests.support.events import join, new_event
 
 __all__ = ["Room", "join", "new_event", "room"]
 
