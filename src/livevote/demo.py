@@ -28,9 +28,9 @@ DEMO_PASSWORD = "demo-password"  # noqa: S105 - published demo credential
 DEMO_CODE = "DEMO42"
 DEMO_TEAMS = ["Solar Sprout", "ByteBakers", "Quiet Cities", "OpenTide", "Nimbus Health"]
 DEMO_CRITERIA = [
-    {"name": "Pitch", "weight": 2.0},
-    {"name": "Product", "weight": 1.0},
-    {"name": "Impact", "weight": 1.0},
+    {"name": "Pitch", "weight": 2},
+    {"name": "Product", "weight": 1},
+    {"name": "Impact", "weight": 1},
 ]
 DEMO_JURY_WEIGHT = 0.4
 # Two jurors; the first has already scored the first two teams, so the host console's

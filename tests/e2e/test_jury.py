@@ -1,10 +1,10 @@
 """The whole pitch-competition evening in headless Chromium against a real server.
 
 The host sets the criteria, the jury's weight and two jurors in the console; three phones
-join and score each team; the jurors score every team on their secret pages; the host locks
-the jury and reveals the places one by one on the screen (the phones follow), then opens
-the printable report. Screenshots of the reveal and the report, and the report as an A4
-PDF, are left in test-artifacts/jury/.
+join and score each team (one row of buttons per criterion); the jurors score every team on
+their secret pages; the host locks the jury and reveals the places one by one on the screen
+(the phones follow), then opens the printable report. Screenshots of the reveal and the
+report, and the report as an A4 PDF, are left in test-artifacts/jury/.
 
 Expected (Pitch × 2, Product × 1, jury 40 %, scale 1–5):
     team      phones    aud   | Grace (P, Pr)  | Linus (P, Pr)  | jury  | final
@@ -150,11 +150,19 @@ async def test_the_whole_evening(server: RunningServer, pages: Pages) -> None:
         await console.get_by_role("button", name="Open voting").click()
         await expect(console.get_by_role("button", name="Close voting")).to_be_visible()
         for phone, value in zip(phones, PHONE_SCORES[team], strict=True):
-            group = phone.get_by_role("group", name=f"Your score for {team}")
-            await expect(group).to_be_visible(timeout=WAIT_MS)
-            await phone.get_by_label(f"{value} out of 5").check()
-            await phone.get_by_role("button", name="Send my score").click()
+            # one row of score buttons per criterion; each phone gives both the same score
+            form = phone.get_by_role("form", name=f"Your scores for {team}")
+            await expect(form).to_be_visible(timeout=WAIT_MS)
+            await expect(form.get_by_role("group")).to_have_count(2)
+            if team == "Aurora" and phone is phones[0]:
+                await phone.screenshot(path=str(OUT / "phone-criteria.png"))
+            await form.get_by_label(f"Pitch: {value} out of 5").check()
+            await form.get_by_label(f"Product: {value} out of 5").check()
+            await phone.get_by_role("button", name="Send my scores").click()
             await expect(phone.locator("#voted-title")).to_have_text("Thanks — vote received!")
+            await expect(phone.locator("#voted-detail")).to_have_text(
+                f"You gave {team} {value} out of 5."
+            )
         await console.get_by_role("button", name="Close voting").click()
         await expect(console.get_by_role("button", name="Open voting")).to_be_visible()
 

@@ -40,17 +40,18 @@ async def audience_votes(
     scores: dict[str, list[int]],
 ) -> None:
     """For each team (id → scores), open voting for it and let one new attendee cast each
-    score; closes voting at the end."""
+    score (the same score on every criterion when the event has several); closes voting at
+    the end."""
     eid = event["id"]
+    names = [c["name"] for c in event.get("criteria") or []]
     for team_id, values in scores.items():
         await open_voting_for(client, host, eid, team_id)
         for value in values:
             a = await join(client, event["code"])
-            r = await client.post(
-                f"/api/events/{eid}/votes",
-                json={"team_id": team_id, "score": value},
-                headers=a["headers"],
-            )
+            body: dict[str, Any] = {"team_id": team_id, "score": value}
+            if len(names) > 1:
+                body = {"team_id": team_id, "scores": dict.fromkeys(names, value)}
+            r = await client.post(f"/api/events/{eid}/votes", json=body, headers=a["headers"])
             assert r.status_code == 201, r.text
     r = await client.put(f"/api/events/{eid}/voting", json={"open": False}, headers=host["headers"])
     assert r.status_code == 200, r.text

@@ -266,13 +266,14 @@ class EventsController(Controller):
         events: EventService,
         attendee: Principal,
     ) -> VoteOut:
-        await events.cast_vote(
+        points = await events.cast_vote(
             event_id=event_id,
             attendee=attendee,
             team_id=data.team_id,
             score=data.score,
+            scores=data.scores,
         )
-        return VoteOut(event_id, data.team_id, data.score)
+        return VoteOut(event_id, data.team_id, points, data.scores)
 
     @get("/{event_id:str}/me", dependencies=ATTENDEE)
     async def me(

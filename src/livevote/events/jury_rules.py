@@ -10,7 +10,7 @@ import hashlib
 from typing import Any
 
 from livevote.errors import ValidationFailed
-from livevote.events.standings import DEFAULT_CRITERIA, criteria_of
+from livevote.events.standings import DEFAULT_CRITERIA, criteria_of, points_scale
 from livevote.infra.mongo import Doc
 
 
@@ -21,7 +21,7 @@ def check_criteria(criteria: list[Doc]) -> list[Doc]:
         raise ValidationFailed("a criterion needs a name")
     if len({n.casefold() for n in names}) != len(names):
         raise ValidationFailed("criterion names must be unique")
-    return [{"name": n, "weight": float(c["weight"])} for n, c in zip(names, criteria, strict=True)]
+    return [{"name": n, "weight": int(c["weight"])} for n, c in zip(names, criteria, strict=True)]
 
 
 def jury_fields(criteria: list[Doc] | None, jury_weight: float) -> Doc:
@@ -57,6 +57,24 @@ def check_scores(event: Doc, scores: dict[str, Any]) -> dict[str, int]:
             )
         out[name] = value
     return out
+
+
+def vote_points(event: Doc, score: int | None, scores: dict[str, Any] | None) -> int:
+    """An audience vote's points (422 for a bad vote): `scores` must be a complete sheet
+    (check_scores); a plain `score` is accepted only when the event has a single criterion.
+    Points are Σ weight × score over several criteria, the score itself over one."""
+    criteria = criteria_of(event)
+    if (score is None) == (scores is None):
+        raise ValidationFailed("send either `score` or `scores` (one score per criterion)")
+    if scores is None:
+        if len(criteria) > 1:
+            names = [c["name"] for c in criteria]
+            raise ValidationFailed(f"this event scores several criteria: send `scores` for {names}")
+        scores = {criteria[0]["name"]: score}
+    sheet = check_scores(event, scores)
+    if points_scale(event) == 1:
+        return sheet[criteria[0]["name"]]
+    return sum(int(c["weight"]) * sheet[c["name"]] for c in criteria)
 
 
 def token_hash(token: str) -> str:

@@ -14,7 +14,8 @@ JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[
 CriterionName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^(?!\$)[^.\x00-\x1f]+\Z")
 ]
-Weight = Annotated[float, msgspec.Meta(gt=0, le=100)]
+# Whole weights keep every tally an exact integer (a vote's points are Σ weight × score).
+Weight = Annotated[int, msgspec.Meta(ge=1, le=10)]
 JuryWeight = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
@@ -22,7 +23,7 @@ class Criterion(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A score-sheet criterion (in and out): its name and its weight in the sheet's mean."""
 
     name: CriterionName
-    weight: Weight = 1.0
+    weight: Weight = 1
 
 
 class TeamIn(Input):
@@ -57,8 +58,10 @@ class JoinIn(Input):
 
 class VoteIn(Input):
     team_id: IdStr
-    # Bounds depend on the event's max_score: checked by the service (422), not here.
-    score: int
+    # Bounds and keys depend on the event's max_score and criteria: checked by the service
+    # (422), not here. `score` for a single-criterion event, `scores` for any event.
+    score: int | None = None
+    scores: Annotated[dict[str, int], msgspec.Meta(max_length=16)] | None = None
 
 
 class TeamView(msgspec.Struct):
@@ -135,7 +138,8 @@ class JoinOut(msgspec.Struct):
 class VoteOut(msgspec.Struct):
     event_id: str
     team_id: str
-    score: int
+    score: int  # the vote's points: its score, or Σ weight × score over several criteria
+    scores: dict[str, int] | None = None
 
 
 class MyVote(msgspec.Struct):

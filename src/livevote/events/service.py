@@ -281,9 +281,16 @@ class EventService:
         return event, attendee_id
 
     async def cast_vote(
-        self, *, event_id: str, attendee: Principal, team_id: str, score: int
-    ) -> None:
-        await votes.cast_vote(
+        self,
+        *,
+        event_id: str,
+        attendee: Principal,
+        team_id: str,
+        score: int | None,
+        scores: dict[str, int] | None = None,
+    ) -> int:
+        """Cast a vote; returns its points (a single criterion: the score itself)."""
+        return await votes.cast_vote(
             self.repo,
             event_id=event_id,
             attendee=attendee,
@@ -291,6 +298,7 @@ class EventService:
             score=score,
             now=self.clock(),
             submit=self._votes.submit if self._votes is not None else None,
+            scores=scores,
         )
 
     async def my_votes(self, *, event: Doc, attendee: Principal) -> tuple[Doc | None, list[Doc]]:

@@ -1,8 +1,9 @@
 """Results of a pitch competition: audience and jury combined into one ranking (pure).
 
 Per team (all on the event's 1..max_score scale):
-- audience average: the mean of the audience's scores (a vote's score is the weighted mean of
-  its criteria, see `weighted`); `votes` counts them.
+- audience average: the mean of the audience's scores, a vote's score being the weighted mean
+  of its criteria: votes store points Σ(weight × score), the tally sums them and the average
+  divides by votes × Σ weight (`points_scale`); `votes` counts them.
 - jury average: the mean over the jurors who scored the team of each juror's weighted score
   Σ(weight × score) / Σ weight, kept as integer sums per criterion in the event's
   `jury_tally`, so it is exact and rebuilt by recount; `jurors` counts the sheets.
@@ -23,7 +24,7 @@ from typing import Any
 from livevote.events.schemas import AudienceResult, JuryResult, ResultRow
 from livevote.infra.mongo import Doc
 
-DEFAULT_CRITERIA: list[Doc] = [{"name": "Score", "weight": 1.0}]
+DEFAULT_CRITERIA: list[Doc] = [{"name": "Score", "weight": 1}]
 
 
 def criteria_of(event: Doc) -> list[Doc]:
@@ -33,6 +34,14 @@ def criteria_of(event: Doc) -> list[Doc]:
 
 def jury_weight_of(event: Doc) -> float:
     return float(event.get("jury_weight") or 0.0)
+
+
+def points_scale(event: Doc) -> int:
+    """What an audience vote's points are divided by to come back to the 1..max_score scale:
+    a vote stores Σ weight × score (whole numbers, so tallies stay exact integers), or the
+    plain score when the event has a single criterion."""
+    criteria = criteria_of(event)
+    return sum(int(c["weight"]) for c in criteria) if len(criteria) > 1 else 1
 
 
 def weighted(scores: dict[str, Any], criteria: list[Doc]) -> float:
@@ -62,11 +71,12 @@ def standings(event: Doc) -> list[ResultRow]:
     jury_tally = event.get("jury_tally") or {}
     criteria = criteria_of(event)
     jw = jury_weight_of(event)
+    scale = points_scale(event)
     rows = []
     for tid, name in _ordered_teams(event):
         t = tally.get(tid) or {}
         votes, score_sum = int(t.get("votes", 0)), int(t.get("score_sum", 0))
-        audience = score_sum / votes if votes else 0.0
+        audience = score_sum / (votes * scale) if votes else 0.0
         jurors, jury = jury_average(jury_tally.get(tid), criteria)
         final = jw * jury + (1 - jw) * audience
         rows.append(

@@ -57,7 +57,7 @@ def public_view(event: Doc) -> EventView:
         results_visibility=results_visibility(event),
         results_visible=results_visible(event),
         activity=event.get("activity") or None,
-        criteria=[Criterion(name=c["name"], weight=float(c["weight"])) for c in criteria_of(event)],
+        criteria=[Criterion(name=c["name"], weight=int(c["weight"])) for c in criteria_of(event)],
         jury_weight=jury_weight_of(event),
         jury_locked=bool(event.get("jury_locked")),
         jurors=len(event.get("jurors") or {}),

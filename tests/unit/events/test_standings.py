@@ -11,7 +11,8 @@ CRITERIA = [{"name": "Pitch", "weight": 3.0}, {"name": "Demo", "weight": 1.0}]
 
 
 def event(teams: dict[str, tuple[int, int, int, int, int]], jury_weight: float) -> dict[str, Any]:
-    """teams: id -> (votes, score_sum, sheets, pitch sum, demo sum)."""
+    """teams: id -> (votes, audience points, sheets, pitch sum, demo sum); an audience vote's
+    points are Σ weight × score (here 3 × pitch + demo, so 4 × its mean score)."""
     return {
         "_id": "e",
         "criteria": CRITERIA,
@@ -36,10 +37,10 @@ def test_final_and_every_tie_break() -> None:
     # e: nothing at all                              -> 0
     ev = event(
         {
-            "a": (2, 8, 1, 4, 2),
-            "b": (2, 7, 2, 8, 8),
-            "c": (1, 4, 1, 4, 2),
-            "d": (1, 4, 1, 4, 2),
+            "a": (2, 32, 1, 4, 2),
+            "b": (2, 28, 2, 8, 8),
+            "c": (1, 16, 1, 4, 2),
+            "d": (1, 16, 1, 4, 2),
             "e": (0, 0, 0, 0, 0),
         },
         0.5,

@@ -32,7 +32,7 @@
       "div",
       { class: "criterion-row" },
       h("input", { type: "text", class: "c-name", value: c.name, maxlength: 40, required: true, "aria-label": `Criterion ${i + 1} name` }),
-      h("input", { type: "number", class: "c-weight", value: c.weight, min: 0.5, max: 100, step: 0.5, "aria-label": `Criterion ${i + 1} weight` }),
+      h("input", { type: "number", class: "c-weight", value: c.weight, min: 1, max: 10, step: 1, "aria-label": `Criterion ${i + 1} weight` }),
       h("button", { class: "btn sm", type: "button", "aria-label": `Remove criterion ${i + 1}`, onclick: () => { row.remove(); } }, "✕"),
     );
     return row;
