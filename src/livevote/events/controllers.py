@@ -266,14 +266,11 @@ class EventsController(Controller):
         events: EventService,
         attendee: Principal,
     ) -> VoteOut:
+        score, scores = data.given()
         points = await events.cast_vote(
-            event_id=event_id,
-            attendee=attendee,
-            team_id=data.team_id,
-            score=data.score,
-            scores=data.scores,
+            event_id=event_id, attendee=attendee, team_id=data.team_id, score=score, scores=scores
         )
-        return VoteOut(event_id, data.team_id, points, data.scores)
+        return VoteOut(event_id, data.team_id, points, scores)
 
     @get("/{event_id:str}/me", dependencies=ATTENDEE)
     async def me(

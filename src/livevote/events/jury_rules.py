@@ -61,16 +61,14 @@ def check_scores(event: Doc, scores: dict[str, Any]) -> dict[str, int]:
 
 def vote_points(event: Doc, score: int | None, scores: dict[str, Any] | None) -> int:
     """An audience vote's points (422 for a bad vote): `scores` must be a complete sheet
-    (check_scores); a plain `score` is accepted only when the event has a single criterion.
-    Points are Σ weight × score over several criteria, the score itself over one."""
+    (check_scores); a plain `score` (the first stage's vote, still what older clients send)
+    counts as that score on every criterion. Points are Σ weight × score over several
+    criteria, the score itself over one."""
     criteria = criteria_of(event)
     if (score is None) == (scores is None):
         raise ValidationFailed("send either `score` or `scores` (one score per criterion)")
     if scores is None:
-        if len(criteria) > 1:
-            names = [c["name"] for c in criteria]
-            raise ValidationFailed(f"this event scores several criteria: send `scores` for {names}")
-        scores = {criteria[0]["name"]: score}
+        scores = {c["name"]: score for c in criteria}
     sheet = check_scores(event, scores)
     if points_scale(event) == 1:
         return sheet[criteria[0]["name"]]

@@ -59,9 +59,18 @@ class JoinIn(Input):
 class VoteIn(Input):
     team_id: IdStr
     # Bounds and keys depend on the event's max_score and criteria: checked by the service
-    # (422), not here. `score` for a single-criterion event, `scores` for any event.
-    score: int | None = None
-    scores: Annotated[dict[str, int], msgspec.Meta(max_length=16)] | None = None
+    # (422), not here. `scores` for any event; a plain `score` counts on every criterion.
+    # Either may be left out, neither may be null (a null is a wrong type: 400).
+    score: int | msgspec.UnsetType = msgspec.UNSET
+    scores: Annotated[dict[str, int], msgspec.Meta(max_length=16)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+
+    def given(self) -> tuple[int | None, dict[str, int] | None]:
+        """(score, scores), None for the one left out."""
+        score = None if isinstance(self.score, msgspec.UnsetType) else self.score
+        scores = None if isinstance(self.scores, msgspec.UnsetType) else self.scores
+        return score, scores
 
 
 class TeamView(msgspec.Struct):

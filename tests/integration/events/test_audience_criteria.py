@@ -1,6 +1,6 @@
 """Audience votes on several criteria: `{team_id, scores: {criterion: n}}` (a plain `score`
-still works for a single criterion); a vote's points are Σ weight × score and the audience
-average comes back to the 1..max_score scale. Bad votes are 422 and store nothing."""
+still works: that score on every criterion); a vote's points are Σ weight × score and the
+audience average comes back to the 1..max_score scale. Bad votes are 422 and store nothing."""
 
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ async def test_votes_on_several_criteria(client: httpx.AsyncClient, server_db: A
     r = await vote(client, eid, bob, {"team_id": team, "scores": {"Product": 3, "Pitch": 3}})
     assert r.status_code == 201 and r.json()["score"] == 9
 
-    # refused whole, nothing stored: a plain score, a missing, unknown or out-of-range
-    # criterion, both forms or neither
+    # refused whole, nothing stored: a missing, unknown or out-of-range criterion, both
+    # forms or neither
     bad: list[dict[str, Any]] = [
-        {"team_id": team, "score": 4},
+        {"team_id": team, "score": 6},
         {"team_id": team, "scores": {"Pitch": 4}},
         {"team_id": team, "scores": {"Pitch": 4, "Product": 4, "Vibes": 4}},
         {"team_id": team, "scores": {"Pitch": 6, "Product": 4}},
@@ -53,12 +53,18 @@ async def test_votes_on_several_criteria(client: httpx.AsyncClient, server_db: A
     for body in bad:
         assert_problem(await vote(client, eid, cat, body), 422, "validation-error")
     assert await server_db.event_votes.count_documents({"attendee_id": cat["attendee_id"]}) == 0
+    for body in ({"team_id": team, "score": None}, {"team_id": team, "scores": None}):
+        assert_problem(await vote(client, eid, cat, body), 400)  # null is a wrong type
+
+    # a plain score (what older clients send) counts as that score on every criterion
+    r = await vote(client, eid, cat, {"team_id": team, "score": 4})
+    assert r.status_code == 201 and r.json()["score"] == 12 and r.json()["scores"] is None
 
     rows = (await client.get(f"/api/events/{eid}/results", headers=host["headers"])).json()
     row = rows["results"][0]
-    # (12 + 9) points / (2 votes × weights 3) = 3.5 on the 1..5 scale
-    assert (row["votes"], row["score_sum"], row["average"]) == (2, 21, 3.5)
-    assert row["audience"] == {"votes": 2, "average": 3.5} and row["final"] == 3.5
+    # (12 + 9 + 12) points / (3 votes × weights 3) = 3.67 on the 1..5 scale
+    assert (row["votes"], row["score_sum"], row["average"]) == (3, 33, 3.67)
+    assert row["audience"] == {"votes": 3, "average": 3.67} and row["final"] == 3.67
     me = (await client.get(f"/api/events/{eid}/me", headers=ann["headers"])).json()
     assert me["votes"] == [{"team_id": team, "score": 12}]
     assert [r.consistent for r in await recount(server_db, scope_id=eid, fix=False)] == [True]
