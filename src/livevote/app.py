@@ -8,9 +8,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
-from litestar.template.config import TemplateConfig
 
 from livevote.accounts.controllers import route_handlers as account_routes
 from livevote.activities.controllers import route_handlers as activity_routes
@@ -101,7 +99,7 @@ def create_app(
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
         ),
-        template_config=TemplateConfig(directory=render.TEMPLATES, engine=JinjaTemplateEngine),
+        template_config=render.template_config(),
         compression_config=CompressionConfig(backend="gzip", exclude=["/api/.*/stream"]),
         request_max_body_size=settings.limits.max_body_bytes,
         debug=False,

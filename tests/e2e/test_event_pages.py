@@ -142,7 +142,7 @@ async def test_host_creates_screen_shows_phone_votes_bar_moves(
     await expect(screen.locator("#attendees")).to_have_text("1", timeout=WAIT_MS)
 
     # Host puts Aurora on stage and opens voting; screen and phone follow live.
-    await console.get_by_role("button", name="Put Aurora on stage").click()
+    await console.get_by_role("button", name=re.compile(r"^Put on stage\W+Aurora$")).click()
     await expect(screen.locator("#stage-team")).to_have_text("Aurora", timeout=WAIT_MS)
     await expect(console.locator("#stage-name")).to_have_text("Aurora")
     await console.get_by_role("button", name="Open voting").click()
@@ -202,7 +202,7 @@ async def test_host_creates_screen_shows_phone_votes_bar_moves(
     # Closing voting shows on the phone and the screen.
     await console.get_by_role("button", name="Close voting").click()
     await expect(screen.locator("#vote-banner")).to_have_class(re.compile(r"\bclosed\b"))
-    await console.get_by_role("button", name="Put Borealis on stage").click()
+    await console.get_by_role("button", name=re.compile(r"^Put on stage\W+Borealis$")).click()
     await expect(phone.get_by_text("Voting is closed")).to_be_visible(timeout=WAIT_MS)
     assert event_id
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from livevote import cli
+from livevote.config import Settings
 from livevote.infra import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,15 +162,19 @@ def test_dockerignore_keeps_the_context_small() -> None:
     assert not {"src", "indexes", "pyproject.toml", "requirements.lock"} & lines
 
 
-def test_prometheus_scrapes_the_app(services: dict[str, Any]) -> None:
+def test_prometheus_scrapes_every_app_instance(services: dict[str, Any]) -> None:
     config = load_yaml("prometheus/prometheus.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     job = jobs["livevote"]
     assert job.get("metrics_path", "/metrics") == "/metrics"
-    targets = [t for sc in job["static_configs"] for t in sc["targets"]]
     port = services["app"]["environment"]["LIVEVOTE_PORT"]
+    targets = [t for sc in job["static_configs"] for t in sc["targets"]]
     assert targets == [f"app:{port}"]
     assert f"{port}" in services["app"]["expose"]
+    # The scale profile's instances, found through DNS (absent without the profile).
+    (dns,) = job["dns_sd_configs"]
+    assert dns["type"] == "A" and str(dns["port"]) == port
+    assert sorted(dns["names"]) == sorted(app_instances(services)[1:])
     prometheus = services["prometheus"]
     mounts = [v.split(":") for v in prometheus["volumes"]]
     assert ["./prometheus/prometheus.yml", "/etc/prometheus/prometheus.yml", "ro"] in mounts
@@ -256,19 +263,149 @@ def test_exposed_metric_names_reads_the_module() -> None:
     assert "livevote_votes_per_second" not in known
 
 
+def nginx_text(name: str) -> str:
+    """An nginx file without its comments."""
+    text = (ROOT / "nginx" / name).read_text()
+    return "\n".join(line.split("#", 1)[0].rstrip() for line in text.splitlines())
+
+
+def nginx_block(text: str, opening: str) -> str:
+    """The body of the (brace-free) block opened by `opening`, e.g. "upstream livevote"."""
+    start = text.index(opening + " {") + len(opening) + 2
+    return text[start : text.index("}", start)]
+
+
+def upstream_directives(conf: str) -> list[str]:
+    body = nginx_block(nginx_text(conf), "upstream livevote")
+    return [d.strip() for d in body.split(";") if d.strip()]
+
+
+def app_instances(services: dict[str, Any]) -> list[str]:
+    """The services that run the app (`livevote serve`): `app` first."""
+    names = [
+        n for n, s in services.items() if s.get("command", [None])[:2] == ["livevote", "serve"]
+    ]
+    return sorted(names, key=lambda n: (n != "app", n))
+
+
+def test_scale_profile_adds_two_identical_app_instances(services: dict[str, Any]) -> None:
+    instances = app_instances(services)
+    assert instances == ["app", "app-2", "app-3"]
+    app = services["app"]
+    assert "profiles" not in app  # `docker compose up` still starts instance 1
+    for name in instances[1:]:
+        service = services[name]
+        assert service["profiles"] == ["scale"], name
+        assert "ports" not in service, f"{name}: a host port would clash between instances"
+        same = {k: v for k, v in service.items() if k != "profiles"}
+        assert same == {k: v for k, v in app.items() if k != "ports"}, name
+    # Only the scale-out services carry a profile: the default `up` is unchanged.
+    profiled = {n for n, s in services.items() if "profiles" in s}
+    assert profiled == {"app-2", "app-3", "nginx-scale"}
+    # One init job applies the indexes for all instances; all share one database and Redis.
+    assert "init" in services and "profiles" not in services["init"]
+    for name in instances:
+        env = services[name]["environment"]
+        assert env["MONGODB_URI"] == services["init"]["environment"]["MONGODB_URI"]
+        assert env["REDIS_URL"] == services["init"]["environment"]["REDIS_URL"]
+        assert env["LIVEVOTE_MONGO_AUTO_APPLY_INDEXES"] == "false"
+
+
+def test_both_proxies_are_trusted_by_every_instance(services: dict[str, Any]) -> None:
+    proxies = {
+        name: services[name]["networks"]["backend"]["ipv4_address"]
+        for name in ("nginx", "nginx-scale")
+    }
+    assert len(set(proxies.values())) == 2
+    for name in app_instances(services):
+        trusted = services[name]["environment"]["LIVEVOTE_LIMITS_TRUSTED_PROXIES"].split(",")
+        assert sorted(trusted) == sorted(f"{ip}/32" for ip in proxies.values()), name
+
+
+def test_nginx_scale_balances_the_three_instances(services: dict[str, Any]) -> None:
+    proxy = services["nginx-scale"]
+    assert proxy["profiles"] == ["scale"]
+    assert proxy["image"] == services["nginx"]["image"]
+    assert proxy["depends_on"] == {
+        name: {"condition": "service_healthy"} for name in app_instances(services)
+    }
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in proxy["volumes"]}
+    assert mounts == {
+        "/etc/nginx/nginx.conf": "./nginx/scale.conf",
+        "/etc/nginx/livevote.conf": "./nginx/livevote.conf",
+    }
+    single = {v.split(":")[1]: v.split(":")[0] for v in services["nginx"]["volumes"]}
+    assert single == {
+        "/etc/nginx/nginx.conf": "./nginx/nginx.conf",
+        "/etc/nginx/livevote.conf": "./nginx/livevote.conf",
+    }
+    host_ports = [p.split(":")[-2] for s in services.values() for p in s.get("ports", [])]
+    assert len(host_ports) == len(set(host_ports)), host_ports
+    port = services["app"]["environment"]["LIVEVOTE_PORT"]
+    directives = upstream_directives("scale.conf")
+    # nginx wants the balancing method before keepalive.
+    assert directives[0] == "least_conn" and directives[-1].startswith("keepalive ")
+    servers = [d.split()[1] for d in directives if d.startswith("server ")]
+    assert servers == [f"{name}:{port}" for name in app_instances(services)]
+    assert upstream_directives("nginx.conf") == ["server app:" + port, "keepalive 64"]
+
+
+def test_both_proxies_share_one_set_of_rules() -> None:
+    single, scale = nginx_text("nginx.conf"), nginx_text("scale.conf")
+    assert "include livevote.conf;" in single and "include livevote.conf;" in scale
+
+    def outside_upstream(text: str) -> str:
+        body = nginx_block(text, "upstream livevote")
+        return "\n".join(line for line in text.replace(body, "").splitlines() if line.strip())
+
+    assert outside_upstream(single) == outside_upstream(scale)
+    assert "location" not in single and "location" not in scale  # all rules are shared
+
+
 def test_nginx_streams_sse_unbuffered() -> None:
-    conf = (ROOT / "nginx/nginx.conf").read_text()
-    assert "server app:8000;" in conf
-    block = conf[conf.index("location ~ ^/api/") :]
-    block = block[: block.index("}")]
-    assert "proxy_buffering off;" in block
-    timeout = re.search(r"proxy_read_timeout (\d+)s;", block)
-    assert timeout and int(timeout.group(1)) >= 3600
-    assert re.match(r"location ~ (\S+) \{", block)
-    pattern = re.match(r"location ~ (\S+) \{", block).group(1)  # type: ignore[union-attr]
+    conf = nginx_text("livevote.conf")
+    server = conf[conf.index("server {") :]
+    head = server[: server.index("location")]
+    assert "proxy_http_version 1.1;" in head  # keep-alive to the upstream
+    assert "proxy_set_header Connection $connection_upgrade;" in head
+    assert "add_header Strict-Transport-Security $hsts always;" in head  # HSTS where TLS ends
+    assert '"max-age=31536000; includeSubDomains"' in nginx_block(conf, "map $scheme $hsts")
+    assert re.search(r'""\s+"";', nginx_block(conf, "map $http_upgrade $connection_upgrade"))
+    block = nginx_block(server, "location ~ ^/api/.+/stream$")
+    assert "proxy_buffering off;" in block and "proxy_cache off;" in block
+    for directive in ("proxy_read_timeout", "proxy_send_timeout"):
+        timeout = re.search(directive + r" (\d+)s;", block)
+        assert timeout and int(timeout.group(1)) >= Settings().sse.max_stream_seconds
+    pattern = re.search(r"location ~ (\S+) \{", server).group(1)  # type: ignore[union-attr]
     assert re.search(pattern, "/api/events/65f0c1/stream")
     assert re.search(pattern, "/api/elections/65f0c1/stream")
+    assert re.search(pattern, "/api/events/65f0c1/activities/stream")
     assert not re.search(pattern, "/api/events/65f0c1/votes")
+
+
+@pytest.mark.parametrize("conf", ["nginx.conf", "scale.conf"])
+def test_nginx_accepts_the_config(conf: str, tmp_path: Path) -> None:
+    """`nginx -t` on each main file with livevote.conf beside it, as mounted in the container.
+    The compose service names do not resolve here, so upstream hosts become 127.0.0.1."""
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if nginx is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    for name in ("nginx.conf", "scale.conf", "livevote.conf"):
+        text = (ROOT / "nginx" / name).read_text()
+        text = re.sub(r"(?m)^(\s*server )[a-z][\w-]*(:\d+)", r"\g<1>127.0.0.1\2", text)
+        (tmp_path / name).write_text(text)
+    result = subprocess.run(
+        [
+            *(nginx, "-t", "-e", "stderr", "-p", str(tmp_path)),
+            *("-c", str(tmp_path / conf), "-g", f"pid {tmp_path / 'nginx.pid'};"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
 
 
 def test_ci_workflow(monkeypatch: pytest.MonkeyPatch) -> None:

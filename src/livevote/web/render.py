@@ -15,9 +15,12 @@ from typing import Any
 
 import segno
 from litestar import Request
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
+from litestar.template.config import TemplateConfig
 
 from livevote.config import Settings
+from livevote.web import i18n
 
 WEB = Path(__file__).parent
 STATIC = WEB / "static"
@@ -34,6 +37,17 @@ SECURITY_HEADERS = {
         "base-uri 'none'; form-action 'self'"
     ),
 }
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """Jinja over templates/, with the i18n extension and the locale filters (web/i18n.py)."""
+
+    def configure(engine: JinjaTemplateEngine) -> None:
+        i18n.install(engine.engine)
+
+    return TemplateConfig(
+        directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure
+    )
 
 
 @cache

@@ -2,7 +2,7 @@
 "use strict";
 
 (function () {
-  const { h, $, api, announce, ApiError } = LV;
+  const { h, $, api, announce, ApiError, t, tn } = LV;
   const data = LV.data();
   const eventId = data.event_id;
   const maxScore = Math.max(1, Math.min(10, Number(data.max_score) || 5));
@@ -32,6 +32,14 @@
     } catch (err) {
       /* private mode: the server still refuses a second vote */
     }
+  }
+
+  function problem(err) {
+    return LV.problemText(err, {
+      "event-ended": t("This event has ended"),
+      "voting-closed": t("Voting is closed for this team."),
+      "not-found": t("This event doesn't exist"),
+    });
   }
 
   function showError(message) {
@@ -128,9 +136,9 @@
             name: "score",
             value: i,
             required: true,
-            "aria-label": `${i} out of ${maxScore}`,
+            "aria-label": t("{score} out of {max}", { score: i, max: maxScore }),
           }),
-          h("span", { "aria-hidden": "true" }, i),
+          h("span", { "aria-hidden": "true" }, LV.num(i)),
         ),
       );
     }
@@ -140,22 +148,22 @@
       h(
         "fieldset",
         { class: "scores", "aria-describedby": "scale-hint" },
-        h("legend", {}, `Your score for ${team.name}`),
+        h("legend", {}, t("Your score for {team}", { team: team.name })),
         h("div", { class: "score-grid", style: `--cols:${cols}` }, options),
         h(
           "div",
           { class: "score-scale", id: "scale-hint" },
-          h("span", {}, "1 = weak"),
-          h("span", {}, `${maxScore} = outstanding`),
+          h("span", {}, t("{score} = weak", { score: 1 })),
+          h("span", {}, t("{score} = outstanding", { score: maxScore })),
         ),
       ),
-      h("button", { class: "btn primary big", type: "submit", id: "vote-submit" }, "Send my score"),
+      h("button", { class: "btn primary big", type: "submit", id: "vote-submit" }, t("Send my score")),
     );
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const picked = form.querySelector("input[name=score]:checked");
       if (!picked) {
-        showError("Pick a score first.");
+        showError(t("Pick a score first."));
         form.querySelector("input[name=score]").focus();
         return;
       }
@@ -188,46 +196,55 @@
       stage.replaceChildren(...stageContent(mode, team));
     }
     renderResults();
-    $("#who").textContent = joined
-      ? `Joined${joined.name ? " as " + joined.name : ""} · ${LV.plural(state.attendees || 0, "person", "people")} here`
-      : `${LV.plural(state.attendees || 0, "person", "people")} here`;
+    const here = tn("{n} person here", "{n} people here", state.attendees || 0);
+    const who = joined ? (joined.name ? t("Joined as {name}", { name: joined.name }) : t("You joined")) : null;
+    $("#who").textContent = who ? `${who} · ${here}` : here;
   }
 
   function stageContent(mode, team) {
     const kind = mode.split(":")[0];
     if (kind === "ended") {
-      return stateCard("★", "ok", "This event has ended", "Thanks for taking part!");
+      return stateCard("★", "ok", t("This event has ended"), t("Thanks for taking part!"));
     }
     if (kind === "preview") {
       return team
-        ? [h("span", { class: "eyebrow" }, "On stage now"), h("p", { class: "stage-team" }, team.name), h("p", { class: "muted" }, "Join above to vote.")]
-        : stateCard("…", "wait", "Nobody on stage yet", "Join above — voting starts soon.");
+        ? [h("span", { class: "eyebrow" }, t("On stage now")), h("p", { class: "stage-team" }, team.name), h("p", { class: "muted" }, t("Join above to vote."))]
+        : stateCard("…", "wait", t("Nobody on stage yet"), t("Join above — voting starts soon."));
     }
     if (kind === "waiting") {
-      return stateCard("…", "wait", "Waiting for the next team", "Keep this page open: it updates by itself.");
+      return stateCard("…", "wait", t("Waiting for the next team"), t("Keep this page open: it updates by itself."));
     }
     if (kind === "voted") {
       const score = voted[team.id];
       const fresh = justVoted.has(team.id);
-      const detail = typeof score === "number" ? `You gave ${team.name} ${shown(score)} out of ${maxScore}.` : `Your vote for ${team.name} is counted.`;
+      const detail =
+        typeof score === "number"
+          ? t("You gave {team} {score} out of {max}.", { team: team.name, score: shown(score), max: maxScore })
+          : t("Your vote for {team} is counted.", { team: team.name });
       return [
-        h("span", { class: "eyebrow" }, "On stage now"),
+        h("span", { class: "eyebrow" }, t("On stage now")),
         h("p", { class: "stage-team" }, team.name),
         h("div", { class: "state-icon ok", "aria-hidden": "true" }, "✓"),
-        h("p", { class: "state-title", id: "voted-title" }, fresh ? "Thanks — vote received!" : "You already voted"),
+        h("p", { class: "state-title", id: "voted-title" }, fresh ? t("Thanks — vote received!") : t("You already voted")),
         h("p", { class: "muted", id: "voted-detail" }, detail),
-        h("p", { class: "muted small" }, fresh ? "One vote per team: you've now voted for this team. Stay tuned for the next one." : "One vote per team. Stay tuned for the next one."),
+        h(
+          "p",
+          { class: "muted small" },
+          fresh
+            ? t("One vote per team: you've now voted for this team. Stay tuned for the next one.")
+            : t("One vote per team. Stay tuned for the next one."),
+        ),
       ];
     }
     if (kind === "open") {
-      return [h("span", { class: "eyebrow" }, "On stage now"), h("p", { class: "stage-team" }, team.name), scoreForm(team)];
+      return [h("span", { class: "eyebrow" }, t("On stage now")), h("p", { class: "stage-team" }, team.name), scoreForm(team)];
     }
     return [
-      h("span", { class: "eyebrow" }, "On stage now"),
+      h("span", { class: "eyebrow" }, t("On stage now")),
       h("p", { class: "stage-team" }, team.name),
       h("div", { class: "state-icon closed", "aria-hidden": "true" }, "⏸"),
-      h("p", { class: "state-title" }, "Voting is closed"),
-      h("p", { class: "muted" }, "The host opens voting for this team — the buttons appear right here."),
+      h("p", { class: "state-title" }, t("Voting is closed")),
+      h("p", { class: "muted" }, t("The host opens voting for this team — the buttons appear right here.")),
     ];
   }
 
@@ -246,11 +263,11 @@
         return h(
           "li",
           {},
-          h("span", { class: "rank" }, row.votes ? row.rank : "–"),
+          h("span", { class: "rank" }, row.votes ? LV.num(row.rank) : "–"),
           h("span", {}, row.name),
           row.votes
-            ? h("span", { class: "num" }, h("b", {}, LV.fmtAvg(avg)), " ", h("span", { class: "muted small" }, `· ${LV.plural(row.votes, "vote", "votes")}`))
-            : h("span", { class: "muted small" }, "no votes yet"),
+            ? h("span", { class: "num" }, h("b", {}, LV.fmtAvg(avg)), " ", h("span", { class: "muted small" }, "· " + tn("{n} vote", "{n} votes", row.votes)))
+            : h("span", { class: "muted small" }, t("no votes yet")),
           h("span", { class: "bar", "aria-hidden": "true" }, h("i", { style: `width:${Math.min(100, (avg / maxScore) * 100)}%` })),
         );
       }),
@@ -267,10 +284,14 @@
       const out = await api("/api/events/join", { method: "POST", body });
       joined = { attendee_id: out.attendee_id, name: name || "" };
       writeJSON(joinedKey, joined);
-      announce("You joined. " + (stageTeam() ? `${stageTeam().name} is on stage.` : "Waiting for the first team."));
+      announce(
+        stageTeam()
+          ? t("You joined. {team} is on stage.", { team: stageTeam().name })
+          : t("You joined. Waiting for the first team."),
+      );
       render();
     } catch (err) {
-      showError(err.message);
+      showError(problem(err));
     }
   }
 
@@ -281,7 +302,7 @@
     const button = $("#vote-submit");
     if (button) {
       button.disabled = true;
-      button.textContent = "Sending…";
+      button.textContent = t("Sending…");
     }
     try {
       const body = scores ? { team_id: team.id, scores } : { team_id: team.id, score };
@@ -290,21 +311,21 @@
       markVoted(team.id, score);
       justVoted.add(team.id);
       if (navigator.vibrate) navigator.vibrate(30);
-      announce(`Vote received: ${shown(score)} out of ${maxScore} for ${team.name}.`);
+      announce(t("Vote received: {score} out of {max} for {team}.", { score: shown(score), max: maxScore, team: team.name }));
     } catch (err) {
       if (err instanceof ApiError && err.status === 409 && err.type === "already-voted") {
         markVoted(team.id, null);
-        announce(`You already voted for ${team.name}.`);
+        announce(t("You already voted for {team}.", { team: team.name }));
       } else if (err instanceof ApiError && err.status === 409 && err.type === "voting-closed") {
         state = { ...state, voting_open: false };
-        showError(err.message);
-        announce("Voting is closed.");
+        showError(t("Voting is closed for this team."));
+        announce(t("Voting is closed."));
       } else if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
         joined = null;
         writeJSON(joinedKey, null);
-        showError(`${err.message} — please join again to vote.`);
+        showError(t("Your place in this event has expired — please join again to vote."));
       } else {
-        showError(err.message);
+        showError(problem(err));
       }
     } finally {
       sending = false;
@@ -318,15 +339,21 @@
     join($("#join-name").value.trim());
   });
 
+  let lastLeader = (LV.leader(LV.resultList(state && state.results)) || {}).team_id || null;
   function applyState(next) {
     document.dispatchEvent(new CustomEvent("lv:state", { detail: next })); // reveal.js
     const before = stageTeam();
     const wasOpen = state && state.voting_open;
     state = next;
+    const leader = LV.leader(LV.resultList(state.results));
+    if (leader && leader.team_id !== lastLeader) {
+      announce(t("{team} leads with an average of {avg}.", { team: leader.name, avg: LV.fmtAvg(LV.average(leader)) }));
+    }
+    lastLeader = leader ? leader.team_id : null;
     const now = stageTeam();
-    if (now && (!before || before.id !== now.id)) announce(`${now.name} is on stage.`);
-    if (now && state.voting_open && !wasOpen && !voted[now.id]) announce(`Voting is open for ${now.name}.`);
-    if (!state.voting_open && wasOpen) announce("Voting is closed.");
+    if (now && (!before || before.id !== now.id)) announce(t("{team} is on stage.", { team: now.name }));
+    if (now && state.voting_open && !wasOpen && !voted[now.id]) announce(t("Voting is open for {team}.", { team: now.name }));
+    if (!state.voting_open && wasOpen) announce(t("Voting is closed."));
     render();
   }
 

@@ -4,8 +4,9 @@
 "use strict";
 
 (function () {
-  const { h, $ } = LV;
+  const { h, $, t, tn } = LV;
   const LIMIT = 10;
+  const percent = new Intl.NumberFormat(LV.lang, { style: "percent", maximumFractionDigits: 1 });
   let cursor = null;
   let filters = { q: "", tag: "" };
   let mode = "login";
@@ -24,6 +25,18 @@
     }
   }
 
+  function problem(err) {
+    return LV.problemText(err, {
+      "already-voted": t("You already voted on this poll."),
+      "already-skipped": t("You already skipped this poll."),
+      "daily-vote-limit": t("You've used all your votes for today. Come back tomorrow!"),
+      "invalid-credentials": t("Wrong email or password."),
+      "login-locked": t("Too many attempts to sign in. Wait a moment and try again."),
+      "email-taken": t("This email is already registered."),
+      "username-taken": t("This username is already taken."),
+    });
+  }
+
   let toastTimer = 0;
   function toast(text) {
     const t = $("#toast");
@@ -40,7 +53,7 @@
     $("#tab-login").setAttribute("aria-selected", String(next === "login"));
     $("#tab-register").setAttribute("aria-selected", String(next === "register"));
     $("#username-field").hidden = next !== "register";
-    $("#auth-submit").textContent = next === "login" ? "Sign in" : "Create account";
+    $("#auth-submit").textContent = next === "login" ? t("Sign in") : t("Create account");
     $("#auth-error").textContent = "";
   }
 
@@ -56,7 +69,7 @@
       else await LV.signIn(email, password);
       show();
     } catch (err) {
-      $("#auth-error").textContent = err.message;
+      $("#auth-error").textContent = problem(err);
     } finally {
       $("#auth-submit").disabled = false;
     }
@@ -104,7 +117,7 @@
       // A page can come back short when the walk reaches its scan budget: keep going.
       if (page.has_more && page.items.length === 0) more();
     } catch (err) {
-      toast(err.message);
+      toast(problem(err));
     } finally {
       loading = false;
     }
@@ -139,14 +152,15 @@
             { type: "button", class: "option", onclick: () => vote(li, poll, index) },
             h("span", { class: "fill" }),
             h("span", { class: "label", text }),
-            h("span", { class: "pct" }),
+            h("span", { class: "pct", "aria-hidden": "true" }),
+            h("span", { class: "share sr-only" }),
           ),
         ),
       ),
       h(
         "div",
         { class: "foot" },
-        h("button", { type: "button", class: "link skip", text: "Skip", onclick: () => skip(li, poll) }),
+        h("button", { type: "button", class: "link skip", text: t("Skip"), onclick: () => skip(li, poll) }),
         h("span", { class: "status muted" }),
       ),
     );
@@ -164,13 +178,17 @@
     try {
       const res = await api(`/api/polls/${poll.id}/vote`, { method: "POST", body: { optionIndex: index } });
       li.classList.add("voted");
-      li.querySelectorAll(".option")[index].classList.add("mine");
-      li.querySelector(".status").textContent = `Voted · ${res.daily_votes_remaining} votes left today`;
+      const mine = li.querySelectorAll(".option")[index];
+      mine.classList.add("mine");
+      // Not by colour alone: a visible mark, and words for screen readers.
+      mine.querySelector(".label").prepend(h("span", { class: "mine-mark", "aria-hidden": "true" }, "✓ "));
+      mine.querySelector(".label").append(h("span", { class: "sr-only" }, " (" + t("your vote") + ")"));
+      li.querySelector(".status").textContent = t("Voted") + " · " + tn("{n} vote left today", "{n} votes left today", res.daily_votes_remaining);
       showStats(li, await api(`/api/polls/${poll.id}/stats`));
     } catch (err) {
       lock(li, false);
       if (err.status === 409) remove(li);
-      toast(err.message);
+      toast(problem(err));
     }
   }
 
@@ -180,11 +198,11 @@
       const b = buttons[o.index];
       if (!b) return;
       b.querySelector(".fill").style.width = `${o.percent}%`;
-      b.querySelector(".pct").textContent = `${Math.round(o.percent)}%`;
-      b.setAttribute("aria-label", `${o.text}: ${o.votes} votes, ${o.percent}%`);
+      b.querySelector(".pct").textContent = percent.format(Math.round(o.percent) / 100);
+      b.querySelector(".share").textContent = " " + tn("{n} vote", "{n} votes", o.votes) + ", " + percent.format(o.percent / 100);
     });
     const status = li.querySelector(".status");
-    status.textContent = `${status.textContent} · ${LV.plural(stats.total, "vote", "votes")}`;
+    status.textContent = status.textContent + " · " + tn("{n} vote", "{n} votes", stats.total);
   }
 
   function remove(li) {
@@ -203,7 +221,7 @@
     } catch (err) {
       lock(li, false);
       if (err.status === 409) remove(li);
-      toast(err.message);
+      toast(problem(err));
     }
   }
 
@@ -229,9 +247,9 @@
       $("#create").open = false;
       $("#feed").prepend(card(poll));
       $("#empty").hidden = true;
-      toast("Poll published");
+      toast(t("Poll published"));
     } catch (err) {
-      $("#create-error").textContent = err.message;
+      $("#create-error").textContent = problem(err);
     }
   }
 

@@ -155,6 +155,28 @@
 
   // ====================== /host/events/{id} ======================
 
+  // The event's language, set by the host: the screen and attendee links carry ?lang=, which
+  // the pages obey over the browser's Accept-Language. Remembered per event in this browser.
+  function initLinkLanguage(eventId) {
+    const select = $("#link-lang");
+    const key = `lv:link-lang:${eventId}`;
+    const links = ["screen", "join"].map((n) => [$(`#${n}-url`), $(n === "join" ? "#open-join" : "#open-screen")]);
+    const bases = links.map(([, anchor]) => anchor.getAttribute("href"));
+    function apply() {
+      links.forEach(([code, anchor], i) => {
+        code.textContent = select.value ? `${bases[i]}?lang=${select.value}` : bases[i];
+        anchor.setAttribute("href", code.textContent);
+      });
+    }
+    select.value = localStorage.getItem(key) || "";
+    select.addEventListener("change", () => {
+      localStorage.setItem(key, select.value);
+      apply();
+      announce(select.value ? `Links now open in ${select.selectedOptions[0].textContent}.` : "Links follow each browser's language.");
+    });
+    apply();
+  }
+
   function initConsole() {
     const eventId = data.event_id;
     let state = data.event;
@@ -167,6 +189,7 @@
       for (const b of document.querySelectorAll("main button")) b.disabled = true;
     }
     rememberEvent(state);
+    initLinkLanguage(eventId);
 
     function stageTeam() {
       return (state.teams || []).find((t) => t.id === state.stage) || null;
@@ -174,6 +197,8 @@
 
     async function act(label, path, method, body) {
       if (busy) return null;
+      // Buttons are disabled while busy (and the team rows redrawn): give focus back after.
+      const focused = document.activeElement;
       busy = true;
       showError("");
       try {
@@ -186,6 +211,7 @@
       } finally {
         busy = false;
         render();
+        if (focused && focused.isConnected && !focused.disabled) focused.focus();
       }
     }
 
@@ -244,10 +270,11 @@
                       class: "btn sm",
                       type: "button",
                       disabled: busy || ended || !LV.token.get(),
-                      "aria-label": `Put ${t.name} on stage`,
                       onclick: () => putOnStage(t),
                     },
+                    // The visible words first in the name (WCAG 2.5.3), the team for context.
                     "Put on stage",
+                    h("span", { class: "sr-only" }, `: ${t.name}`),
                   ),
             ),
           );
@@ -258,6 +285,8 @@
     async function putOnStage(team) {
       await act(`${team.name} is on stage.`, `/api/events/${eventId}/stage`, "PUT", { team_id: team.id });
       await refresh();
+      // The pressed button went away (its team is on stage): focus the next thing to do.
+      if (!document.activeElement || document.activeElement === document.body) $("#voting-toggle").focus();
     }
 
     $("#clear-stage").addEventListener("click", async () => {

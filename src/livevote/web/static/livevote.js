@@ -14,6 +14,64 @@
 
   LV.$ = (selector, root) => (root || document).querySelector(selector);
 
+  // ---------- languages ----------
+  // The page's translations come in a JSON island (web/i18n.py js_catalogue): exactly the
+  // msgids that this file and the page's script pass to LV.t / LV.tn. English pages carry
+  // none: the msgids are English. Placeholders look like {name}; numbers in them are
+  // formatted for the page's language.
+  // The island follows this file in the page: read it on first use.
+  let catalogue = null;
+  function messages() {
+    if (catalogue === null) {
+      const el = document.getElementById("lv-i18n");
+      try {
+        catalogue = (el && JSON.parse(el.textContent || "{}").messages) || {};
+      } catch (err) {
+        catalogue = {};
+      }
+    }
+    return catalogue;
+  }
+  LV.lang = document.documentElement.lang || "en";
+  const pluralRules = new Intl.PluralRules(LV.lang);
+  const numberFormats = new Map();
+
+  // A number for this page's language (digits: fixed decimals, e.g. 1 -> "4,0" in French).
+  LV.num = function (value, digits) {
+    const key = digits === undefined ? "" : String(digits);
+    if (!numberFormats.has(key)) {
+      const options = digits === undefined ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+      numberFormats.set(key, new Intl.NumberFormat(LV.lang, options));
+    }
+    return numberFormats.get(key).format(value);
+  };
+
+  function fill(text, vars) {
+    if (!vars) return text;
+    return text.replace(/\{(\w+)\}/g, (whole, name) => {
+      if (!(name in vars)) return whole;
+      const value = vars[name];
+      return typeof value === "number" ? LV.num(value) : String(value);
+    });
+  }
+
+  LV.t = function (msgid, vars) {
+    const text = messages()[msgid];
+    return fill(typeof text === "string" ? text : msgid, vars);
+  };
+
+  // Plural forms: the catalogue's list, picked by the language's plural rule ({n} is n).
+  LV.tn = function (singular, plural, n, vars) {
+    const found = messages()[singular];
+    const forms = Array.isArray(found) ? found : [singular, plural];
+    const index = pluralRules.select(n) === "one" ? 0 : 1;
+    return fill(forms[Math.min(index, forms.length - 1)], { n, ...(vars || {}) });
+  };
+
+  // A date and time for this page's language.
+  LV.date = (value, options) =>
+    new Intl.DateTimeFormat(LV.lang, options || { dateStyle: "medium", timeStyle: "short" }).format(new Date(value));
+
   // Build DOM without innerHTML so that names typed by users are never parsed as markup.
   LV.h = function (tag, attrs, ...children) {
     const el = document.createElement(tag);
@@ -33,23 +91,34 @@
     return el;
   };
 
+  // Messages announced in the same moment (a stage change and voting opening) are read
+  // together, in order, rather than the last one replacing the others.
   let announceTimer = null;
+  let pending = [];
   LV.announce = function (message) {
     const el = document.getElementById("announcer");
-    if (!el) return;
+    if (!el || !message) return;
+    pending.push(message);
     el.textContent = "";
     clearTimeout(announceTimer);
     // A short gap makes screen readers re-read an identical message.
     announceTimer = setTimeout(() => {
-      el.textContent = message;
+      el.textContent = pending.join(" ");
+      pending = [];
     }, 60);
+  };
+
+  // The single leader of a result list (rank 1 with votes), or null (no votes, or a tie).
+  LV.leader = function (rows) {
+    const top = (rows || []).filter((r) => r.rank === 1 && r.votes);
+    return top.length === 1 ? top[0] : null;
   };
 
   class ApiError extends Error {
     constructor(status, problem) {
       super(
         (problem && (problem.detail || problem.title)) ||
-          (status ? `Request failed (HTTP ${status})` : "Request failed"),
+          (status ? LV.t("Request failed (HTTP {status})", { status: String(status) }) : LV.t("Request failed")),
       );
       this.status = status;
       this.problem = problem || {};
@@ -59,6 +128,20 @@
     }
   }
   LV.ApiError = ApiError;
+
+  // What to tell a person about a failed request, in the page's language: the message for
+  // its problem type when the page knows one ({type: LV.t(...)}), else the server's detail,
+  // which is English (problem+json details stay English): other languages get it after a
+  // translated lead-in.
+  LV.problemText = function (err, known) {
+    const type = (err && err.type) || "";
+    if (known && Object.prototype.hasOwnProperty.call(known, type)) return known[type];
+    if (type === "network" || type === "rate-limited") {
+      return type === "network" ? err.message : LV.t("Too many requests — wait a moment and try again.");
+    }
+    if (LV.lang === "en") return err.message;
+    return LV.t("Something went wrong: {detail}", { detail: err.message });
+  };
 
   // One sign-in for every page: /host and /feed keep the account's token and profile under
   // the same keys (named for the host console, which had them first, so nobody is signed
@@ -119,7 +202,7 @@
     } catch (err) {
       throw new ApiError(0, {
         type: "network",
-        detail: "Can't reach the server. Check your connection and try again.",
+        detail: LV.t("Can't reach the server. Check your connection and try again."),
       });
     }
     if (raw && response.ok) return response;
@@ -193,7 +276,7 @@
     return row.votes ? (row.score_sum || 0) / row.votes : 0;
   };
 
-  LV.fmtAvg = (value) => (Math.round(value * 10) / 10).toFixed(1);
+  LV.fmtAvg = (value) => LV.num(Math.round(value * 10) / 10, 1);
   LV.plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
   LV.isEnded = (state) => ["ended", "closed", "finished", "archived"].includes(state && state.status);
@@ -267,7 +350,7 @@
       el.classList.toggle("live", live);
       el.classList.toggle("down", !live);
       el.dataset.status = status;
-      el.querySelector(".label").textContent = live ? "Live" : "Reconnecting…";
+      el.querySelector(".label").textContent = live ? LV.t("Live") : LV.t("Reconnecting…");
     };
   };
 

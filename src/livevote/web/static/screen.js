@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { h, $ } = LV;
+  const { h, $, t, tn } = LV;
   const data = LV.data();
   const eventId = data.event_id;
   const maxScore = Math.max(1, Number(data.max_score) || 5);
@@ -24,9 +24,9 @@
         class: "bar-row" + (team.id === state.stage ? " stage" : "") + (team.id === leaderId ? " first" : ""),
         dataset: { teamId: team.id },
       },
-      h("span", { class: "rank", "aria-label": votes ? `Rank ${row.rank}` : "No votes yet" }, votes ? row.rank : "–"),
-      h("span", { class: "name" }, team.name),
-      h("span", { class: "value" }, h("b", { class: "avg" }, votes ? LV.fmtAvg(avg) : "–"), h("span", { class: "votes" }, LV.plural(votes, "vote", "votes"))),
+      h("span", { class: "rank" }, h("span", { class: "sr-only" }, votes ? t("Rank {rank}", { rank: row.rank }) : t("No votes yet")), h("span", { "aria-hidden": "true" }, votes ? LV.num(row.rank) : "–")),
+      h("span", { class: "name" }, team.name, team.id === state.stage ? h("span", { class: "stage-tag" }, t("on stage")) : null),
+      h("span", { class: "value" }, h("b", { class: "avg" }, votes ? LV.fmtAvg(avg) : "–"), h("span", { class: "votes" }, tn("{n} vote", "{n} votes", votes))),
       h("span", { class: "track", "aria-hidden": "true" }, h("span", { class: "fill", dataset: { width: width.toFixed(1) } })),
     );
     return li;
@@ -59,7 +59,7 @@
       if (old) {
         old.className = fresh.className;
         old.querySelector(".rank").replaceWith(fresh.querySelector(".rank"));
-        old.querySelector(".name").textContent = team.name;
+        old.querySelector(".name").replaceWith(fresh.querySelector(".name"));
         old.querySelector(".value").replaceWith(fresh.querySelector(".value"));
         old.querySelector(".fill").dataset.width = fresh.querySelector(".fill").dataset.width;
         const votes = (byTeam.get(team.id) || {}).votes || 0;
@@ -81,7 +81,7 @@
     requestAnimationFrame(() => {
       for (const fill of list.querySelectorAll(".fill")) fill.style.width = fill.dataset.width + "%";
     });
-    $("#votes").textContent = rows.reduce((sum, r) => sum + (r.votes || 0), 0);
+    $("#votes").textContent = LV.num(rows.reduce((sum, r) => sum + (r.votes || 0), 0));
   }
 
   function render() {
@@ -89,28 +89,40 @@
     const ended = LV.isEnded(state);
     $("#ended").hidden = !ended;
     document.body.classList.toggle("ended", ended);
-    $("#results-heading").textContent = ended ? "Final results" : "Live results";
+    $("#results-heading").textContent = ended ? t("Final results") : t("Live results");
     $("#stage").hidden = ended;
     const team = stageTeam();
     $("#stage").classList.toggle("empty", !team);
-    $("#stage-team").textContent = team ? team.name : "Waiting for the next team";
+    $("#stage-team").textContent = team ? team.name : t("Waiting for the next team");
     const banner = $("#vote-banner");
     const open = Boolean(team && state.voting_open && !ended);
     banner.classList.toggle("open", open);
     banner.classList.toggle("closed", !open);
-    banner.querySelector(".text").textContent = open ? "Voting open — vote now!" : "Voting closed";
-    $("#attendees").textContent = state.attendees || 0;
+    banner.querySelector(".text").textContent = open ? t("Voting open — vote now!") : t("Voting closed");
+    $("#attendees").textContent = LV.num(state.attendees || 0);
     renderBars();
   }
 
   let lastStage = state.stage;
   let lastOpen = state.voting_open;
+  let lastLeader = (LV.leader(LV.resultList(state.results)) || {}).team_id || null;
+  let lastEnded = LV.isEnded(state);
   function applyState(next) {
     document.dispatchEvent(new CustomEvent("lv:state", { detail: next })); // reveal.js
     state = next;
     const team = stageTeam();
-    if (state.stage !== lastStage && team) LV.announce(`${team.name} is on stage.`);
-    if (state.voting_open !== lastOpen) LV.announce(state.voting_open ? "Voting is open." : "Voting is closed.");
+    if (state.stage !== lastStage && team) LV.announce(t("{team} is on stage.", { team: team.name }));
+    if (state.voting_open !== lastOpen) LV.announce(state.voting_open ? t("Voting is open.") : t("Voting is closed."));
+    // Results reach screen readers too: a new leader, and the winner when the event ends.
+    const leader = LV.leader(LV.resultList(state.results));
+    const ended = LV.isEnded(state);
+    if (ended && !lastEnded && leader) {
+      LV.announce(t("Final results: {team} wins with an average of {avg}.", { team: leader.name, avg: LV.fmtAvg(LV.average(leader)) }));
+    } else if (leader && leader.team_id !== lastLeader) {
+      LV.announce(t("{team} leads with an average of {avg}.", { team: leader.name, avg: LV.fmtAvg(LV.average(leader)) }));
+    }
+    lastLeader = leader ? leader.team_id : null;
+    lastEnded = ended;
     lastStage = state.stage;
     lastOpen = state.voting_open;
     render();

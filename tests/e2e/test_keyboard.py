@@ -1,0 +1,256 @@
+"""Keyboard alone, and small screens: a phone joins and votes with Tab, Enter and Space (arrow
+keys move within the score radio group, as in any radio group); the host puts a team on stage
+and opens and closes voting the same way; every focused control shows a visible focus ring;
+the stage change and the vote reach screen readers through the live region; the phone page
+has no sideways scroll at 320 px wide (= a 640 px phone at 200 % zoom) in every language;
+`prefers-reduced-motion` stops the bars and the live dot from moving."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from livevote.web.i18n import LANGUAGES, gettext
+from tests.e2e.a11y import ARTIFACTS
+from tests.support.browser import launch
+from tests.support.http import http_client
+from tests.support.servers import RunningServer
+from tests.support.users import register_user
+
+pytestmark = pytest.mark.browser
+
+WAIT_MS = 10_000
+NARROW: dict[str, Any] = {
+    "viewport": {"width": 320, "height": 640},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
+
+# What the focused element shows: focus-visible must match, and the element (or, for the
+# visually hidden radio inputs, the score face after it) must draw an outline or a ring.
+FOCUS = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const drawn = (node) => {
+    if (!node) return false;
+    const s = getComputedStyle(node);
+    const outline = s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2;
+    return outline || (s.boxShadow && s.boxShadow !== "none");
+  };
+  const r = el.getBoundingClientRect();
+  return {
+    tag: el.tagName.toLowerCase(),
+    id: el.id,
+    name: (el.getAttribute("aria-label") || el.textContent || el.value || "").trim(),
+    type: el.type || "",
+    visible: el.matches(":focus-visible") &&
+             (drawn(el) || (el.type === "radio" && drawn(el.nextElementSibling))),
+    onScreen: r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth
+              || el.type === "radio",
+  };
+}"""
+NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await launch(pw)
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+async def open_page(browser: Browser) -> AsyncIterator[Any]:
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    async def open_(url: str, **context: Any) -> Page:
+        ctx = await browser.new_context(**context)
+        contexts.append(ctx)
+        page = await ctx.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
+        await page.goto(url)
+        return page
+
+    yield open_
+    for ctx in contexts:
+        await ctx.close()
+    assert not errors, errors
+
+
+async def tab_to(page: Page, matches: Any, limit: int = 40) -> dict[str, Any]:
+    """Press Tab until the focused element satisfies `matches`; every element passed on the way
+    must show its focus. Returns the focused element's description."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(FOCUS)
+        assert focused is not None, "focus left the page"
+        assert focused["visible"], f"no visible focus on {focused}"
+        if matches(focused):
+            return dict(focused)
+    raise AssertionError(f"never reached the control after {limit} Tabs")
+
+
+async def new_event(api: Any, teams: list[str]) -> dict[str, Any]:
+    host = await register_user(api)
+    r = await api.post(
+        "/api/events",
+        json={"title": "Keyboard Night", "teams": [{"name": n} for n in teams]},
+        headers=host["headers"],
+    )
+    assert r.status_code == 201, r.text
+    return {**r.json(), "host": host}
+
+
+async def test_phone_join_and_vote_by_keyboard(server: RunningServer, open_page: Any) -> None:
+    async with http_client(server.url) as api:
+        event = await new_event(api, ["Aurora", "Nova"])
+        headers = event["host"]["headers"]
+        base = f"/api/events/{event['id']}"
+        aurora = event["teams"][0]["id"]
+        r = await api.put(f"{base}/stage", json={"team_id": aurora}, headers=headers)
+        assert r.status_code == 200, r.text
+        r = await api.put(f"{base}/voting", json={"open": True}, headers=headers)
+        assert r.status_code == 200, r.text
+
+    phone = await open_page(f"{server.url}/e/{event['code']}", **NARROW)
+    await expect(phone.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+
+    # The first Tab reaches the skip link, shown on screen; Enter moves to the content.
+    skip = await tab_to(phone, lambda f: True, limit=1)
+    assert skip["name"] == "Skip to content" and skip["onScreen"], skip
+    await phone.keyboard.press("Enter")
+    assert phone.url.endswith("#main")
+
+    await tab_to(phone, lambda f: f["id"] == "join-name")
+    await phone.keyboard.type("Ada")
+    await tab_to(phone, lambda f: f["name"] == "Join event")
+    await phone.keyboard.press("Enter")
+    await expect(phone.locator("#vote-form")).to_be_visible(timeout=WAIT_MS)
+    await expect(phone.locator("#announcer")).to_have_text(
+        "You joined. Aurora is on stage.", timeout=WAIT_MS
+    )
+
+    # Into the score group: Space picks the focused score, arrows move within the group.
+    first = await tab_to(phone, lambda f: f["type"] == "radio")
+    assert first["name"] == "1 out of 5", first
+    await phone.keyboard.press("Space")
+    await expect(phone.get_by_label("1 out of 5")).to_be_checked()
+    for _ in range(3):
+        await phone.keyboard.press("ArrowRight")
+    await expect(phone.get_by_label("4 out of 5")).to_be_checked()
+    focused = await phone.evaluate(FOCUS)
+    assert focused["visible"], focused
+    await tab_to(phone, lambda f: f["id"] == "vote-submit")
+    await phone.keyboard.press("Enter")
+    await expect(phone.locator("#voted-detail")).to_have_text(
+        "You gave Aurora 4 out of 5.", timeout=WAIT_MS
+    )
+    await expect(phone.locator("#announcer")).to_contain_text(
+        "Vote received: 4 out of 5 for Aurora.", timeout=WAIT_MS
+    )
+    assert await phone.evaluate(NO_SIDEWAYS_SCROLL)
+
+
+async def test_host_stage_and_voting_by_keyboard(server: RunningServer, open_page: Any) -> None:
+    async with http_client(server.url) as api:
+        event = await new_event(api, ["Lyra", "Mira"])
+    host = event["host"]
+    console = await open_page(f"{server.url}/host", viewport={"width": 1280, "height": 900})
+    screen = await open_page(f"{server.url}/screen/{event['code']}")
+    await expect(screen.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+
+    # Sign in with the keyboard.
+    await tab_to(console, lambda f: f["tag"] == "input" and f["type"] == "email")
+    await console.keyboard.type(host["email"])
+    await tab_to(console, lambda f: f["type"] == "password")
+    await console.keyboard.type("password123")
+    await console.keyboard.press("Enter")
+    await expect(console.locator("#dashboard")).to_be_visible(timeout=WAIT_MS)
+
+    # Open the event from the list: a link, followed with Enter.
+    await tab_to(console, lambda f: f["tag"] == "a" and f["name"] == "Open", limit=60)
+    await console.keyboard.press("Enter")
+    await console.wait_for_url(f"**/host/events/{event['id']}")
+    await expect(console.locator("#team-rows tr")).to_have_count(2, timeout=WAIT_MS)
+
+    # Put Mira on stage (Enter), open voting (Space), close it again (Enter).
+    await tab_to(console, lambda f: bool(re.fullmatch(r"Put on stage\W+Mira", f["name"])))
+    await console.keyboard.press("Enter")
+    await expect(console.locator("#stage-name")).to_have_text("Mira", timeout=WAIT_MS)
+    await expect(screen.locator("#stage-team")).to_have_text("Mira", timeout=WAIT_MS)
+    await expect(screen.locator("#announcer")).to_have_text("Mira is on stage.")
+    await expect(console.locator("#announcer")).to_have_text("Mira is on stage.")
+
+    # The pressed button is gone (Mira is on stage): focus moves on to the voting toggle.
+    focused = await console.evaluate(FOCUS)
+    assert focused["id"] == "voting-toggle" and focused["visible"], focused
+    await console.keyboard.press("Space")
+    await expect(console.get_by_role("button", name="Close voting")).to_be_visible(timeout=WAIT_MS)
+    await expect(screen.locator("#vote-banner")).to_have_class(re.compile(r"\bopen\b"))
+    await expect(screen.locator("#announcer")).to_have_text("Voting is open.")
+    focused = await console.evaluate(FOCUS)
+    assert focused["id"] == "voting-toggle" and focused["visible"], focused
+    await console.keyboard.press("Enter")
+    await expect(console.get_by_role("button", name="Open voting")).to_be_visible(timeout=WAIT_MS)
+    await expect(screen.locator("#vote-banner")).to_have_class(re.compile(r"\bclosed\b"))
+    await expect(screen.locator("#announcer")).to_have_text("Voting is closed.")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_phone_at_320px_in_every_language(
+    server: RunningServer, open_page: Any, lang: str
+) -> None:
+    async with http_client(server.url) as api:
+        event = await new_event(api, ["The Extraordinarily Long-Named Collective", "Nova"])
+        headers = event["host"]["headers"]
+        base = f"/api/events/{event['id']}"
+        r = await api.put(
+            f"{base}/stage", json={"team_id": event["teams"][0]["id"]}, headers=headers
+        )
+        assert r.status_code == 200, r.text
+        r = await api.put(f"{base}/voting", json={"open": True}, headers=headers)
+        assert r.status_code == 200, r.text
+    phone = await open_page(f"{server.url}/e/{event['code']}?lang={lang}", **NARROW)
+    await expect(phone.locator("html")).to_have_attribute("lang", lang)
+    assert await phone.evaluate(NO_SIDEWAYS_SCROLL), "join form scrolls sideways"
+    await phone.locator("#join-form button[type=submit]").click()
+    await expect(phone.locator("#vote-submit")).to_have_text(gettext(lang, "Send my score"))
+    assert await phone.evaluate(NO_SIDEWAYS_SCROLL), "score form scrolls sideways"
+    # Every score stays on screen and at least 44 px square (a thumb, not a stylus).
+    boxes = await phone.locator("label.score-option").evaluate_all(
+        "els => els.map((el) => el.getBoundingClientRect().toJSON())"
+    )
+    assert len(boxes) == 5
+    for box in boxes:
+        assert box["left"] >= 0 and box["right"] <= 320, box
+        assert box["width"] >= 44 and box["height"] >= 44, box
+    await phone.locator("label.score-option").nth(4).click()
+    await phone.locator("#vote-submit").click()
+    await expect(phone.locator("#voted-title")).to_be_visible(timeout=WAIT_MS)
+    assert await phone.evaluate(NO_SIDEWAYS_SCROLL), "thank-you card scrolls sideways"
+    shots = ARTIFACTS / "i18n"
+    shots.mkdir(parents=True, exist_ok=True)
+    await phone.screenshot(path=str(shots / f"phone-320-{lang}.png"), full_page=True)
+
+
+async def test_reduced_motion_is_respected(server: RunningServer, open_page: Any) -> None:
+    async with http_client(server.url) as api:
+        event = await new_event(api, ["Vega", "Deneb"])
+    motion = "([sel, prop]) => getComputedStyle(document.querySelector(sel))[prop]"
+    calm = await open_page(f"{server.url}/screen/{event['code']}", reduced_motion="reduce")
+    await expect(calm.locator(".bar-row")).to_have_count(2, timeout=WAIT_MS)
+    await expect(calm.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+    assert await calm.evaluate(motion, [".bar-row .fill", "transitionDuration"]) == "0s"
+    assert await calm.evaluate(motion, ["#conn .dot", "animationName"]) == "none"
+    # Without the preference the bars do glide and the live dot pulses (the check can fail).
+    lively = await open_page(f"{server.url}/screen/{event['code']}")
+    await expect(lively.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+    assert await lively.evaluate(motion, [".bar-row .fill", "transitionDuration"]) != "0s"
+    assert await lively.evaluate(motion, ["#conn .dot", "animationName"]) != "none"
