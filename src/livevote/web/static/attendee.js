@@ -86,8 +86,8 @@
           h(
             "label",
             { class: "score-option" },
-            h("input", { type: "radio", name: `c${i}`, value: n, required: true, "aria-label": `${c.name}: ${n} out of ${maxScore}` }),
-            h("span", { "aria-hidden": "true" }, n),
+            h("input", { type: "radio", name: `c${i}`, value: n, required: true, "aria-label": t("{criterion}: {score} out of {max}", { criterion: c.name, score: n, max: maxScore }) }),
+            h("span", { "aria-hidden": "true" }, LV.num(n)),
           ),
         );
       }
@@ -100,10 +100,10 @@
     });
     const form = h(
       "form",
-      { id: "vote-form", novalidate: true, "aria-label": `Your scores for ${team.name}` },
+      { id: "vote-form", novalidate: true, "aria-label": t("Your scores for {team}", { team: team.name }) },
       rows,
-      h("div", { class: "score-scale" }, h("span", {}, "1 = weak"), h("span", {}, `${maxScore} = outstanding`)),
-      h("button", { class: "btn primary big", type: "submit", id: "vote-submit" }, "Send my scores"),
+      h("div", { class: "score-scale" }, h("span", {}, t("{score} = weak", { score: 1 })), h("span", {}, t("{score} = outstanding", { score: maxScore }))),
+      h("button", { class: "btn primary big", type: "submit", id: "vote-submit" }, t("Send my scores")),
     );
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -111,7 +111,7 @@
       for (const fieldset of form.querySelectorAll("fieldset.criterion")) {
         const picked = fieldset.querySelector("input:checked");
         if (!picked) {
-          showError(`Pick a score for ${fieldset.dataset.criterion}.`);
+          showError(t("Pick a score for {criterion}.", { criterion: fieldset.dataset.criterion }));
           fieldset.querySelector("input").focus();
           return;
         }

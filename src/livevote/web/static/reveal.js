@@ -5,23 +5,26 @@
 "use strict";
 
 (function () {
-  const { h, $ } = LV;
+  const { h, $, t } = LV;
   const root = $("#reveal");
   if (!root) return;
   const reduced = window.matchMedia("(prefers-reduced-motion: reduce)");
   let shownStep = 0;
 
   const ordinal = (n) => {
+    if (document.documentElement.lang !== "en") return t("Place {n}", { n });
     const s = ["th", "st", "nd", "rd"];
     const v = n % 100;
     return n + (s[(v - 20) % 10] || s[v] || s[0]);
   };
+  const placeLabel = (n) => (document.documentElement.lang !== "en" ? t("Place {n}", { n }) : `${ordinal(n)} place`);
   const fmt = (x) => (Math.round(x * 100) / 100).toFixed(2);
 
   function parts(place) {
     const bits = [];
-    if (place.jury && place.jury.jurors) bits.push(`Jury ${fmt(place.jury.average)}`);
-    bits.push(`Audience ${fmt(place.audience ? place.audience.average : place.average)} · ${LV.plural(place.votes, "vote", "votes")}`);
+    if (place.jury && place.jury.jurors) bits.push(t("Jury {score}", { score: fmt(place.jury.average) }));
+    const audience = fmt(place.audience ? place.audience.average : place.average);
+    bits.push(t("Audience {score}", { score: audience }) + " · " + LV.tn("{n} vote", "{n} votes", place.votes));
     return bits.join("  ·  ");
   }
 
@@ -71,7 +74,7 @@
       const card = h(
         "div",
         { class: "reveal-card place-" + newest.place + (reduced.matches ? "" : " enter") },
-        h("span", { class: "reveal-place" }, newest.place === 1 ? "Winner" : `${ordinal(newest.place)} place`),
+        h("span", { class: "reveal-place" }, newest.place === 1 ? t("Winner") : placeLabel(newest.place)),
         h("span", { class: "reveal-team" }, newest.name),
         score,
         h("span", { class: "reveal-parts" }, parts(newest)),
@@ -79,7 +82,7 @@
       $("#reveal-current").replaceChildren(card);
       if (shownStep) countUp(score, newest.final);
       if (newest.place === 1) confetti();
-      $("#reveal-title").textContent = reveal.complete ? "The winner is…" : "And the results are…";
+      $("#reveal-title").textContent = reveal.complete ? t("The winner is…") : t("And the results are…");
     }
     const earlier = places.slice(0, -1).reverse();
     $("#reveal-places").replaceChildren(
