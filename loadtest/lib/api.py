@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -69,6 +70,13 @@ async def open_voting(client: httpx.AsyncClient, event: LiveEvent, team_id: str)
     )
     r.raise_for_status()
     event.team_id = team_id
+
+
+def no_cookies() -> CookieJar:
+    """A cookie jar that keeps none: a load client plays many attendees, and the join endpoint
+    answers a client that carries an attendee cookie with that same attendee (one person,
+    one vote: events/admission.py)."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 async def join_attendees(client: httpx.AsyncClient, code: str, n: int) -> list[str]:

@@ -47,9 +47,11 @@ async def _verify_events(
         stored[(d["event_id"], d["team_id"], d["attendee_id"])].append(int(d["score"]))
     out.update(check_outcomes("event_votes", w.event_votes, stored))
 
-    def recounted(eid: str, team: str) -> list[int]:
+    def recounted(
+        eid: str, team: str, votes: dict[tuple[str, str, str], list[int]] = stored
+    ) -> list[int]:
         want = [0, 0]
-        for (e, t, _a), scores in stored.items():
+        for (e, t, _a), scores in votes.items():
             if e == eid and t == team:
                 want[0] += len(scores)
                 want[1] += sum(scores)
@@ -93,11 +95,20 @@ async def _verify_events(
         for eid in {d["event"] for d in drift}:
             r = await c.post(f"/api/events/{eid}/recount", headers=w.host_headers)
             r.raise_for_status()
+        # read the votes again: a fix finishes what an outage left half-done, counting a
+        # stranded vote while its window is open and deleting it (409 on retry) once it closed
+        stored_after: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        async for d in db["event_votes"].find({"event_id": {"$in": event_ids}}):
+            stored_after[(d["event_id"], d["team_id"], d["attendee_id"])].append(int(d["score"]))
+        out["event_votes_removed_by_recount"] = sum(map(len, stored.values())) - sum(
+            map(len, stored_after.values())
+        )
         after = 0
         for eid in event_ids:
             rows = (await c.get(f"/api/events/{eid}/results")).json()["results"]
             for row in rows:
-                after += [row["votes"], row["score_sum"]] != recounted(eid, row["team_id"])
+                want = recounted(eid, row["team_id"], stored_after)
+                after += [row["votes"], row["score_sum"]] != want
             finals[eid] = rows
         out["event_tally_drift_after_recount"] = after
     # every SSE reader back in sync with the final state

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from livevote.infra.embedded import EmbeddedStack, free_port
-from loadtest.lib.api import User, register
+from loadtest.lib.api import User, no_cookies, register
 from loadtest.lib.chaos_verify import verify_votes
 from loadtest.lib.client import Api, Outcome, Stats, World, classify, server_slow_requests
 from loadtest.lib.faults import ServerKiller
@@ -180,7 +180,9 @@ async def run_votes(args: argparse.Namespace) -> dict[str, Any]:
             max_connections=args.clients + 200, max_keepalive_connections=args.clients + 200
         )
         timeout = httpx.Timeout(args.hang * 2)
-        async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as c:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=timeout, limits=limits, cookies=no_cookies()
+        ) as c:
             w = await setup_world(c, args)
             stop_sse = asyncio.Event()
             readers = [Reader(w.events[i % len(w.events)]["id"]) for i in range(args.sse)]

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from loadtest.lib.api import LiveEvent, join_attendees, prepare_event
+from loadtest.lib.api import LiveEvent, join_attendees, no_cookies, prepare_event
 from loadtest.lib.procs import raise_fd_limit, tree_rss
 from loadtest.lib.stats import summary_ms
 
@@ -122,7 +122,7 @@ async def measure_streams(run: StreamRun) -> dict[str, Any]:
     if fd_limit < run.streams + 200:
         raise SystemExit(f"open-file limit {fd_limit} is too low for {run.streams} streams")
     cpu0 = time.process_time()
-    async with httpx.AsyncClient(base_url=run.url, timeout=60) as api:
+    async with httpx.AsyncClient(base_url=run.url, timeout=60, cookies=no_cookies()) as api:
         event = await prepare_event(api, f"sse load {run.streams}")
         # before any stream opens, so join updates do not mix with vote updates
         tokens = await join_attendees(api, event.code, run.votes)

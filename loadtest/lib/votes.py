@@ -16,7 +16,13 @@ import httpx
 
 from livevote.infra.embedded import EmbeddedStack
 from loadtest.lib import LOADTEST, OUT, k6
-from loadtest.lib.api import LiveEvent, event_total_votes, open_voting, prepare_event
+from loadtest.lib.api import (
+    LiveEvent,
+    event_total_votes,
+    no_cookies,
+    open_voting,
+    prepare_event,
+)
 from loadtest.lib.procs import Sampler, serve, stack_pids
 from loadtest.lib.stats import summary_ms
 
@@ -43,7 +49,7 @@ async def prepare_voters(url: str, n: int, teams: int = 1) -> Voters:
     """An event with voting open for its first team and `n` joined attendees; times the
     joins (64 at a time: more only queues longer on one NX-27017 writer)."""
     async with httpx.AsyncClient(
-        base_url=url, timeout=60, limits=httpx.Limits(max_connections=200)
+        base_url=url, timeout=60, limits=httpx.Limits(max_connections=200), cookies=no_cookies()
     ) as client:
         event = await prepare_event(client, "votes load", teams=teams)
         timings: list[float] = []

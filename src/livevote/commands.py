@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from livevote.activities.recount import add_recount as add_activities_recount
+from livevote.events.ledger import add_verify_command
 from livevote.events.recount import add_recount as add_events_recount
 from livevote.polls.recount import add_recount as add_polls_recount
 from livevote.tallies.recount import add_recount as add_elections_recount
+from livevote.tallies.reporter import add_report_command
 
 
 def register(sub: Any) -> None:
@@ -18,3 +20,5 @@ def register(sub: Any) -> None:
     add_elections_recount(domains)
     add_polls_recount(domains)
     add_activities_recount(domains)
+    add_report_command(sub)
+    add_verify_command(sub)  # livevote verify ledger FILE

@@ -47,6 +47,7 @@ class LimitSettings:
     user_per_minute: int = 100
     address_per_second: int = 200
     attendee_per_minute: int = 120
+    joins_per_address_per_minute: int = 120  # new attendees per client address per event
     login_failures_per_account: int = 5  # per 15 minutes
     login_failures_per_address: int = 30  # per 15 minutes
     daily_votes: int = 100
@@ -72,6 +73,12 @@ class SseSettings:
 
 
 @dataclass(frozen=True)
+class ElectionSettings:
+    max_cities: int = 2000  # LIVEVOTE_ELECTIONS_MAX_CITIES: more cities in one election -> 422
+    max_boxes: int = 1_000_000  # LIVEVOTE_ELECTIONS_MAX_BOXES: ballot boxes in all -> 422
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "development"  # "production" refuses the default JWT secret
     host: str = "127.0.0.1"
@@ -88,6 +95,7 @@ class Settings:
     jwt: JwtSettings = field(default_factory=JwtSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     sse: SseSettings = field(default_factory=SseSettings)
+    elections: ElectionSettings = field(default_factory=ElectionSettings)
 
     @property
     def embedded_mongo(self) -> bool:

@@ -1,7 +1,9 @@
-"""Demo data for `livevote serve` (settings.demo): a host account and a running event.
+"""Demo data for `livevote serve` (settings.demo): a host account, a running event with
+activities, polls for the feed and an election mid-count.
 
-Idempotent: does nothing when the demo event (code DEMO42) exists. Log in as
-demo@livevote.dev / demo-password; attendees join with code DEMO42. Production sets
+Idempotent: does nothing when the demo event (code DEMO42) exists, nor when the demo account
+has the demo election. Log in as demo@livevote.dev / demo-password; attendees join with
+code DEMO42; the newsroom console (/newsroom) shows the election. Production sets
 LIVEVOTE_DEMO=false.
 """
 
@@ -20,6 +22,8 @@ from livevote.events.service import EventService
 from livevote.infra.auth import hash_password
 from livevote.infra.mongo import Doc, apply_indexes
 from livevote.infra.resources import utc_now
+from livevote.polls.demo import seed_polls
+from livevote.tallies.demo import seed_election_mid_count
 
 log = logging.getLogger("livevote.demo")
 
@@ -48,21 +52,11 @@ async def seed_demo(db: Any, settings: Settings) -> None:
     events = EventService.of(db, utc_now)
     if await events.find_by_code(DEMO_CODE) is not None:
         print(f"demo: event {DEMO_CODE} present; host login {DEMO_EMAIL} / {DEMO_PASSWORD}")
+        await seed_demo_election(db, await _demo_host(db))
         return
     await apply_indexes(db)  # the unique indexes must exist before anything is written
-    users = UserRepository(db)
-    host = await users.by_email(DEMO_EMAIL)
-    if host is None:
-        try:
-            host = await users.insert(
-                username="demo",
-                email=DEMO_EMAIL,
-                password_hash=await asyncio.to_thread(hash_password, DEMO_PASSWORD),
-                now=utc_now(),
-            )
-        except DuplicateKeyError:
-            host = await users.by_email(DEMO_EMAIL)
-    assert host is not None
+    host = await _demo_host(db)
+    await seed_demo_election(db, host)
     try:
         event = await events.create_event(
             host_id=str(host["_id"]),
@@ -79,6 +73,7 @@ async def seed_demo(db: Any, settings: Settings) -> None:
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     links = await seed_jury(events, event, base)
     await seed_activities(db, str(event["_id"]))
+    await seed_polls(db, str(host["_id"]))
     first = next(iter(event["teams"]))
     event = await events.put_on_stage(event=event, team_id=first)
     await events.set_voting(event=event, open_=True)
@@ -92,7 +87,8 @@ async def seed_demo(db: Any, settings: Settings) -> None:
     )
     print(
         f"demo: host login {DEMO_EMAIL} / {DEMO_PASSWORD}; attendees join with code "
-        f"{DEMO_CODE} at {base}/e/{DEMO_CODE}; projector: {base}/screen/{DEMO_CODE}"
+        f"{DEMO_CODE} at {base}/e/{DEMO_CODE}; projector: {base}/screen/{DEMO_CODE}; "
+        f"newsroom: {base}/newsroom"
     )
     for name, link in links.items():
         print(f"demo: juror {name}: {link}")
@@ -115,3 +111,27 @@ async def seed_jury(events: EventService, event: Doc, base: str) -> dict[str, st
                 scores=scores,
             )
     return links
+
+
+async def _demo_host(db: Any) -> Any:
+    await apply_indexes(db)
+    users = UserRepository(db)
+    host = await users.by_email(DEMO_EMAIL)
+    if host is None:
+        try:
+            host = await users.insert(
+                username="demo",
+                email=DEMO_EMAIL,
+                password_hash=await asyncio.to_thread(hash_password, DEMO_PASSWORD),
+                now=utc_now(),
+            )
+        except DuplicateKeyError:
+            host = await users.by_email(DEMO_EMAIL)
+    assert host is not None
+    return host
+
+
+async def seed_demo_election(db: Any, host: Any) -> None:
+    """An election mid-count: 6 cities, about 45% of the boxes in over the last two hours,
+    two corrections (idempotent: skipped when the demo account has it)."""
+    await seed_election_mid_count(db, str(host["_id"]))

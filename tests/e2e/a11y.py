@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tests.support.artifacts import ARTIFACTS
+
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 OUT = ARTIFACTS / "axe"

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from livevote.web.i18n import gettext
-from tests.e2e.a11y import ARTIFACTS, run_axe, violations
-from tests.support.browser import launch
+from tests.e2e.a11y import run_axe, violations
+from tests.support import events
+from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import LAPTOP, PHONE, PROJECTOR, Pages
 from tests.support.http import http_client
 from tests.support.polls import new_poll
 from tests.support.servers import RunningServer
@@ -26,45 +27,19 @@ from tests.support.users import register_user
 pytestmark = pytest.mark.browser
 
 LANGS = ["en", "fr", "es"]
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 360, "height": 740},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-}
-PROJECTOR: dict[str, Any] = {"viewport": {"width": 1920, "height": 1080}}
-LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}}
 WAIT_MS = 10_000
 SHOTS = ARTIFACTS / "i18n"
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
-
-
 @pytest.fixture
-async def open_page(browser: Browser) -> AsyncIterator[Any]:
+def open_page(pages: Pages) -> Any:
     """open_page(url, lang, **context) -> Page in its own context, Accept-Language from
     `lang`; uncaught script errors fail the test."""
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
 
     async def open_(url: str, lang: str = "en", **context: Any) -> Page:
-        ctx = await browser.new_context(bypass_csp=True, locale=lang, **context)
-        contexts.append(ctx)
-        page = await ctx.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-        await page.goto(url)
-        return page
+        return await pages.open(url, bypass_csp=True, locale=lang, **context)
 
-    yield open_
-    for ctx in contexts:
-        await ctx.close()
-    assert not errors, errors
+    return open_
 
 
 async def assert_accessible(page: Page, name: str) -> None:
@@ -74,28 +49,16 @@ async def assert_accessible(page: Page, name: str) -> None:
 
 
 async def live_event(api: httpx.AsyncClient, teams: list[str], **extra: Any) -> dict[str, Any]:
-    host = await register_user(api)
-    body = {"title": "Demo Day", "teams": [{"name": n} for n in teams], **extra}
-    r = await api.post("/api/events", json=body, headers=host["headers"])
-    assert r.status_code == 201, r.text
-    event = r.json()
-    stage = {"team_id": event["teams"][0]["id"]}
-    r = await api.put(f"/api/events/{event['id']}/stage", json=stage, headers=host["headers"])
-    assert r.status_code == 200, r.text
-    r = await api.put(
-        f"/api/events/{event['id']}/voting", json={"open": True}, headers=host["headers"]
-    )
-    assert r.status_code == 200, r.text
+    host, event, _team = await events.live_event(api, teams, title="Demo Day", **extra)
     return {**event, "host": host}
 
 
 async def cast(api: httpx.AsyncClient, event: dict[str, Any], team: int, score: int) -> None:
-    joined = await api.post("/api/events/join", json={"code": event["code"]})
-    assert joined.status_code == 201, joined.text
+    attendee = await events.join(api, event["code"])
     r = await api.post(
         f"/api/events/{event['id']}/votes",
         json={"team_id": event["teams"][team]["id"], "score": score},
-        headers={"Authorization": f"Bearer {joined.json()['token']}"},
+        headers=attendee["headers"],
     )
     assert r.status_code == 201, r.text
 

@@ -5,66 +5,20 @@ Screenshots go to test-artifacts/activities-*.png."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from tests.support.artifacts import ARTIFACTS
-from tests.support.browser import launch
+from tests.support.browser import LAPTOP, PHONE, PROJECTOR, Pages
 from tests.support.http import http_client
 from tests.support.servers import RunningServer
 from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 360, "height": 740},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-}
-PROJECTOR: dict[str, Any] = {"viewport": {"width": 1920, "height": 1080}}
-LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}}
 WAIT_MS = 10_000
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
-
-
-class Pages:
-    def __init__(self, browser: Browser) -> None:
-        self.browser = browser
-        self.contexts: list[BrowserContext] = []
-        self.errors: list[str] = []
-
-    async def open(self, url: str, token: str | None = None, **context: Any) -> Page:
-        ctx = await self.browser.new_context(**context)
-        self.contexts.append(ctx)
-        if token:
-            await ctx.add_init_script(f"localStorage.setItem('lv:host-token', {token!r})")
-        page = await ctx.new_page()
-        page.on("pageerror", lambda exc: self.errors.append(f"{url}: {exc}"))
-        await page.goto(url)
-        return page
-
-    async def close(self) -> None:
-        for ctx in self.contexts:
-            await ctx.close()
-
-
-@pytest.fixture
-async def pages(browser: Browser) -> AsyncIterator[Pages]:
-    p = Pages(browser)
-    yield p
-    await p.close()
-    assert not p.errors, p.errors
 
 
 async def shot(page: Page, name: str, full: bool = False) -> None:

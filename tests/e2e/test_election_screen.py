@@ -3,15 +3,14 @@ over SSE, per-city drill-down."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from tests.support.artifacts import ARTIFACTS
-from tests.support.browser import UNVERSIONED_ASSETS, launch
+from tests.support.browser import UNVERSIONED_ASSETS
 from tests.support.servers import RunningServer
 from tests.support.tallies import create_election, report_body, send
 from tests.support.users import register_user
@@ -19,12 +18,9 @@ from tests.support.users import register_user
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
+def _rgb(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
 
 
 async def test_results_screen_live(
@@ -42,12 +38,25 @@ async def test_results_screen_live(
     await expect(page.locator("#conn")).to_have_attribute("data-status", "live", timeout=10_000)
     await expect(page.locator("#reported")).to_have_text("1")
     await expect(page.locator("#expected")).to_have_text("670")
-    await expect(page.locator(".el-bar").first).to_have_attribute("data-party", "labour")
+    # bars in the election's display order, each party in its own colour, whoever leads
+    bars = page.locator(".el-bar")
+    assert await bars.evaluate_all("els => els.map(e => e.dataset.party)") == [
+        "tories",
+        "labour",
+        "libdems",
+        "reform",
+    ]
+    await expect(page.locator(".el-bar.lead")).to_have_attribute("data-party", "labour")
+    colours = (await client.get(f"/api/elections/{e['id']}")).json()["colours"]
+    swatch = page.locator('.el-bar[data-party="labour"] .el-track i')
+    assert await swatch.evaluate("e => e.style.background") == _rgb(colours["labour"])
 
     await send(client, e, report_body("r1", "b1", "edinburgh", {"tories": 500, "libdems": 40}))
-    await expect(page.locator(".el-bar").first).to_have_attribute(
+    await expect(page.locator(".el-bar.lead")).to_have_attribute(
         "data-party", "tories", timeout=10_000
     )
+    await expect(page.locator(".el-bar").first).to_have_attribute("data-party", "tories")
+    assert await swatch.evaluate("e => e.style.background") == _rgb(colours["labour"])
     await expect(page.locator("#reported")).to_have_text("2")
     await expect(page.locator("#total")).to_have_text("860")
 

@@ -10,78 +10,30 @@ localStorage wiped), and the screen reconnects by itself across a server restart
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import segno
-import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
-from livevote.app import create_app
 from livevote.infra.embedded import free_port
 from tests.support.artifacts import ARTIFACTS
-from tests.support.browser import launch
+from tests.support.browser import LAPTOP, PHONE, PROJECTOR, Pages
+from tests.support.events import live_event
 from tests.support.http import http_client
-from tests.support.servers import Backing, RunningServer, settings_for
+from tests.support.servers import Backing, RunningServer, settings_for, start_server
 from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 360, "height": 740},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-}
-PROJECTOR: dict[str, Any] = {"viewport": {"width": 1920, "height": 1080}}
-LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}}
 WAIT_MS = 10_000
 UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
     .filter((el) => el.type !== "hidden" && el.getClientRects().length)
     .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
                     && !(el.tagName === "BUTTON" && el.textContent.trim()))
     .map((el) => el.outerHTML)"""
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
-
-
-class Pages:
-    """Browser contexts opened by a test, closed at the end; collects uncaught JS errors."""
-
-    def __init__(self, browser: Browser) -> None:
-        self.browser = browser
-        self.contexts: list[BrowserContext] = []
-        self.errors: list[str] = []
-
-    async def open(self, url: str, **context: Any) -> Page:
-        ctx = await self.browser.new_context(**context)
-        self.contexts.append(ctx)
-        page = await ctx.new_page()
-        page.on("pageerror", lambda exc: self.errors.append(f"{url}: {exc}"))
-        await page.goto(url)
-        return page
-
-    async def close(self) -> None:
-        for ctx in self.contexts:
-            await ctx.close()
-
-
-@pytest.fixture
-async def pages(browser: Browser) -> AsyncIterator[Pages]:
-    p = Pages(browser)
-    yield p
-    await p.close()
-    assert not p.errors, p.errors
 
 
 def qr_path(svg: str) -> str:
@@ -210,23 +162,7 @@ async def test_host_creates_screen_shows_phone_votes_bar_moves(
 async def _live_event(
     api: httpx.AsyncClient, teams: list[str], results: str = "live"
 ) -> dict[str, Any]:
-    host = await register_user(api)
-    r = await api.post(
-        "/api/events",
-        json={"title": "Demo Day", "teams": [{"name": n} for n in teams], "results": results},
-        headers=host["headers"],
-    )
-    assert r.status_code == 201, r.text
-    event = r.json()
-    team = event["teams"][0]["id"]
-    r = await api.put(
-        f"/api/events/{event['id']}/stage", json={"team_id": team}, headers=host["headers"]
-    )
-    assert r.status_code == 200, r.text
-    r = await api.put(
-        f"/api/events/{event['id']}/voting", json={"open": True}, headers=host["headers"]
-    )
-    assert r.status_code == 200, r.text
+    host, event, _team = await live_event(api, teams, title="Demo Day", results=results)
     return {**event, "host": host}
 
 
@@ -309,37 +245,11 @@ async def test_console_reveals_exports_and_ends(server: RunningServer, pages: Pa
     await expect(console.locator("#status-chip")).to_have_text("ended")
 
 
-def _serve(settings: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        loop="asyncio",
-        timeout_graceful_shutdown=1,
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    return srv, thread
-
-
-def _stop(srv: uvicorn.Server, thread: threading.Thread) -> None:
-    srv.should_exit = True
-    thread.join(timeout=15)
-
-
 async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pages) -> None:
     settings = settings_for(stack)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    srv, thread = _serve(settings, port)
+    srv = start_server(settings, port=port)
     try:
         async with http_client(url) as api:
             event = await _live_event(api, ["Kepler", "Vega"])
@@ -347,7 +257,7 @@ async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pag
         await expect(screen.locator("#conn")).to_have_attribute("data-status", "live")
         await screen.evaluate("window.__sameDocument = true")
 
-        _stop(srv, thread)
+        srv.stop()
         await expect(screen.locator("#conn")).to_have_attribute(
             "data-status", "reconnecting", timeout=WAIT_MS
         )
@@ -355,7 +265,7 @@ async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pag
 
         # A new process on the same address and data; the host switches teams right away and
         # the screen must catch up on its own.
-        srv, thread = _serve(settings, port)
+        srv = start_server(settings, port=port)
         async with http_client(url) as api:
             headers = event["host"]["headers"]
             vega = event["teams"][1]["id"]
@@ -369,4 +279,4 @@ async def test_screen_reconnects_after_server_restart(stack: Backing, pages: Pag
         await expect(screen.locator("#stage-team")).to_have_text("Vega", timeout=WAIT_MS)
         assert await screen.evaluate("window.__sameDocument === true")
     finally:
-        _stop(srv, thread)
+        srv.stop()

@@ -8,18 +8,17 @@ has no sideways scroll at 320 px wide (= a 640 px phone at 200 % zoom) in every 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from livevote.web.i18n import LANGUAGES, gettext
-from tests.e2e.a11y import ARTIFACTS
-from tests.support.browser import launch
+from tests.support import events
+from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import Pages
 from tests.support.http import http_client
 from tests.support.servers import RunningServer
-from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 
@@ -57,31 +56,10 @@ FOCUS = """() => {
 NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
-
-
 @pytest.fixture
-async def open_page(browser: Browser) -> AsyncIterator[Any]:
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
-
-    async def open_(url: str, **context: Any) -> Page:
-        ctx = await browser.new_context(**context)
-        contexts.append(ctx)
-        page = await ctx.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-        await page.goto(url)
-        return page
-
-    yield open_
-    for ctx in contexts:
-        await ctx.close()
-    assert not errors, errors
+def open_page(pages: Pages) -> Any:
+    """open_page(url, **context) -> Page (tests/e2e/conftest.py: `pages`)."""
+    return pages.open
 
 
 async def tab_to(page: Page, matches: Any, limit: int = 40) -> dict[str, Any]:
@@ -98,26 +76,15 @@ async def tab_to(page: Page, matches: Any, limit: int = 40) -> dict[str, Any]:
 
 
 async def new_event(api: Any, teams: list[str]) -> dict[str, Any]:
-    host = await register_user(api)
-    r = await api.post(
-        "/api/events",
-        json={"title": "Keyboard Night", "teams": [{"name": n} for n in teams]},
-        headers=host["headers"],
-    )
-    assert r.status_code == 201, r.text
-    return {**r.json(), "host": host}
+    host, event = await events.new_event(api, teams, title="Keyboard Night")
+    return {**event, "host": host}
 
 
 async def test_phone_join_and_vote_by_keyboard(server: RunningServer, open_page: Any) -> None:
     async with http_client(server.url) as api:
         event = await new_event(api, ["Aurora", "Nova"])
-        headers = event["host"]["headers"]
-        base = f"/api/events/{event['id']}"
         aurora = event["teams"][0]["id"]
-        r = await api.put(f"{base}/stage", json={"team_id": aurora}, headers=headers)
-        assert r.status_code == 200, r.text
-        r = await api.put(f"{base}/voting", json={"open": True}, headers=headers)
-        assert r.status_code == 200, r.text
+        await events.open_voting_for(api, event["host"], event["id"], aurora)
 
     phone = await open_page(f"{server.url}/e/{event['code']}", **NARROW)
     await expect(phone.locator("#conn")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
@@ -209,14 +176,7 @@ async def test_phone_at_320px_in_every_language(
 ) -> None:
     async with http_client(server.url) as api:
         event = await new_event(api, ["The Extraordinarily Long-Named Collective", "Nova"])
-        headers = event["host"]["headers"]
-        base = f"/api/events/{event['id']}"
-        r = await api.put(
-            f"{base}/stage", json={"team_id": event["teams"][0]["id"]}, headers=headers
-        )
-        assert r.status_code == 200, r.text
-        r = await api.put(f"{base}/voting", json={"open": True}, headers=headers)
-        assert r.status_code == 200, r.text
+        await events.open_voting_for(api, event["host"], event["id"], event["teams"][0]["id"])
     phone = await open_page(f"{server.url}/e/{event['code']}?lang={lang}", **NARROW)
     await expect(phone.locator("html")).to_have_attribute("lang", lang)
     assert await phone.evaluate(NO_SIDEWAYS_SCROLL), "join form scrolls sideways"

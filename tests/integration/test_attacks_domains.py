@@ -17,7 +17,6 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,12 +25,12 @@ import pytest
 
 from livevote.config import DEFAULT_JWT_SECRET
 from livevote.infra.auth import ATTENDEE_COOKIE
+from tests.support.artifacts import save_json
 from tests.support.http import http_client
 from tests.support.servers import RunningServer
 from tests.support.tokens import forged_tokens
 from tests.support.users import register_user
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
 COLLECTIONS = [
     "users", "events", "teams", "attendees", "event_votes", "polls", "poll_responses",
     "daily_votes", "elections", "election_reports", "election_totals", "election_audit",
@@ -41,10 +40,8 @@ TALLY = Counter[str]()  # kind -> attempts; every one of them was rejected
 
 def _record(kind: str, n: int = 1) -> None:
     TALLY[kind] += n
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "attacks.json").write_text(
-        json.dumps({"tried": dict(TALLY), "total": sum(TALLY.values()), "accepted": 0}) + "\n"
-    )
+    tried = {"tried": dict(TALLY), "total": sum(TALLY.values()), "accepted": 0}
+    save_json("reliability", "attacks", tried)
 
 
 # Tokens of the platform's generator that carry a valid signature made with the server's own

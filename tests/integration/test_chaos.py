@@ -5,23 +5,16 @@ figures to test-artifacts/reliability/."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from loadtest.chaos import parser
 from loadtest.lib.chaos_reports import run_reports
 from loadtest.lib.chaos_votes import run_votes
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
+from tests.support.artifacts import save_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-
-
-def _save(name: str, result: dict[str, Any]) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
 
 
 async def test_votes_survive_mongo_and_redis_kills(tmp_path: Path) -> None:
@@ -34,7 +27,7 @@ async def test_votes_survive_mongo_and_redis_kills(tmp_path: Path) -> None:
         ]
     )  # fmt: skip
     r = await run_votes(args)
-    _save("chaos-votes", r)
+    save_json("reliability", "chaos-votes", r)
     assert r["faults_injected"] >= 10 and set(r["faults"]) == {"mongo", "redis"}
     assert r["event_votes_sent"] >= 200 and r["event_votes_acknowledged"] > 0
     # 0 acknowledged votes lost, 0 counted twice, nothing stored that nobody sent
@@ -66,7 +59,7 @@ async def test_reports_applied_exactly_once_under_crashes(tmp_path: Path) -> Non
          "--seed", "11", "--data-dir", str(tmp_path)]
     )  # fmt: skip
     r = await run_reports(args)
-    _save("chaos-reports", r)
+    save_json("reliability", "chaos-reports", r)
     assert r["simulated_crashes_seen_by_clients"] >= 30
     # each report was sent 3 times with a 15% crash chance per pipeline step: whatever was
     # stored is applied exactly once (by the request or by the pending-report worker)

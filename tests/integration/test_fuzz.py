@@ -13,8 +13,7 @@ from loadtest.fuzz import main as fuzz_main
 
 from livevote.app import create_app
 from livevote.config import Settings
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
+from tests.support.artifacts import ARTIFACTS
 
 
 def test_errors_are_documented_as_problem_json() -> None:
@@ -34,8 +33,8 @@ def test_errors_are_documented_as_problem_json() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_schemathesis_short_run(tmp_path: Path) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    out = ARTIFACTS / "fuzz.json"
+    out = ARTIFACTS / "reliability" / "fuzz.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     code = fuzz_main(
         ["--max-examples", "4", "--max-time", "35", "--seed", "3", "--data-dir", str(tmp_path),
          "--out", str(out)]

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -29,7 +26,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from livevote.infra.embedded import free_port
-from tests.support.servers import Backing
+from tests.support.events import live_event
+from tests.support.servers import Backing, serve_env, start_serve, stop_process, wait_until_ready
 from tests.support.users import register_user
 
 USER_LIMIT = 100
@@ -57,14 +55,8 @@ class Workers:
 
 
 def _stop(proc: subprocess.Popen[bytes], spawned: list[psutil.Process]) -> list[str]:
-    """SIGTERM, wait, and report (then kill) anything that outlived it."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    """Stop `livevote serve`, then report (and kill) anything that outlived it."""
+    stop_process(proc, timeout=30)
     _, alive = psutil.wait_procs(spawned, timeout=15)
     survivors = [f"{p.pid} {' '.join(p.cmdline())}" for p in alive if p.is_running()]
     for p in alive:
@@ -77,43 +69,20 @@ def workers(stack: Backing, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     port = free_port()
     tag = uuid.uuid4().hex[:8]
     log = tmp_path_factory.mktemp("workers") / "serve.log"
-    env = os.environ | {
-        "MONGODB_URI": stack.mongo_uri,
-        "REDIS_URL": stack.redis_url,
-        "LIVEVOTE_DEMO": "false",
-        "LIVEVOTE_MONGO_DATABASE": f"workers_{tag}",
-        "LIVEVOTE_REDIS_PREFIX": f"workers_{tag}:",
-        "LIVEVOTE_LOG_LEVEL": "WARNING",
-        "LIVEVOTE_LIMITS_USER_PER_MINUTE": str(USER_LIMIT),
-        "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "100000",
-        "LIVEVOTE_LIMITS_ATTENDEE_PER_MINUTE": "100000",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "livevote", "serve", "--host", "127.0.0.1"),
-                *("--port", str(port), "--workers", "2"),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # our own process group: a last-resort killpg hits only it
-        )
+    env = serve_env(
+        stack,
+        port,
+        log.parent / "data",
+        LIVEVOTE_MONGO_DATABASE=f"workers_{tag}",
+        LIVEVOTE_REDIS_PREFIX=f"workers_{tag}:",
+        LIVEVOTE_LIMITS_USER_PER_MINUTE=str(USER_LIMIT),
+    )
+    proc = start_serve(env, log, "--workers", "2")
     running = Workers(f"http://127.0.0.1:{port}", proc, log)
     spawned: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"serve exited: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"not ready in 60 s: {log.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{running.url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        wait_until_ready(running.url, proc=proc, log=log)
         # Both workers must be up (each serves /health/ready on its own).
         while len(running.worker_pids()) < 2:
             assert time.monotonic() < deadline, "fewer than 2 workers"
@@ -243,23 +212,7 @@ async def test_user_rate_limit_is_exact_across_workers(
 
 async def _prepare_event(url: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        host = await register_user(client)
-        r = await client.post(
-            "/api/events",
-            json={"title": "two workers", "teams": [{"name": "A"}], "results": "live"},
-            headers=host["headers"],
-        )
-        assert r.status_code == 201, r.text
-        event = r.json()
-        team_id = event["teams"][0]["id"]
-        r = await client.put(
-            f"/api/events/{event['id']}/stage", json={"team_id": team_id}, headers=host["headers"]
-        )
-        assert r.status_code == 200, r.text
-        r = await client.put(
-            f"/api/events/{event['id']}/voting", json={"open": True}, headers=host["headers"]
-        )
-        assert r.status_code == 200, r.text
+        _host, event, team_id = await live_event(client, ["A"], title="two workers", results="live")
         return {"id": event["id"], "code": event["code"], "team_id": team_id}
 
 

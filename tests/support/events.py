@@ -13,14 +13,16 @@ from tests.support.users import register_user
 
 async def new_event(
     client: httpx.AsyncClient,
-    teams: int = 3,
+    teams: int | list[str] = 3,
     *,
     host: dict[str, Any] | None = None,
     **body: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Register a host (unless given) and create an event; returns (host, event view)."""
+    """Register a host (unless given) and create an event with `teams` (a number of teams,
+    or their names); returns (host, event view)."""
     host = host or await register_user(client)
-    payload = {"title": "Pitch Night", "teams": [{"name": f"Team {i}"} for i in range(teams)]}
+    names = teams if isinstance(teams, list) else [f"Team {i}" for i in range(teams)]
+    payload = {"title": "Pitch Night", "teams": [{"name": name} for name in names]}
     payload.update(body)
     r = await client.post("/api/events", json=payload, headers=host["headers"])
     assert r.status_code == 201, r.text
@@ -56,7 +58,7 @@ async def open_voting_for(
 
 
 async def live_event(
-    client: httpx.AsyncClient, teams: int = 1, **body: Any
+    client: httpx.AsyncClient, teams: int | list[str] = 1, **body: Any
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
     """A new event with voting open for its first team; returns (host, event, team id)."""
     host, event = await new_event(client, teams, **body)

@@ -8,7 +8,10 @@ tests that need their own servers (outages, restarts, workers) build on these.
   and limits high enough not to get in a test's way; `groups` override whole setting groups.
 - `start_server(settings, clock, hooks=..., port=...)`: `create_app` under a real uvicorn
   server in a background thread; `ServerFactory` starts several and stops them all.
-- `serve_env` / `start_serve` / `wait_ready` / `stop_process`: `livevote serve` as a subprocess.
+- `run_livevote(settings, *args)`: another `livevote` command (recount, indexes) on the
+  same database.
+- `serve_env` / `start_serve` / `wait_ready` (`wait_until_ready` where no event loop runs) /
+  `stop_process`: `livevote serve` as a subprocess.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ GENEROUS_LIMITS = {
     "user_per_minute": 100_000,
     "address_per_second": 100_000,
     "attendee_per_minute": 100_000,
+    "joins_per_address_per_minute": 100_000,
     "login_failures_per_account": 1000,
     "login_failures_per_address": 1000,
     "register_per_address_per_minute": 100_000,
@@ -190,6 +194,27 @@ class ServerFactory:
         self.started.clear()
 
 
+def run_livevote(
+    settings: Settings, *args: str, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """`python -m livevote *args` (e.g. "recount", "polls", "--fix") on `settings`' MongoDB
+    database and Redis; its exit code and output (text) are returned, never raised."""
+    env = os.environ | {
+        "MONGODB_URI": settings.mongo.uri,
+        "REDIS_URL": settings.redis.url,
+        "LIVEVOTE_MONGO_DATABASE": settings.mongo.database,
+        "LIVEVOTE_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "livevote", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def serve_env(
     backing: Backing | EmbeddedStack | None, port: int, data_dir: Path, **extra: str
 ) -> dict[str, str]:
@@ -211,6 +236,7 @@ def serve_env(
         "LIVEVOTE_LIMITS_USER_PER_MINUTE": "10000000",
         "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "10000000",
         "LIVEVOTE_LIMITS_ATTENDEE_PER_MINUTE": "10000000",
+        "LIVEVOTE_LIMITS_JOINS_PER_ADDRESS_PER_MINUTE": "10000000",
         "LIVEVOTE_LIMITS_DAILY_VOTES": "10000000",
         "LIVEVOTE_LIMITS_REGISTER_PER_ADDRESS_PER_MINUTE": "10000000",
         "LIVEVOTE_LIMITS_LOGIN_PER_ADDRESS_PER_MINUTE": "10000000",
@@ -236,17 +262,33 @@ def start_serve(env: dict[str, str], log_path: Path, *args: str) -> subprocess.P
         )
 
 
-async def wait_ready(url: str, limit: float = 60.0, path: str = "/health/ready") -> None:
-    """Poll `url + path` until it answers 200; RuntimeError after `limit` seconds."""
+def wait_until_ready(
+    url: str,
+    limit: float = 60.0,
+    path: str = "/health/ready",
+    *,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Poll `url + path` until it answers 200; RuntimeError after `limit` seconds, or at once
+    (with the tail of `log`) when `proc`, the server's process, has exited."""
     deadline = time.monotonic() + limit
-    async with httpx.AsyncClient(base_url=url, timeout=3) as c:
+    with httpx.Client(base_url=url, timeout=3) as c:
         while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await c.get(path)).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url}{path} not ready after {limit}s")
-            await asyncio.sleep(0.2)
+            exited = proc is not None and proc.poll() is not None
+            if not exited:
+                with contextlib.suppress(httpx.HTTPError):
+                    if c.get(path).status_code == 200:
+                        return
+            if exited or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-3000:] if log else ""
+                raise RuntimeError(f"{url}{path} not ready (serve exited: {exited}): {tail}")
+            time.sleep(0.1)
+
+
+async def wait_ready(url: str, limit: float = 60.0, path: str = "/health/ready", **kw: Any) -> None:
+    """`wait_until_ready` from a coroutine (the event loop keeps running); `kw`: proc, log."""
+    await asyncio.to_thread(wait_until_ready, url, limit, path, **kw)
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:

@@ -86,6 +86,8 @@ class ActivityRepository:
         return await self.activities.find_one({"event_id": event_id, "live": event_id})
 
     async def set_order(self, event_id: str, ids: list[str], now: datetime) -> None:
+        if not ids:  # an event with no activities: nothing to order (bulk_write refuses [])
+            return
         await self.activities.bulk_write(
             [
                 UpdateOne(

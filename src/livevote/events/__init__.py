@@ -24,6 +24,17 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     standings.py     results: audience + jury → final, rank and the tie-breaks (pure)
     reveal.py        the reveal ceremony, one place at a time, last to first
     report.py        the printable report page (podium, table, SVG chart, criteria)
+  One person, one vote (DESIGN.md; kept apart from the vote and join write paths):
+    admission.py     admission modes, tickets (issue, claim, revoke), returning credentials,
+                     the join rate
+    integrity.py     the integrity report (shares per hashed address, bursts) and voids
+    ledger.py        receipts, the public ledger, its canonical form and digest, verify
+                     (`livevote verify ledger FILE`)
+    fairness.py      FairnessService: the host's side over fairness_repository.py
+    fairness_repository.py  the Mongo code of the three above (tickets, audit, voids)
+    fairness_controllers.py the API: admission, tickets, integrity, void, ledger
+    http.py          request helpers: who calls, the attendee cookies (one per event for
+                     the join endpoint)
 
 Rules and where each lives:
 - Only the host changes an event: service.EventService.load_as_host (403).
@@ -70,8 +81,19 @@ Rules and where each lives:
   (indexes/jurors.json), jury_rules.token_hash.
 - Final score and ties: standings.py (final, then jury average, then audience votes, then a
   shared rank).
+- One ticket, one attendee: check-and-set on the ticket document
+  (fairness_repository.claim_ticket); a later claim answers the same attendee.
+- A join with a credential of the event is the same attendee (admission.admit); new
+  attendees per address per event are limited in Redis (http.join_caller) → 429 join-rate.
+- The admission mode is fixed once voting has opened (`voting_opened`, set by
+  repository.open_voting; fairness_repository.set_admission) → 409 admission-locked.
+- A voided attendee votes no more and their votes leave the tallies: the event's
+  `voided.<id>` flag (votes.cast_vote pre-check; recount._snapshot leaves their votes out,
+  the fix's correcting batch takes them off).
+- The ledger lists what the tallies hold at one instant (the applied batches up to
+  `batch_seq`), in counting order (batch sequence), with no link to a person (ledger.py).
 Indexes: indexes/events.json, teams.json, attendees.json, event_votes.json,
-event_batches.json, jurors.json, jury_sheets.json.
+event_batches.json, event_tickets.json, event_audit.json, jurors.json, jury_sheets.json.
 """
 
 from livevote.events.service import EventService, provide_events

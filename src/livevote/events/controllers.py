@@ -6,14 +6,15 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
 
 from livevote.config import Settings
-from livevote.errors import Unauthorized
 from livevote.events import stream, views
+from livevote.events.fairness import FairnessService, provide_fairness
+from livevote.events.fairness_controllers import FairnessController
+from livevote.events.http import ATTENDEE, HOST, MAYBE_USER, attendee_cookies, join_caller
 from livevote.events.schemas import (
     AttendeeView,
     CreateEventIn,
@@ -33,41 +34,10 @@ from livevote.events.schemas import (
     VotingIn,
 )
 from livevote.events.service import EventService, provide_events
-from livevote.infra.auth import (
-    ATTENDEE_COOKIE,
-    Principal,
-    TokenService,
-    bearer_token,
-    current_attendee,
-    current_user,
-    optional_user,
-    verified,
-)
+from livevote.infra.auth import Principal, TokenService
 from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
+from livevote.infra.ratelimit import RateLimiter
 from livevote.infra.sse import sse_stream
-
-
-async def user_or_attendee(request: Request[Any, Any, Any]) -> Principal | None:
-    """The user behind a Bearer token; None for no token or a valid attendee token
-    (attendees may read what everyone may read); 401 for a bad token."""
-    try:
-        return await optional_user(request)
-    except Unauthorized:
-        token = bearer_token(request)
-        if token is None:
-            raise
-        try:
-            principal = verified(request, token)  # verified once per request, then cached
-        except Unauthorized:
-            principal = None
-        if principal is None or principal.kind != "attendee":
-            raise Unauthorized("invalid token", type="invalid-token") from None
-        return None
-
-
-HOST = {"user": Provide(current_user)}
-MAYBE_USER = {"user": Provide(user_or_attendee)}
-ATTENDEE = {"attendee": Provide(current_attendee)}
 
 
 class EventsController(Controller):
@@ -75,6 +45,7 @@ class EventsController(Controller):
     tags = ["live events"]
     dependencies = {
         "events": Provide(provide_events, sync_to_thread=False),
+        "fairness": Provide(provide_fairness, sync_to_thread=False),
         "broadcaster": Provide(provide_broadcaster, sync_to_thread=False),
     }
 
@@ -95,6 +66,7 @@ class EventsController(Controller):
             results=data.results,
             criteria=[msgspec.to_builtins(c) for c in data.criteria] if data.criteria else None,
             jury_weight=data.jury_weight,
+            admission=data.admission,
         )
         return views.public_view(event)
 
@@ -174,6 +146,7 @@ class EventsController(Controller):
         self,
         event_id: FromPath[str],
         events: EventService,
+        fairness: FairnessService,
         user: Principal,
         settings: Settings,
         format: FromQuery[Literal["csv", "json"]] = "json",
@@ -181,14 +154,15 @@ class EventsController(Controller):
         event = await events.load_as_host(event_id, user)
         rows = views.results(event)
         log = views.export_rows(event, await events.vote_log(event), settings.jwt.secret)
+        voids = views.export_voids(event, await fairness.voids(event=event), settings.jwt.secret)
         name = f"livevote-{event['code']}"
         if format == "csv":
             return Response(
-                views.export_csv(rows, log),
+                views.export_csv(rows, log, voids),
                 media_type="text/csv",  # Litestar appends "; charset=utf-8" to text types
                 headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
             )
-        body = {"event": views.public_view(event), "results": rows, "votes": log}
+        body = {"event": views.public_view(event), "results": rows, "votes": log, "voids": voids}
         return Response(
             body, headers={"Content-Disposition": f'attachment; filename="{name}.json"'}
         )
@@ -240,22 +214,22 @@ class EventsController(Controller):
         events: EventService,
         tokens: TokenService,
         settings: Settings,
+        limiter: RateLimiter,
     ) -> Response[JoinOut]:
-        event, attendee_id = await events.join(code=data.code, name=data.name)
-        event_id = str(event["_id"])
-        token = tokens.issue_attendee(attendee_id, event_id)
-        cookie = Cookie(
-            key=ATTENDEE_COOKIE,
-            value=token,
-            # Scoped to this event's API: joining another event never replaces it.
-            path=f"/api/events/{event_id}",
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-            max_age=settings.jwt.attendee_ttl_seconds,
+        """201 a new attendee; 200 the same attendee again (a returning credential in open
+        mode, a ticket claimed before in tickets mode): admission.py."""
+        caller = join_caller(request, settings, limiter)
+        joined = await events.join(
+            code=data.code, name=data.name, ticket=data.ticket, caller=caller
         )
-        body = JoinOut(attendee_id, event_id, token, data.name)
-        return Response(body, status_code=201, cookies=[cookie])
+        event_id = str(joined.event["_id"])
+        token = tokens.issue_attendee(joined.attendee_id, event_id)
+        body = JoinOut(joined.attendee_id, event_id, token, joined.name)
+        return Response(
+            body,
+            status_code=201 if joined.created else 200,
+            cookies=attendee_cookies(request, settings, event_id, token),
+        )
 
     @post("/{event_id:str}/votes", status_code=201, dependencies=ATTENDEE)
     async def vote(
@@ -267,10 +241,10 @@ class EventsController(Controller):
         attendee: Principal,
     ) -> VoteOut:
         score, scores = data.given()
-        points = await events.cast_vote(
+        points, receipt = await events.cast_vote(
             event_id=event_id, attendee=attendee, team_id=data.team_id, score=score, scores=scores
         )
-        return VoteOut(event_id, data.team_id, points, scores)
+        return VoteOut(event_id, data.team_id, points, receipt, scores)
 
     @get("/{event_id:str}/me", dependencies=ATTENDEE)
     async def me(
@@ -286,4 +260,4 @@ class EventsController(Controller):
         )
 
 
-route_handlers = [EventsController]
+route_handlers = [EventsController, FairnessController]

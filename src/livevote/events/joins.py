@@ -17,11 +17,13 @@ from livevote.errors import ServiceUnavailable
 from livevote.events.repository import EventRepository
 from livevote.events.votes import new_batch_id
 from livevote.infra.batchcount import State
+from livevote.infra.mongo import Doc
 
 MOVES = 20
 
 
-Joiner = tuple[str | None, datetime]  # (name, joined_at)
+# (name, joined_at, fields): `fields` are admission.py's (the keyed hash of the address)
+Joiner = tuple[str | None, datetime, Doc]
 
 
 async def admit(repo: EventRepository, event_id: str, joiners: list[Joiner]) -> list[str]:

@@ -5,6 +5,7 @@
     /screen/{code}        projector screen with the join QR code
     /host                 host sign-in, create event, list of events
     /host/events/{id}     host console
+    /host/events/{id}/tickets  the printable sheet of voter tickets
 
 Pages carry the public event view as JSON for a first paint without a round trip; everything
 after that comes from the API and the SSE stream. An unknown code or id is a friendly HTML
@@ -130,6 +131,16 @@ class PagesController(Controller):
             screen_url=f"{base}/screen/{event['code']}",
             join_url=f"{base}/e/{event['code']}",
         )
+
+    @get("/host/events/{event_id:str}/tickets")
+    async def tickets_sheet(self, event_id: FromPath[str], events: EventService) -> Template:
+        """The printable sheet of voter tickets (tickets.js asks the API with the host's token:
+        tickets exist in clear only in that page, the server keeps their hashes)."""
+        event = page_view(await events.find(event_id))
+        if event is None:
+            return not_found("id")
+        data = {"event_id": event["id"], "code": event["code"], "title": event["title"]}
+        return render.page("tickets.html", event=event, data=data)
 
 
 route_handlers = [PagesController]

@@ -123,6 +123,7 @@ async def _snapshot(repo: EventRepository, event_id: str) -> Snapshot:
     snap.stored[ATTENDEES] = {ATTENDEES: int(counter.get("attendees") or 0)}
     marked = set((counter.get("counted") or {}).keys())
     open_team = str(counter.get("voting_team") or "") if counter.get("voting_open") else ""
+    voided = {k for k, v in (counter.get("voided") or {}).items() if v}  # integrity.py
 
     def add(into: dict[str, dict[str, int]], vote: dict[str, Any]) -> None:
         row = into.setdefault(TEAM + vote["team_id"], {"votes": 0, "score_sum": 0})
@@ -132,9 +133,11 @@ async def _snapshot(repo: EventRepository, event_id: str) -> Snapshot:
     async for vote in repo.vote_facts(event_id):
         batch = vote.get("batch")
         record = records.get(batch) if batch else None
+        gone = str(vote.get("attendee_id")) in voided  # the host voided its voter: it leaves
         if batch in applied or (batch is None and str(vote["_id"]) in marked):
-            add(snap.counted, vote)
-            add(snap.expected, vote)
+            if not gone:
+                add(snap.counted, vote)
+                add(snap.expected, vote)
             if batch is None:
                 snap.marked.append(str(vote["_id"]))
         elif batch is not None and _in_flight(batch, record, counter):
@@ -143,7 +146,7 @@ async def _snapshot(repo: EventRepository, event_id: str) -> Snapshot:
         else:
             snap.stranded_votes.append(vote)
             refused = record is not None and record["state"] == "pending"  # window passed
-            if vote["team_id"] == open_team and not refused:
+            if vote["team_id"] == open_team and not refused and not gone:
                 add(snap.expected, vote)
     for batch, n in (await repo.attendee_batches(event_id)).items():
         record = records.get(batch) if batch else None

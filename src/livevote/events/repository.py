@@ -171,8 +171,9 @@ class EventRepository:
                 "$set": {
                     "voting_open": True,
                     "voting_team": stage,
-                    "voting_opened": True,  # criteria are fixed from now on (jury.py)
                     "status": "live",
+                    # admission mode (admission.py) and criteria (jury.py) are fixed from now on
+                    "voting_opened": True,
                     "updated_at": now,
                 },
                 "$inc": _NEXT_WINDOW,
@@ -260,7 +261,7 @@ class EventRepository:
         batch and sequence, the voting window, and the legacy `counted` markers."""
         key = oid(event_id)
         fields = ("tally", "attendees", "last_batch", "batch_seq", "teams", "counted")
-        more = ("voting_open", "voting_team", "voting_gen", "vote_seq")
+        more = ("voting_open", "voting_team", "voting_gen", "vote_seq", "voided")
         return await self.events.find_one({"_id": key}, dict.fromkeys(fields + more, 1))
 
     # -- votes --------------------------------------------------------------------------
@@ -332,8 +333,9 @@ class EventRepository:
         await self.events.update_one({"_id": ObjectId(event_id)}, {"$unset": {"counted": ""}})
 
     async def vote_facts(self, event_id: str) -> AsyncIterator[Doc]:
-        """Every stored vote of the event: _id, team_id, score, batch (for recounts)."""
-        fields = {"team_id": 1, "score": 1, "batch": 1}
+        """Every stored vote of the event: _id, team_id, score, batch, attendee_id (for
+        recounts: a voided attendee's votes leave the tallies)."""
+        fields = {"team_id": 1, "score": 1, "batch": 1, "attendee_id": 1}
         async for doc in self.votes.find({"event_id": event_id}, fields):
             yield doc
 
@@ -346,12 +348,19 @@ class EventRepository:
 
     # -- attendees ----------------------------------------------------------------------
     async def insert_attendees(
-        self, event_id: str, batch_id: str, joiners: list[tuple[str | None, datetime]]
+        self, event_id: str, batch_id: str, joiners: list[tuple[str | None, datetime, Doc]]
     ) -> list[str]:
-        """Store attendees (name, joined_at) of one batch with one unordered insert."""
+        """Store attendees (name, joined_at, fields) of one batch with one unordered insert."""
         docs = [
-            {"_id": ObjectId(), "event_id": event_id, "name": n, "joined_at": at, "batch": batch_id}
-            for n, at in joiners
+            {
+                "_id": ObjectId(),
+                "event_id": event_id,
+                "name": n,
+                "joined_at": at,
+                **fields,
+                "batch": batch_id,
+            }
+            for n, at, fields in joiners
         ]
         await self.attendees.insert_many(docs, ordered=False)
         return [str(d["_id"]) for d in docs]

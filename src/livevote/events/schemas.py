@@ -6,10 +6,13 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from livevote.infra.validation import IdStr, Input, Name
+from livevote.infra.validation import IdStr, Input, Name, Text
 
 MaxScore = Annotated[int, msgspec.Meta(ge=1, le=10)]
 JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[A-Za-z0-9]+\Z")]
+Admission = Literal["open", "tickets"]
+# A ticket as printed (XXXX-XXXX-XXXX-XXXX) or typed (any case, spaces); checked by admission.py.
+TicketText = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 -]+\Z")]
 # Criterion names are keys of stored documents: no leading `$`, no `.`, no control characters.
 CriterionName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^(?!\$)[^.\x00-\x1f]+\Z")
@@ -37,6 +40,7 @@ class CreateEventIn(Input):
     results: Literal["live", "hidden"] = "live"
     criteria: Annotated[list[Criterion], msgspec.Meta(min_length=1, max_length=8)] | None = None
     jury_weight: JuryWeight = 0.0
+    admission: Admission = "open"
 
 
 class StageIn(Input):
@@ -54,6 +58,46 @@ class ResultsVisibilityIn(Input):
 class JoinIn(Input):
     code: JoinCode
     name: Name | None = None
+    ticket: TicketText | None = None
+
+
+# -- one person, one vote (admission.py, integrity.py, ledger.py) ---------------------------
+class AdmissionIn(Input):
+    admission: Admission
+
+
+class TicketsIn(Input):
+    # 1..5000, checked by admission.issue_tickets (422 with the bounds in the detail).
+    count: int
+
+
+class RevokeTicketsIn(Input):
+    tickets: Annotated[list[TicketText], msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class VoidIn(Input):
+    reason: Text
+
+
+class TicketOut(msgspec.Struct, omit_defaults=True):
+    ticket: str
+    join_url: str
+    qr_svg: str | None = None  # only with ?qr=true (the printable sheet)
+
+
+class TicketsOut(msgspec.Struct):
+    tickets: list[TicketOut]
+
+
+class TicketCounts(msgspec.Struct):
+    issued: int
+    claimed: int
+    admission: str
+    cap: int
+
+
+class RevokedOut(msgspec.Struct):
+    revoked: int
 
 
 class VoteIn(Input):
@@ -94,6 +138,7 @@ class EventView(msgspec.Struct):
     max_score: int
     results_visibility: str  # live | hidden | revealed
     results_visible: bool
+    admission: str = "open"  # open | tickets (admission.py)
     activity: str | None = None  # the live activity (activities domain), if any
     criteria: list[Criterion] = []
     jury_weight: float = 0.0
@@ -148,6 +193,7 @@ class VoteOut(msgspec.Struct):
     event_id: str
     team_id: str
     score: int  # the vote's points: its score, or Σ weight × score over several criteria
+    receipt: str  # keep it: its sha-256 is in the public ledger (ledger.py)
     scores: dict[str, int] | None = None
 
 

@@ -31,11 +31,14 @@ from bson import ObjectId
 from litestar.datastructures import State
 
 from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
-from livevote.events import joins, votes
+from livevote.events import admission, joins, votes
 from livevote.events import recount as recounting
+from livevote.events.admission import Caller, Joined
+from livevote.events.fairness_repository import FairnessRepository
 from livevote.events.joins import Joiner
 from livevote.events.jury_recount import with_jury
 from livevote.events.jury_rules import jury_fields
+from livevote.events.ledger import new_receipt, receipt_hash
 from livevote.events.repository import Database, EventRepository
 from livevote.events.views import results_visible
 from livevote.events.votes import Ballot, Fate, check_attendee
@@ -74,6 +77,7 @@ class EventService:
     ) -> None:
         self.repo = repo
         self.clock = clock
+        self.db: Database = repo.events.database
         # Group commit (infra/groupcommit.py): concurrent votes and joins of one event are
         # written and counted as one batch (votes.count_ballots, joins.admit). Without it
         # (commands, the demo seed, tests) each vote or join is a batch of its own.
@@ -155,6 +159,7 @@ class EventService:
         code: str | None = None,
         criteria: list[Doc] | None = None,
         jury_weight: float = 0.0,
+        admission: str = "open",
     ) -> Doc:
         now = self.clock()
         event_id = ObjectId()
@@ -168,6 +173,7 @@ class EventService:
             "status": "draft",
             "max_score": max_score,
             "results": results,
+            "admission": admission,  # open | tickets (admission.py)
             "revealed": False,
             "stage": "",
             "stage_gen": 0,
@@ -268,17 +274,32 @@ class EventService:
         return await with_jury(self.repo, counted, fix=fix, clock=self.clock)
 
     # -- attendees ----------------------------------------------------------------------
-    async def join(self, *, code: str, name: str | None) -> tuple[Doc, str]:
+    async def join(
+        self, *, code: str, name: str | None, ticket: str | None, caller: Caller
+    ) -> Joined:
+        """Admit the caller under the event's admission mode (admission.py): a new attendee,
+        or the same one again (a returning credential, a ticket claimed before)."""
         event = await self.load_by_code(code)
         if event["status"] == "ended":
             raise Conflict("this event has ended", type="event-ended")
-        joiner = (name, self.clock())
+        return await admission.admit(
+            self.repo,
+            FairnessRepository(self.db),
+            event,
+            name=name,
+            ticket=ticket,
+            caller=caller,
+            now=self.clock(),
+            store=self._store_attendee,
+        )
+
+    async def _store_attendee(self, event_id: str, name: str | None, fields: Doc) -> str:
+        """A new attendee, stored and counted in a batch of joins (joins.admit)."""
+        joiner: Joiner = (name, self.clock(), fields)
         if self._joins is not None:
-            attendee_id = await self._joins.submit(str(event["_id"]), joiner)
-        else:
-            (attendee_id,) = await joins.admit(self.repo, str(event["_id"]), [joiner])
-        metrics.business("event_join")
-        return event, attendee_id
+            return await self._joins.submit(event_id, joiner)
+        (attendee_id,) = await joins.admit(self.repo, event_id, [joiner])
+        return attendee_id
 
     async def cast_vote(
         self,
@@ -288,18 +309,22 @@ class EventService:
         team_id: str,
         score: int | None,
         scores: dict[str, int] | None = None,
-    ) -> int:
-        """Cast a vote; returns its points (a single criterion: the score itself)."""
-        return await votes.cast_vote(
+    ) -> tuple[int, str]:
+        """Cast a vote; returns its points (a single criterion: the score itself) and its
+        receipt (only its hash is stored: ledger.py)."""
+        receipt = new_receipt()
+        points = await votes.cast_vote(
             self.repo,
             event_id=event_id,
             attendee=attendee,
             team_id=team_id,
             score=score,
             now=self.clock(),
+            receipt_hash=receipt_hash(receipt),
             submit=self._votes.submit if self._votes is not None else None,
             scores=scores,
         )
+        return points, receipt
 
     async def my_votes(self, *, event: Doc, attendee: Principal) -> tuple[Doc | None, list[Doc]]:
         check_attendee(event, attendee)

@@ -56,6 +56,7 @@ def public_view(event: Doc) -> EventView:
         max_score=int(event["max_score"]),
         results_visibility=results_visibility(event),
         results_visible=results_visible(event),
+        admission=str(event.get("admission") or "open"),
         activity=event.get("activity") or None,
         criteria=[Criterion(name=c["name"], weight=int(c["weight"])) for c in criteria_of(event)],
         jury_weight=jury_weight_of(event),
@@ -108,6 +109,7 @@ def voter_hash(secret: str, event_id: str, attendee_id: str) -> str:
 def export_rows(event: Doc, votes: list[Doc], secret: str) -> list[dict[str, Any]]:
     names = dict(ordered_teams(event))
     eid = str(event["_id"])
+    voided = event.get("voided") or {}
     return [
         {
             "team_id": v["team_id"],
@@ -115,13 +117,31 @@ def export_rows(event: Doc, votes: list[Doc], secret: str) -> list[dict[str, Any
             "voter": voter_hash(secret, eid, v["attendee_id"]),
             "score": int(v["score"]),
             "at": v["at"].isoformat(),
+            "voided": bool(voided.get(v["attendee_id"])),
         }
         for v in votes
     ]
 
 
-def export_csv(rows: list[ResultRow], log: list[dict[str, Any]]) -> str:
-    """Two tables separated by a blank line: results, then the anonymised vote log."""
+def export_voids(event: Doc, audit: list[Doc], secret: str) -> list[dict[str, Any]]:
+    """The host's voids for the export: who (the same voter hash as the vote log), why, when."""
+    eid = str(event["_id"])
+    return [
+        {
+            "voter": voter_hash(secret, eid, str(e["attendee_id"])),
+            "reason": str(e.get("reason") or ""),
+            "at": e["at"].isoformat() if hasattr(e.get("at"), "isoformat") else "",
+            "votes": int(e.get("votes") or 0),
+        }
+        for e in audit
+    ]
+
+
+def export_csv(
+    rows: list[ResultRow], log: list[dict[str, Any]], voids: list[dict[str, Any]] | None = None
+) -> str:
+    """Tables separated by a blank line: results, the anonymised vote log, then (only when
+    the host voided someone) the voids."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(
@@ -143,9 +163,15 @@ def export_csv(rows: list[ResultRow], log: list[dict[str, Any]]) -> str:
             [r.rank, r.team_id, _cell(r.name), *audience, r.jury.jurors, r.jury.average, r.final]
         )
     w.writerow([])
-    w.writerow(["at", "team_id", "team", "voter", "score"])
+    w.writerow(["at", "team_id", "team", "voter", "score", "voided"])
     for v in log:
-        w.writerow([v["at"], v["team_id"], _cell(v["team"]), v["voter"], v["score"]])
+        voided = "yes" if v.get("voided") else ""
+        w.writerow([v["at"], v["team_id"], _cell(v["team"]), v["voter"], v["score"], voided])
+    if voids:
+        w.writerow([])
+        w.writerow(["voided_at", "voter", "votes", "reason"])
+        for x in voids:
+            w.writerow([x["at"], x["voter"], x["votes"], _cell(x["reason"])])
     return out.getvalue()
 
 

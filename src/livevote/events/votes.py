@@ -98,6 +98,7 @@ class Ballot:
     score: int
     gen: int
     at: datetime
+    receipt_hash: str = ""  # sha-256 of the voter's receipt, for the ledger (ledger.py)
 
 
 # How cast_vote hands a ballot over: group commit (a batch per event) or a batch of its own.
@@ -144,12 +145,16 @@ async def cast_vote(
     now: datetime,
     submit: SubmitVote | None = None,
     scores: dict[str, int] | None = None,
+    receipt_hash: str = "",
 ) -> int:
     """Record one vote (counted in a batch: see the module docstring), or raise 404/422/409;
-    returns its points (jury_rules.vote_points)."""
+    returns its points (jury_rules.vote_points). `receipt_hash` is stored with it for the
+    ledger (ledger.py)."""
     event = await _event_for_vote(repo, event_id, fresh=False)
     event_id = str(event["_id"])  # canonical form, as stored in the votes
     check_attendee(event, attendee)
+    if (event.get("voided") or {}).get(attendee.subject):  # the host voided them: integrity.py
+        raise Forbidden("the host has voided this attendee's votes", type="attendee-voided")
     fresh = False
     if team_id not in (event.get("teams") or {}) or not _open_for(event, team_id):
         event, fresh = await _event_for_vote(repo, event_id, fresh=True), True
@@ -160,7 +165,7 @@ async def cast_vote(
         metrics.business("event_vote", "closed")
         raise Conflict("voting for this team is not open", type="voting-closed")
     send = submit or (lambda key, ballot: count_one(repo, key, ballot))
-    ballot = Ballot(team_id, attendee.subject, score, window_of(event), now)
+    ballot = Ballot(team_id, attendee.subject, score, window_of(event), now, receipt_hash)
     fate = await send(event_id, ballot)
     if fate is Fate.VOTING_CLOSED and not fresh:
         # The cached window may have closed while a new one opened for this team.
@@ -206,7 +211,13 @@ async def _count_group(
 ) -> list[Fate]:
     batch = new_batch_id()
     docs = [
-        {"team_id": b.team_id, "attendee_id": b.attendee_id, "score": b.score, "at": b.at}
+        {
+            "team_id": b.team_id,
+            "attendee_id": b.attendee_id,
+            "score": b.score,
+            "at": b.at,
+            "receipt_hash": b.receipt_hash,
+        }
         for b in ballots
     ]
     ids = await repo.insert_votes(event_id, batch, docs)

@@ -1,24 +1,46 @@
-"""The tallies domain's dependency for controllers and pages: an ElectionService over a
-repository (controllers never build or see a repository themselves)."""
+"""Dependencies of the election routes (controllers.py, results.py, pages.py): the service
+with this app's clock, hooks, settings and read cache; the reads; path ids."""
 
 from __future__ import annotations
 
+from bson import ObjectId
 from litestar.datastructures import State
+from pymongo.asynchronous.database import AsyncDatabase
 
 from livevote.config import Settings
 from livevote.infra.hooks import provide_hooks
+from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
-from livevote.tallies.repository import Database, ElectionRepository
+from livevote.infra.validation import object_id
+from livevote.tallies.cache import ReadCache
+from livevote.tallies.reads import ElectionReads
+from livevote.tallies.repository import ElectionRepository
 from livevote.tallies.service import ElectionService
 
 
+def read_cache(state: State, settings: Settings) -> ReadCache:
+    return ReadCache(getattr(state, "redis", None), settings.redis.prefix)
+
+
 def provide_elections(
-    db: Database, clock: Clock, settings: Settings, state: State
+    db: AsyncDatabase[Doc], clock: Clock, settings: Settings, state: State
 ) -> ElectionService:
-    """The `elections` dependency of controllers and pages."""
+    # The hooks come from app.state, not the `hooks` dependency: Litestar isinstance-checks
+    # an injected value against its annotation, which a plain Protocol refuses.
     return ElectionService(
         ElectionRepository(db),
         clock=clock,
         hooks=provide_hooks(state),
         hold_seconds=settings.pending_report_delay_seconds,
+        cache=read_cache(state, settings),
+        max_cities=settings.elections.max_cities,
+        max_boxes=settings.elections.max_boxes,
     )
+
+
+def election_oid(election_id: str) -> ObjectId:
+    return object_id(election_id, "election")
+
+
+def provide_reads(db: AsyncDatabase[Doc], settings: Settings, state: State) -> ElectionReads:
+    return ElectionReads(db, ElectionRepository(db), read_cache(state, settings))

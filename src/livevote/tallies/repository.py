@@ -1,9 +1,15 @@
 """The only code that names the election collections or builds their filters.
 
-    elections          one document per election (reporter key stored as a sha256 hash)
-    election_reports   raw reports, unique (election_id, report_id) = the idempotency key
-    election_totals    counter shards: one per (election, city, bucket), see service.py
+    elections          one document per election (never changed after creation)
+    election_keys      reporter keys (sha256 hashes), election-wide or per city, revocable
+    election_reports   raw reports, unique (election_id, report_id) = the idempotency key;
+                       a plain report also holds its box (`original_box`, unique: one per
+                       box) and a city slot (`slot` < the city's boxes, unique per city)
+    election_totals    counter shards: one per (election, city, bucket), created by the first
+                       report that lands in them (upsert), see service.py
     election_audit     one entry per (report, party), unique, so rewriting it is harmless
+
+Read-only history queries (report pages, time queries, reporting order) are in queries.py.
 
 Time fields that are ever *updated* are epoch milliseconds (ints): NX-27017 stores a
 datetime given to `$set` as a string, which then no longer compares with datetimes.
@@ -12,7 +18,8 @@ Datetimes are only written by inserts (received_at, created_at) and compared in 
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from collections.abc import AsyncIterator
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -24,9 +31,10 @@ from livevote.infra.mongo import Doc
 # Marker values in boxes.<box>.<report_id>: what kind of report put its counts in.
 ORIGINAL, CORRECTION = 1, 2
 
-DUPLICATE = 11000
+DUPLICATE_KEY = 11000
+STORED, SLOT_TAKEN, DUPLICATE = "stored", "slot-taken", "duplicate"
 _ELECTION_CACHE_SIZE = 1000
-_ELECTIONS: dict[tuple[str, ObjectId], Doc] = {}
+_ELECTIONS: dict[tuple[str, ObjectId], Doc] = {}  # elections never change after creation
 TOTALS_FIELDS = {"votes": 1, "reported_boxes": 1, "city_index": 1}
 
 
@@ -39,28 +47,24 @@ class ElectionRepository:
         self.reports = db["election_reports"]
         self.totals = db["election_totals"]
         self.audit = db["election_audit"]
+        self.keys = db["election_keys"]
 
     # -- elections ---------------------------------------------------------------------------
-    async def create_election(self, election: Doc, shards: list[tuple[str, int, int]]) -> None:
-        """Insert the election and its empty counter shards, given as (id, city, bucket)."""
-        eid = str(election["_id"])
-        docs = [
-            {
-                "_id": sid,
-                "election_id": eid,
-                "city_index": ci,
-                "bucket": bucket,
-                "votes": {},
-                "reported_boxes": 0,
-                "boxes": {},
-            }
-            for sid, ci, bucket in shards
-        ]
-        # Shards first: a crash in between leaves orphan zero shards, never an election
-        # whose reports cannot be applied.
-        if docs:
-            await self.totals.insert_many(docs, ordered=False)
-        await self.elections.insert_one(election)
+    async def create_election(self, election: Doc, key: Doc) -> bool:
+        """Insert the election and its election-wide reporter key; False if an election with
+        this _id exists. Nothing proportional to its ballot boxes: counter shards appear
+        with their first report (add_first_report_of_box). The election first: a crash in
+        between leaves an election whose creator makes a key (POST …/reporter-keys)."""
+        try:
+            await self.elections.insert_one(election)
+        except DuplicateKeyError:
+            return False
+        await self.keys.insert_one(key)
+        return True
+
+    async def elections_of(self, creator_id: str, limit: int) -> list[Doc]:
+        cursor = self.elections.find({"creator_id": creator_id}).sort([("created_at", -1)])
+        return await cursor.limit(limit).to_list()
 
     async def election(self, election_id: ObjectId) -> Doc | None:
         # Elections never change after creation: keep them per process (one read less per
@@ -78,18 +82,60 @@ class ElectionRepository:
     async def election_ids(self) -> list[ObjectId]:
         return [d["_id"] async for d in self.elections.find({}, {"_id": 1})]
 
+    # -- reporter keys -------------------------------------------------------------------------
+    async def add_key(self, key: Doc) -> None:
+        await self.keys.insert_one(key)
+
+    async def key_by_hash(self, key_sha256: str) -> Doc | None:
+        # Read on every report, never cached: a revocation holds in every process at once.
+        return await self.keys.find_one({"key_sha256": key_sha256})
+
+    async def keys_of(self, election_id: str) -> list[Doc]:
+        cursor = self.keys.find({"election_id": election_id}, {"key_sha256": 0})
+        return await cursor.sort([("created_ms", 1)]).to_list()
+
+    async def revoke_key(self, election_id: str, key_id: str, now_ms: int) -> Doc | None:
+        """Revoke a key (idempotent); None: no such key in this election."""
+        await self.keys.update_one(
+            {"_id": key_id, "election_id": election_id, "revoked_ms": {"$exists": False}},
+            {"$set": {"revoked_ms": now_ms}},
+        )
+        return await self.keys.find_one({"_id": key_id, "election_id": election_id})
+
     # -- reports -----------------------------------------------------------------------------
-    async def insert_report(self, doc: Doc) -> bool:
-        """Store a new report; False when a unique index refuses it (the report_id is taken,
-        or the report it supersedes already has a correction)."""
+    async def insert_report(self, doc: Doc) -> str:
+        """Store a new report: STORED; SLOT_TAKEN when another box holds its city slot;
+        DUPLICATE when another unique index refuses it (the report_id is taken, the box has
+        its report, or the report it corrects already has a correction)."""
         try:
             await self.reports.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+        except DuplicateKeyError as exc:
+            doc.pop("_id", None)
+            return SLOT_TAKEN if _slot_index(exc) else DUPLICATE
+        return STORED
 
     async def report(self, election_id: str, report_id: str) -> Doc | None:
         return await self.reports.find_one({"election_id": election_id, "report_id": report_id})
+
+    async def original_of_box(self, election_id: str, box: str) -> Doc | None:
+        """The plain (not correcting) report of a box, if it has one."""
+        return await self.reports.find_one({"election_id": election_id, "original_box": box})
+
+    async def highest_slot(self, election_id: str, city_index: int) -> int:
+        """The highest city slot taken (-1: none): new boxes take slots above it
+        (boxes.BoxSlots)."""
+        found = await self.reports.find_one(
+            {"election_id": election_id, "city_index": city_index, "slot": {"$exists": True}},
+            {"slot": 1},
+            sort=[("slot", -1)],
+        )
+        return -1 if found is None else int(found["slot"])
+
+    async def taken_slots(self, election_id: str, city_index: int) -> AsyncIterator[int]:
+        """The city's taken slots in ascending order (an index walk)."""
+        query = {"election_id": election_id, "city_index": city_index, "slot": {"$exists": True}}
+        async for doc in self.reports.find(query, {"_id": 0, "slot": 1}).sort([("slot", 1)]):
+            yield int(doc["slot"])
 
     async def link_superseded(self, election_id: str, old_id: str, new_id: str) -> None:
         await self.reports.update_one(
@@ -122,29 +168,6 @@ class ElectionRepository:
             query["election_id"] = election_id
         return await self.reports.count_documents(query)
 
-    async def list_reports(
-        self,
-        election_id: str,
-        *,
-        city: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        skip: int,
-        limit: int,
-    ) -> list[Doc]:
-        query: Doc = {"election_id": election_id}
-        if city is not None:
-            query["city"] = city
-        window: Doc = {}
-        if since is not None:
-            window["$gte"] = since
-        if until is not None:
-            window["$lt"] = until
-        if window:
-            query["received_at"] = window
-        cursor = self.reports.find(query).sort([("received_at", 1), ("_id", 1)])
-        return await cursor.skip(skip).limit(limit).to_list()
-
     async def all_reports(self, election_id: str) -> list[Doc]:
         return await self.reports.find({"election_id": election_id}).to_list()
 
@@ -154,36 +177,31 @@ class ElectionRepository:
 
     # -- totals shards -----------------------------------------------------------------------
     async def add_first_report_of_box(
-        self, shard_id: str, box: str, report_id: str, counts: dict[str, int]
+        self, shard_id: str, city_index: int, box: str, report_id: str, counts: dict[str, int]
     ) -> bool:
-        """Apply a box's first report (`counts` by party key): only while the shard has no
-        marker for the box. Counters and marker move in one single-document write."""
-        done = await self.totals.find_one_and_update(
-            {"_id": shard_id, f"boxes.{box}": {"$exists": False}},
-            {
-                "$set": {f"boxes.{box}.{report_id}": ORIGINAL},
-                "$inc": {**_votes_inc(counts), "reported_boxes": 1},
-            },
-            projection={"_id": 1},
-        )
-        return done is not None
-
-    async def add_further_report_of_box(
-        self, shard_id: str, box: str, report_id: str, counts: dict[str, int]
-    ) -> bool:
-        """Apply another batch of a box that already reported: only while unmarked."""
-        update: Doc = {"$set": {f"boxes.{box}.{report_id}": ORIGINAL}}
-        if inc := _votes_inc(counts):
-            update["$inc"] = inc
-        done = await self.totals.find_one_and_update(
-            {
-                "_id": shard_id,
-                f"boxes.{box}": {"$exists": True},
-                f"boxes.{box}.{report_id}": {"$exists": False},
-            },
-            update,
-            projection={"_id": 1},
-        )
+        """Apply a box's report (`counts` by party key): only while the shard has no marker
+        for the box. Counters and marker move in one single-document write; the shard is
+        created by this write if it is the first of its boxes to report (upsert). A
+        duplicate key (the shard exists, the box is marked) is "not granted", like NX-27017's
+        null answer to such an upsert."""
+        try:
+            done = await self.totals.find_one_and_update(
+                {"_id": shard_id, f"boxes.{box}": {"$exists": False}},
+                {
+                    # $set, not $setOnInsert (which NX-27017 ignores): the same constants.
+                    "$set": {
+                        f"boxes.{box}.{report_id}": ORIGINAL,
+                        "election_id": shard_id.split(":", 1)[0],
+                        "city_index": city_index,
+                    },
+                    "$inc": {**_votes_inc(counts), "reported_boxes": 1},
+                },
+                projection={"_id": 1},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,  # BEFORE would be None on an insert
+            )
+        except DuplicateKeyError:
+            return False
         return done is not None
 
     async def replace_report_of_box(
@@ -265,32 +283,22 @@ class ElectionRepository:
             await self.audit.insert_many(entries, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE for e in errors):
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
 
     async def audit_entries(self, election_id: str) -> list[Doc]:
         return await self.audit.find({"election_id": election_id}).to_list()
 
-    async def top_cities(
-        self, election_id: str, since_ms: int | None, until_ms: int | None, limit: int
-    ) -> list[Doc]:
-        match: Doc = {"election_id": election_id}
-        window: Doc = {}
-        if since_ms is not None:
-            window["$gte"] = since_ms
-        if until_ms is not None:
-            window["$lt"] = until_ms
-        if window:
-            match["at_ms"] = window  # numbers: NX-27017 mis-compares dates in $match
-        cursor = await self.audit.aggregate(
-            [
-                {"$match": match},
-                {"$group": {"_id": "$city", "votes": {"$sum": "$delta"}}},
-                {"$sort": {"votes": -1, "_id": 1}},
-                {"$limit": limit},
-            ]
-        )
-        return await cursor.to_list()
+
+def _slot_index(exc: DuplicateKeyError) -> bool:
+    """Whether the city-slot index refused the insert: MongoDB names the index's keys
+    (keyPattern), NX-27017 the index (idx_<collection>_<keys>) in its message."""
+    details = exc.details or {}
+    pattern = details.get("keyPattern")
+    if isinstance(pattern, dict):
+        return "slot" in pattern
+    found = re.search(r"index:? '?([A-Za-z0-9_.]+)", str(details.get("errmsg", exc)))
+    return bool(found and found.group(1).endswith("slot"))
 
 
 def _votes_inc(counts: dict[str, int]) -> Doc:

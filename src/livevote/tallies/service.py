@@ -5,9 +5,14 @@ Pipeline of a report (no transactions: NX-27017 has none, and we do not need the
 1. **store** — insert the raw report with status "pending". The unique index
    (election_id, report_id) is the idempotency key; the document keeps a sha256 of the
    canonical body, so a resend with the same body gets the same answer and changes nothing,
-   and the same id with another body is a 409.
-2. **city totals** — one `findOneAndUpdate` on the report's *shard* of the city totals:
-   the filter only matches while the shard carries no marker for this report, and the same
+   and the same id with another body is a 409. A plain report also takes its box
+   (`original_box`, unique: a second plain report of the box is a 409 box-already-reported)
+   and a slot of its city (`slot`, unique per city, always below the city's ballot boxes:
+   a city never counts more boxes than it expects, 409 city-fully-reported; boxes.py).
+   All three rules hold in the one insert: nothing is half-written.
+2. **city totals** — one `findOneAndUpdate` on the report's *shard* of the city totals
+   (created by the first report that lands in it: nothing per box exists before):
+   the filter only matches while the shard carries no marker for this box, and the same
    update `$inc`s the counters and `$set`s the marker `boxes.<box>.<report_id>`. Counter and
    marker change in one single-document atomic write, so running the step again (after a
    crash, by a second worker, by a resend) finds the marker and changes nothing.
@@ -46,9 +51,10 @@ Why markers live in shards, and why there is no national counter document:
   the writes per report and could only ever equal that sum; deriving it makes "national =
   Σ cities" true by construction.
 - reported_boxes is `$inc`ed by the same write that sets a box's first marker (filter: the
-  box has no marker yet), so it counts boxes that reported at least once.
+  box has no marker yet), so it counts boxes that reported.
 
-Corrections: a report with `supersedes: <earlier report_id of the same box>` replaces that
+Corrections: a report with `corrects` (older name `supersedes`) naming an earlier report of
+the same box replaces that
 report. Its city step moves the counters by (new − old) and requires the old marker to be
 present and its own absent; if the superseded report is still pending it is applied first.
 A report can be superseded once (unique index on (election_id, supersedes)), so corrections
@@ -57,29 +63,21 @@ form a chain per box. The audit log keeps both reports; the old one gets `supers
 
 from __future__ import annotations
 
-import hmac
 import math
-import secrets
-from datetime import datetime
 
 from bson import ObjectId
 
-from livevote.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from livevote.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from livevote.infra import metrics
 from livevote.infra.hooks import NO_HOOKS, Hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock, utc_now
-from livevote.tallies import recount, views
-from livevote.tallies.keys import (
-    canonical_hash,
-    epoch_ms,
-    hash_key,
-    party_key,
-    shard_id,
-    shard_of_box,
-)
-from livevote.tallies.repository import ElectionRepository
-from livevote.tallies.schemas import CityVotes, ReportOut, TotalsOut
+from livevote.tallies import recount
+from livevote.tallies.boxes import BoxSlots
+from livevote.tallies.cache import ReadCache
+from livevote.tallies.credentials import ReporterKeys, new_key
+from livevote.tallies.keys import canonical_hash, epoch_ms, party_colours, party_key, shard_of_box
+from livevote.tallies.repository import STORED, ElectionRepository
 
 BOXES_PER_SHARD = 500
 MAX_CORRECTION_CHAIN = 50
@@ -104,45 +102,71 @@ class ElectionService:
         clock: Clock = utc_now,
         hooks: Hooks = NO_HOOKS,
         hold_seconds: float = 0.0,
+        cache: ReadCache | None = None,
+        max_cities: int = 2000,
+        max_boxes: int = 1_000_000,
     ) -> None:
         self.repo = repo
         self.clock = clock
         self.hooks = hooks
         self.hold_seconds = hold_seconds
+        self.cache = cache or ReadCache(None, "")
+        self.keys = ReporterKeys(repo, clock)
+        self.boxes = BoxSlots(repo)
+        self.max_cities = max_cities
+        self.max_boxes = max_boxes
 
     # -- elections -----------------------------------------------------------------------------
     async def create_election(
-        self, *, name: str, parties: list[str], cities: list[tuple[str, int]], creator_id: str
-    ) -> tuple[Doc, str]:
-        """Create an election; returns it and the reporter key (shown once, stored hashed)."""
-        if len(set(parties)) != len(parties):
+        self,
+        *,
+        name: str,
+        parties: list[tuple[str, str | None]],
+        cities: list[tuple[str, int]],
+        creator_id: str,
+        election_id: ObjectId | None = None,
+    ) -> tuple[Doc, Doc, str]:
+        """Create an election (parties as (name, colour or None), cities as (name, boxes));
+        returns it, its election-wide reporter key document and the key (shown once).
+        `election_id`: a chosen id (the demo's), 409 if taken."""
+        names = [p for p, _ in parties]
+        if len(set(names)) != len(names):
             raise ValidationFailed("party names must be unique")
         if len({c for c, _ in cities}) != len(cities):
             raise ValidationFailed("city names must be unique")
-        election_id = ObjectId()
-        key = secrets.token_urlsafe(32)
+        if len(cities) > self.max_cities:
+            raise ValidationFailed(
+                f"at most {self.max_cities} cities per election", type="too-many-cities"
+            )
+        expected = sum(n for _, n in cities)
+        if expected > self.max_boxes:
+            raise ValidationFailed(
+                f"at most {self.max_boxes} ballot boxes per election", type="too-many-boxes"
+            )
+        election_id = election_id or ObjectId()
+        # Shard counts are numbers, not documents: shards appear with their first report.
         city_docs: list[Doc] = [
             {"name": c, "ballot_boxes": n, "shards": max(1, math.ceil(n / BOXES_PER_SHARD))}
             for c, n in cities
         ]
-        shards = [
-            (shard_id(str(election_id), ci, b), ci, b)
-            for ci, city in enumerate(city_docs)
-            for b in range(int(city["shards"]))
-        ]
         election = {
             "_id": election_id,
             "name": name,
-            "parties": parties,
+            "parties": names,
+            "colours": party_colours([c for _, c in parties]),
             "cities": city_docs,
-            "expected_boxes": sum(n for _, n in cities),
+            "expected_boxes": expected,
             "creator_id": creator_id,
-            "reporter_key_sha256": hash_key(key),
             "created_at": self.clock(),
         }
-        await self.repo.create_election(election, shards)
+        key_doc, key = new_key(str(election_id), None, self.clock)
+        if not await self.repo.create_election(election, key_doc):
+            raise Conflict(f"election {election_id} exists", type="election-exists")
         metrics.business("election_create")
-        return election, key
+        return election, key_doc, key
+
+    async def elections_of(self, creator_id: str, limit: int = 100) -> list[Doc]:
+        return await self.repo.elections_of(creator_id, limit)
 
     async def election(self, election_id: ObjectId) -> Doc:
         election = await self.repo.election(election_id)
@@ -156,53 +180,6 @@ class ElectionService:
         if election["creator_id"] != user_id:
             raise Forbidden("only the creator of this election may do this")
         return await recount.check(self.repo, election)
-
-    # -- public reads ----------------------------------------------------------------------------
-    async def totals(self, election: Doc, city: str | None) -> TotalsOut:
-        eid = str(election["_id"])
-        if city is None:
-            return views.totals_out(election, await self.repo.shard_totals(eid), None)
-        try:
-            ci = city_index(election, city)
-        except ValidationFailed as exc:
-            raise NotFound(f"city {city!r} not found in this election") from exc
-        return views.totals_out(election, await self.repo.shard_totals(eid, ci), ci)
-
-    async def snapshot(self, election: Doc) -> Doc:
-        """National and per-city totals and progress (the screen and the SSE stream)."""
-        return views.snapshot(election, await self.repo.shard_totals(str(election["_id"])))
-
-    async def reports(
-        self,
-        election: Doc,
-        *,
-        city: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        page: int,
-        limit: int,
-    ) -> tuple[list[ReportOut], bool]:
-        docs = await self.repo.list_reports(
-            str(election["_id"]),
-            city=city,
-            since=since,
-            until=until,
-            skip=(page - 1) * limit,
-            limit=limit + 1,
-        )
-        return [views.report_out(d) for d in docs[:limit]], len(docs) > limit
-
-    async def top_cities(
-        self, election: Doc, *, since: datetime | None, until: datetime | None, limit: int
-    ) -> list[CityVotes]:
-        """Cities by votes reported in [since, until) (the audit log's time of receipt)."""
-        rows = await self.repo.top_cities(
-            str(election["_id"]),
-            epoch_ms(since) if since else None,
-            epoch_ms(until) if until else None,
-            limit,
-        )
-        return views.top_cities(rows)
 
     # -- reports -----------------------------------------------------------------------------------
     async def submit_report(
@@ -218,7 +195,7 @@ class ElectionService:
     ) -> tuple[str, str]:
         """Check the reporter key, store the report, then apply it. Returns (id, status)."""
         election = await self.election(election_id)
-        _check_reporter_key(election, reporter_key)
+        await self.keys.check(election, reporter_key, city)  # before anything is revealed
         ci = city_index(election, city)
         unknown = sorted(set(votes) - set(election["parties"]))
         if unknown:
@@ -248,7 +225,9 @@ class ElectionService:
         }
         if supersedes is not None:
             doc["supersedes"] = supersedes
-        if not await self.repo.insert_report(doc):
+            if await self.repo.insert_report(doc) != STORED:
+                return await self._answer_duplicate(doc)
+        elif not await self.boxes.store(election, doc):
             return await self._answer_duplicate(doc)
         self.hooks.reached("after_store")
         await self.apply_report(election, doc)
@@ -259,11 +238,11 @@ class ElectionService:
         self, eid: str, report_id: str, box: str, city: str, supersedes: str
     ) -> None:
         if supersedes == report_id:
-            raise ValidationFailed("a report cannot supersede itself", type="bad-correction")
+            raise ValidationFailed("a report cannot correct itself", type="bad-correction")
         old = await self.repo.report(eid, supersedes)
         if old is None:
             raise ValidationFailed(
-                f"report {supersedes!r} to supersede not found", type="bad-correction"
+                f"report {supersedes!r} to correct not found", type="bad-correction"
             )
         if old["ballot_box_id"] != box or old["city"] != city:
             raise ValidationFailed(
@@ -272,7 +251,7 @@ class ElectionService:
 
     async def _answer_duplicate(self, doc: Doc) -> tuple[str, str]:
         existing = await self.repo.report(doc["election_id"], doc["report_id"])
-        if existing is None:  # the other unique index: (election_id, supersedes)
+        if existing is None:  # another unique index: (election_id, supersedes)
             metrics.business("election_report", "already-superseded")
             raise Conflict(
                 f"report {doc.get('supersedes')!r} was already superseded by another correction",
@@ -309,7 +288,7 @@ class ElectionService:
                 if not await repo.has_marker(shard, box, rid):
                     raise RuntimeError(f"correction {rid}: superseded {old_id} not in totals")
         else:
-            await self._add_batch(shard, box, rid, counts)
+            await self._add_first(shard, int(report["city_index"]), box, rid, counts)
         hooks.reached("after_city_totals")
 
         await repo.add_audit_entries(_audit_entries(election, report, counts, old_counts))
@@ -319,19 +298,18 @@ class ElectionService:
             await repo.link_superseded(eid, old_id, rid)
         hooks.reached("before_mark_applied")
         await repo.mark_applied(report["_id"], epoch_ms(self.clock()))
+        await self.cache.bump(eid)
 
-    async def _add_batch(self, shard: str, box: str, rid: str, counts: dict[str, int]) -> None:
+    async def _add_first(
+        self, shard: str, ci: int, box: str, rid: str, counts: dict[str, int]
+    ) -> None:
         for _ in range(5):
-            if await self.repo.add_first_report_of_box(shard, box, rid, counts):
+            if await self.repo.add_first_report_of_box(shard, ci, box, rid, counts):
                 return
-            if await self.repo.add_further_report_of_box(shard, box, rid, counts):
-                return
-            marked = await self.repo.has_marker(shard, box, rid)
-            if marked is None:
-                raise RuntimeError(f"totals shard {shard} missing")
-            if marked:
+            if await self.repo.has_marker(shard, box, rid):
                 return  # applied before: nothing to do
-            # else the box's first marker appeared between our two attempts: go round again
+            # else another box's first report created the shard under us: go round again
+            # (one plain report per box, so the box's marker can only ever be ours)
         raise RuntimeError(f"could not apply report {rid} to {shard}")
 
     # -- the pending-report worker (worker.py) ---------------------------------------------------
@@ -348,13 +326,6 @@ class ElectionService:
 
     async def pending_reports(self) -> int:
         return await self.repo.count_pending()
-
-
-def _check_reporter_key(election: Doc, key: str | None) -> None:
-    if not key:
-        raise Unauthorized("the X-Reporter-Key header is required", headers={})
-    if not hmac.compare_digest(hash_key(key), election["reporter_key_sha256"]):
-        raise Unauthorized("wrong reporter key", type="invalid-reporter-key", headers={})
 
 
 def _counts(election: Doc, report: Doc) -> dict[str, int]:

@@ -5,8 +5,12 @@ process); a change to shard `<election_id>:<city>:<bucket>` marks that election'
 dirty, and the builder sums the shards into the snapshot below (coalesced to at most
 `sse.max_updates_per_second` rebuilds, whatever the report rate). Payload (`event: state`):
 
-    {election_id, name, parties, national: {votes: {party: n}, reported_boxes,
-     expected_boxes}, cities: [{name, votes, reported_boxes, expected_boxes}]}
+    {election_id, name, parties, colours: {party: "#rrggbb"}, national: {votes: {party: n},
+     reported_boxes, expected_boxes}, cities: [{name, votes, reported_boxes, expected_boxes}],
+     latest: [{report_id, ballot_box_id, city, votes, kind, received_at, status, corrects?}]}
+
+Each rebuild reads fresh (not the read cache: it runs right after a change, possibly before
+the change counter moved); the shards exist only for boxes that reported.
 """
 
 from __future__ import annotations
@@ -16,10 +20,9 @@ from typing import Any
 
 from bson import ObjectId
 
-from livevote.errors import NotFound
 from livevote.infra.broadcaster import Broadcaster, Doc, document_id
+from livevote.tallies.reads import ElectionReads
 from livevote.tallies.repository import ElectionRepository
-from livevote.tallies.service import ElectionService
 
 PREFIX = "election:"
 
@@ -29,7 +32,8 @@ def channel_key(election_id: str) -> str:
 
 
 def install(b: Broadcaster) -> None:
-    elections = ElectionService(ElectionRepository(b.db))  # reads only
+    repo = ElectionRepository(b.db)
+    reads = ElectionReads(b.db, repo)
 
     async def keys_for(change: Doc) -> Iterable[str] | None:
         shard = document_id(change)
@@ -41,11 +45,10 @@ def install(b: Broadcaster) -> None:
         election_id = key[len(PREFIX) :]
         if not ObjectId.is_valid(election_id):
             return None
-        try:
-            election = await elections.election(ObjectId(election_id))
-        except NotFound:
+        election = await repo.election(ObjectId(election_id))
+        if election is None:
             return None
-        return await elections.snapshot(election)
+        return await reads.snapshot(election, fresh=True)
 
     b.watch("election_totals", keys_for)
     b.channel(PREFIX, build)

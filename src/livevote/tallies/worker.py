@@ -26,6 +26,7 @@ from livevote.config import Settings
 from livevote.infra import metrics
 from livevote.infra.hooks import Hooks, provide_hooks
 from livevote.infra.resources import Clock
+from livevote.tallies.cache import ReadCache
 from livevote.tallies.repository import ElectionRepository
 from livevote.tallies.service import ElectionService
 
@@ -34,10 +35,15 @@ log = logging.getLogger("livevote.tallies.worker")
 
 class PendingReportWorker:
     def __init__(
-        self, repo: ElectionRepository, settings: Settings, clock: Clock, hooks: Hooks
+        self,
+        repo: ElectionRepository,
+        settings: Settings,
+        clock: Clock,
+        hooks: Hooks,
+        cache: ReadCache | None = None,
     ) -> None:
         delay = max(settings.pending_report_delay_seconds, 0.05)
-        self.elections = ElectionService(repo, clock=clock, hooks=hooks)
+        self.elections = ElectionService(repo, clock=clock, hooks=hooks, cache=cache)
         self.interval = min(max(delay / 2, 0.05), 5.0)
         self.lease_ms = int(max(2 * delay, 1.0) * 1000)
         self.owner = f"{os.getpid()}:{id(self):x}"
@@ -86,6 +92,7 @@ async def tallies_lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.settings,
         app.state.clock,
         provide_hooks(app.state),
+        ReadCache(getattr(app.state, "redis", None), app.state.settings.redis.prefix),
     )
     app.state.tallies_worker = worker
     task = asyncio.create_task(worker.run_forever(), name="tallies-pending-worker")

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import jwt
 import psutil
 
 from livevote.infra.embedded import free_port
+from tests.support.servers import start_serve, stop_process, wait_until_ready
 
 DEV_SECRET = "livevote-development-secret-change-me-0123456789"  # noqa: S105 - the public one
 
@@ -46,23 +46,15 @@ def start(data: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
         # 20/s instead of 200/s: a loaded 2-core box cannot send fast enough to show 200/s
         "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "20",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "livevote", "serve", "--port", str(port), *extra],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = data.parent / "serve.log"
+    proc = start_serve(env, log, "--port", str(port), *extra)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("serve did not start")
+    try:
+        wait_until_ready(url, proc=proc, log=log)
+    except RuntimeError:
+        stop_process(proc)
+        raise
+    return proc, url
 
 
 async def gather_codes(*requests: Awaitable[httpx.Response]) -> list[Any]:
@@ -328,8 +320,7 @@ def main() -> int:
         try:
             results = asyncio.run(run(url, psutil.Process(proc.pid)))
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
+            stop_process(proc, timeout=30)
     text = json.dumps(results, indent=1)
     print(text)
     if args.out:

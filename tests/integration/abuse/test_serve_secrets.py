@@ -6,10 +6,7 @@ seeded on any database."""
 from __future__ import annotations
 
 import os
-import signal
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +21,7 @@ from pymongo import MongoClient
 from livevote.config import DEFAULT_JWT_SECRET, SECRET_FILE
 from livevote.demo import DEMO_EMAIL, DEMO_PASSWORD
 from livevote.infra.embedded import free_port
-from tests.support.servers import Backing
+from tests.support.servers import Backing, start_serve, stop_process, wait_until_ready
 
 
 @contextmanager
@@ -35,32 +32,12 @@ def serving(tmp_path: Path, *args: str, **env: str) -> Iterator[str]:
     environ |= env
     tmp_path.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "livevote", "serve", "--port", str(port), *args],
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_serve(environ, log, "--port", str(port), *args)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        wait_until_ready(f"http://127.0.0.1:{port}", proc=proc, log=log)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+        stop_process(proc)
 
 
 def test_public_bind_never_accepts_the_development_secret(tmp_path: Path) -> None:

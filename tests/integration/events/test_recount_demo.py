@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +13,9 @@ from bson import ObjectId
 
 from livevote.config import replace
 from livevote.demo import DEMO_CODE, DEMO_EMAIL, DEMO_PASSWORD, seed_demo
+from livevote.polls.demo import DEMO_POLLS
 from tests.support.events import join, new_event, open_voting_for
-from tests.support.servers import RunningServer
+from tests.support.servers import RunningServer, run_livevote
 
 
 async def voted_event(client: httpx.AsyncClient, n: int = 4) -> tuple[dict[str, Any], str, str]:
@@ -64,21 +63,7 @@ async def test_recount_endpoint_reports_and_fixes(
 
 
 def run_cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "MONGODB_URI": server.settings.mongo.uri,
-        "REDIS_URL": server.settings.redis.url,
-        "LIVEVOTE_MONGO_DATABASE": server.settings.mongo.database,
-        "LIVEVOTE_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "livevote", "recount", "events", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_livevote(server.settings, "recount", "events", *args)
 
 
 async def test_recount_command(
@@ -140,6 +125,14 @@ async def test_seed_demo_is_idempotent(
     await seed_demo(server_db, settings)
     assert await server_db["events"].count_documents({"code": DEMO_CODE}) == 1
     assert await server_db["users"].count_documents({"email": DEMO_EMAIL}) == 1
+    # the feed has the demo polls once, each with votes counted (counters = stored votes)
+    polls = (
+        await server_db["polls"].find({"title": {"$in": [t for t, _, _ in DEMO_POLLS]}}).to_list()
+    )
+    assert len(polls) == len(DEMO_POLLS)
+    for poll in polls:
+        stored = await server_db["poll_responses"].count_documents({"poll_id": poll["key"]})
+        assert poll["total"] == stored > 0
     view = (await client.get(f"/api/events/by-code/{DEMO_CODE}")).json()
     assert view["title"] == "Pitch Night" and len(view["teams"]) == 5
     assert view["stage"] == view["teams"][0]["id"] and view["voting_open"] is True

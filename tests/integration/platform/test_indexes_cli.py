@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import uuid
-
-from tests.support.servers import Backing
-
-
-def _run(stack: Backing, db: str, action: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {
-        "MONGODB_URI": stack.mongo_uri,
-        "REDIS_URL": stack.redis_url,
-        "LIVEVOTE_MONGO_DATABASE": db,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "livevote", "indexes", action],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support.servers import Backing, run_livevote, settings_for
 
 
 def test_check_apply_check(stack: Backing) -> None:
-    db = f"idx_{uuid.uuid4().hex[:8]}"
-    before = _run(stack, db, "check")
+    settings = settings_for(stack)  # a database of its own
+    before = run_livevote(settings, "indexes", "check")
     assert before.returncode == 1, before.stdout + before.stderr
     assert "missing: users (email:1) unique" in before.stdout
-    applied = _run(stack, db, "apply")
+    applied = run_livevote(settings, "indexes", "apply")
     assert applied.returncode == 0 and "created: users (email:1) unique" in applied.stdout
-    again = _run(stack, db, "apply")
+    again = run_livevote(settings, "indexes", "apply")
     assert again.returncode == 0 and "(0 created)" in again.stdout
-    after = _run(stack, db, "check")
+    after = run_livevote(settings, "indexes", "check")
     assert after.returncode == 0 and "indexes match" in after.stdout

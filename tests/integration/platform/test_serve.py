@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,33 +12,20 @@ import psutil
 import pytest
 
 from livevote.infra.embedded import free_port
+from tests.support.servers import serve_env, start_serve, stop_process, wait_until_ready
 
 
-def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
+def _start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL")} | {
-        "LIVEVOTE_DATA_DIR": str(tmp_path / "data"),
-        "LIVEVOTE_LOG_LEVEL": "WARNING",
-    }
     tmp_path.mkdir(parents=True, exist_ok=True)
-    with open(tmp_path / "serve.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "livevote", "serve", "--port", str(port), *extra],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                return proc, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("serve did not become ready: " + (tmp_path / "serve.log").read_text())
+    log = tmp_path / "serve.log"
+    proc = start_serve(serve_env(None, port, tmp_path / "data"), log)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", proc=proc, log=log)
+    except RuntimeError:
+        stop_process(proc)
+        raise
+    return proc, port
 
 
 def _servers_of(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
@@ -75,9 +60,7 @@ def test_no_orphans_after_serve_ends(tmp_path: Path, how: str) -> None:
         proc.wait(timeout=30)
         assert _wait_gone(children) == []
     finally:  # a failed assertion must not leave the service (and its servers) running
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        stop_process(proc)
 
 
 @pytest.mark.slow

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from typing import Any
 
 import httpx
@@ -17,7 +15,7 @@ from livevote.errors import NotFound
 from livevote.infra.recount import Difference
 from livevote.polls.recount import UNCOUNTED, recount
 from tests.support.polls import CUTS, new_poll, stored_but_uncounted_poll_vote
-from tests.support.servers import RunningServer
+from tests.support.servers import RunningServer, run_livevote
 from tests.support.users import register_user
 
 
@@ -103,20 +101,8 @@ async def test_recount_of_an_unknown_poll_is_not_found(server_db: Any) -> None:
 
 
 async def _cli(server: RunningServer, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "MONGODB_URI": server.settings.mongo.uri,
-        "REDIS_URL": server.settings.redis.url,
-        "LIVEVOTE_MONGO_DATABASE": server.settings.mongo.database,
-        "LIVEVOTE_LOG_LEVEL": "WARNING",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "livevote", "recount", "polls", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode()
+    done = await asyncio.to_thread(run_livevote, server.settings, "recount", "polls", *args)
+    return done.returncode, done.stdout + done.stderr
 
 
 async def test_recount_cli_reports_then_fixes(

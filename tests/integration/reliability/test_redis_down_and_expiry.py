@@ -14,9 +14,9 @@ import jwt
 import pytest
 
 from livevote.infra.embedded import EmbeddedStack
+from tests.support.events import join, new_event, open_voting_for
 from tests.support.http import http_client
-from tests.support.servers import Backing, RunningServer, settings_for
-from tests.support.servers import start_server as start_thread_server
+from tests.support.servers import RunningServer, backing_of, settings_for, start_server
 from tests.support.users import register_user
 
 
@@ -28,23 +28,14 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStac
 
 
 async def test_event_and_poll_votes_work_with_redis_killed(own_stack: EmbeddedStack) -> None:
-    backing = Backing(own_stack.mongo_uri, own_stack.redis_url, own_stack)
-    srv = start_thread_server(settings_for(backing, limits={"attendee_per_minute": 1000}))
+    srv = start_server(settings_for(backing_of(own_stack), limits={"attendee_per_minute": 1000}))
     try:
         async with http_client(srv.url) as c:
             host = await register_user(c)
             voter = await register_user(c)
-            r = await c.post(
-                "/api/events",
-                json={"title": "No Redis", "teams": [{"name": "A"}, {"name": "B"}]},
-                headers=host["headers"],
-            )
-            ev = r.json()
+            _, ev = await new_event(c, 2, host=host, title="No Redis")
             team = ev["teams"][0]["id"]
-            await c.put(f"/api/events/{ev['id']}/stage", json={"team_id": team},
-                        headers=host["headers"])  # fmt: skip
-            await c.put(f"/api/events/{ev['id']}/voting", json={"open": True},
-                        headers=host["headers"])  # fmt: skip
+            await open_voting_for(c, host, ev["id"], team)
             polls = []
             for i in range(3):
                 r = await c.post("/api/polls", json={"title": f"Q{i}?", "options": ["a", "b"]},
@@ -56,13 +47,8 @@ async def test_event_and_poll_votes_work_with_redis_killed(own_stack: EmbeddedSt
             try:
                 codes = []
                 for i in range(20):
-                    r = await asyncio.wait_for(
-                        c.post("/api/events/join", json={"code": ev["code"], "name": f"p{i}"}),
-                        15,
-                    )
-                    c.cookies.clear()
-                    assert r.status_code == 201, r.text
-                    att = {"Authorization": f"Bearer {r.json()['token']}"}
+                    attendee = await asyncio.wait_for(join(c, ev["code"], f"p{i}"), 15)
+                    att = attendee["headers"]
                     vote = {"team_id": team, "score": 1 + i % 5}
                     v = await c.post(f"/api/events/{ev['id']}/votes", json=vote, headers=att)
                     codes.append(v.status_code)
@@ -101,14 +87,11 @@ async def test_tokens_valid_until_exp_and_rejected_from_exp(
     srv = make_server(jwt={"ttl_seconds": 3, "attendee_ttl_seconds": 3})
     async with http_client(srv.url) as c:
         host = await register_user(c)
-        r = await c.post("/api/events", json={"title": "Expiry", "teams": [{"name": "A"}]},
-                         headers=host["headers"])  # fmt: skip
-        ev = r.json()
-        r = await c.post("/api/events/join", json={"code": ev["code"]})
-        c.cookies.clear()
-        att = {"Authorization": f"Bearer {r.json()['token']}"}
+        _, ev = await new_event(c, 1, host=host, title="Expiry")
+        attendee = await join(c, ev["code"])
+        att = attendee["headers"]
         exp_user = jwt.decode(host["token"], options={"verify_signature": False})["exp"]
-        exp_att = jwt.decode(r.json()["token"], options={"verify_signature": False})["exp"]
+        exp_att = jwt.decode(attendee["token"], options={"verify_signature": False})["exp"]
         # at exp - 1 s (or earlier): accepted
         await asyncio.sleep(max(0.0, min(exp_user, exp_att) - 1.2 - time.time()))
         assert time.time() < min(exp_user, exp_att) - 0.5

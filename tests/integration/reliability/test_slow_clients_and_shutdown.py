@@ -11,8 +11,6 @@ Figures go to test-artifacts/reliability/.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import socket
 import time
@@ -24,46 +22,20 @@ import psutil
 import pytest
 
 from livevote.infra.embedded import EmbeddedStack, free_port
+from tests.support.artifacts import save_json
+from tests.support.events import join, live_event
 from tests.support.http import sse_events
-from tests.support.servers import serve_env as server_env
-from tests.support.servers import start_serve as start_server
-from tests.support.servers import stop_process, wait_ready
-
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "reliability"
-
-
-def _save(name: str, data: dict[str, Any]) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+from tests.support.servers import serve_env, start_serve, stop_process, wait_ready
 
 
 def _rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-async def _setup_event(c: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, str], str]:
-    name = f"h{os.getpid()}{time.monotonic_ns() % 10**6}"
-    body = {"username": name, "email": f"{name}@example.com", "password": "password123"}
-    assert (await c.post("/api/auth/register", json=body)).status_code == 201
-    login = await c.post(
-        "/api/auth/login", json={"email": body["email"], "password": "password123"}
-    )
-    host = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    r = await c.post("/api/events", json={"title": "Slow", "teams": [{"name": "A"}]}, headers=host)
-    ev = r.json()
-    team = ev["teams"][0]["id"]
-    await c.put(f"/api/events/{ev['id']}/stage", json={"team_id": team}, headers=host)
-    r = await c.put(f"/api/events/{ev['id']}/voting", json={"open": True}, headers=host)
-    assert r.status_code == 200
-    return ev, host, team
-
-
 async def _vote(c: httpx.AsyncClient, ev: dict[str, Any], team: str) -> int:
-    r = await c.post("/api/events/join", json={"code": ev["code"]})
-    c.cookies.clear()
-    att = {"Authorization": f"Bearer {r.json()['token']}"}
+    attendee = await join(c, ev["code"])
     v = await c.post(f"/api/events/{ev['id']}/votes", json={"team_id": team, "score": 3},
-                     headers=att)  # fmt: skip
+                     headers=attendee["headers"])  # fmt: skip
     return v.status_code
 
 
@@ -73,12 +45,12 @@ async def test_1000_stalled_sse_readers(tmp_path: Path) -> None:
     stack = EmbeddedStack(tmp_path / "embedded").start()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_server(server_env(stack, port, tmp_path / "app"), tmp_path / "server.log")
+    proc = start_serve(serve_env(stack, port, tmp_path / "app"), tmp_path / "server.log")
     stalled: list[socket.socket] = []
     try:
         await wait_ready(url)
         async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-            ev, _host, team = await _setup_event(c)
+            _host, ev, team = await live_event(c, title="Slow")
             rss_start = _rss(proc.pid)
             request = (
                 f"GET /api/events/{ev['id']}/stream HTTP/1.1\r\nHost: x\r\n"
@@ -151,28 +123,11 @@ async def test_1000_stalled_sse_readers(tmp_path: Path) -> None:
         "per_stream_kb": round((rss_open - rss_start) / 1000 / 1024, 1),
         "normal_reader_vote_latency_s": [round(x, 3) for x in latencies],
     }
-    _save("slow-clients", figures)
+    save_json("reliability", "slow-clients", figures)
     assert max(latencies) < 1.0, figures
     # bounded: the memory of 1,000 stalled streams does not keep growing with updates
     assert samples[-1] - samples[0] < 32 * 2**20, figures
     assert rss_open - rss_start < 200 * 2**20, figures
-
-
-def _serve_env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "REDIS_URL")}
-    env.update(
-        {
-            "LIVEVOTE_PORT": str(port),
-            "LIVEVOTE_HOST": "127.0.0.1",
-            "LIVEVOTE_DATA_DIR": str(data_dir),
-            "LIVEVOTE_DEMO": "false",
-            "LIVEVOTE_LOG_LEVEL": "WARNING",
-            "LIVEVOTE_LIMITS_ATTENDEE_PER_MINUTE": "100000",
-            "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "100000",
-            "LIVEVOTE_LIMITS_USER_PER_MINUTE": "100000",
-        }
-    )
-    return env
 
 
 @pytest.mark.timeout(240)
@@ -180,7 +135,8 @@ async def test_sigterm_drains_and_nothing_acknowledged_is_lost(tmp_path: Path) -
     data_dir = tmp_path / "data"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_server(_serve_env(data_dir, port), tmp_path / "serve.log")
+    env = serve_env(None, port, data_dir)
+    proc = start_serve(env, tmp_path / "serve.log")
     acked: list[tuple[str, str]] = []
     outcomes: dict[str, int] = {}
     stream_end: dict[str, Any] = {}
@@ -191,12 +147,10 @@ async def test_sigterm_drains_and_nothing_acknowledged_is_lost(tmp_path: Path) -
         # it is a client-side race, not a request the server dropped
         limits = httpx.Limits(max_connections=300, max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as c:
-            ev, _host, team = await _setup_event(c)
+            _host, ev, team = await live_event(c, title="Slow")
             attendees = []
             for _ in range(150):
-                r = await c.post("/api/events/join", json={"code": ev["code"]})
-                c.cookies.clear()
-                attendees.append(r.json())
+                attendees.append(await join(c, ev["code"]))
 
             async def read_stream() -> None:
                 try:
@@ -241,7 +195,8 @@ async def test_sigterm_drains_and_nothing_acknowledged_is_lost(tmp_path: Path) -
         assert acked, outcomes
         # restart on the same data dir: every acknowledged vote is there
         port2 = free_port()
-        proc = start_server(_serve_env(data_dir, port2), tmp_path / "serve2.log")
+        # the same database on the same data dir, on another port
+        proc = start_serve(env | {"LIVEVOTE_PORT": str(port2)}, tmp_path / "serve2.log")
         await wait_ready(f"http://127.0.0.1:{port2}")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port2}", timeout=30) as c:
             present = 0
@@ -264,7 +219,7 @@ async def test_sigterm_drains_and_nothing_acknowledged_is_lost(tmp_path: Path) -
         "server_exit_code": rc,
         "sse_stream": stream_end,
     }
-    _save("shutdown", figures)
+    save_json("reliability", "shutdown", figures)
     assert present == len(acked), figures
     assert results["results"][0]["votes"] >= len(acked), figures
     assert "500" not in outcomes, figures

@@ -174,14 +174,22 @@ async def test_same_id_other_body_is_409(client: httpx.AsyncClient) -> None:
     assert (await totals(client, e))["votes"]["tories"] == 10
 
 
-async def test_batches_of_one_box_add_up(client: httpx.AsyncClient) -> None:
+async def test_one_effective_report_per_box(client: httpx.AsyncClient, server_db: Any) -> None:
+    """A second plain report of a box is a 409 box-already-reported, nothing written; an
+    idempotent resend is still a 202; a correction (`corrects`) changes the box's counts."""
     u = await register_user(client)
     e = await create_election(client, u["headers"])
-    for i in range(3):
-        r = await send(client, e, report_body(f"b1-{i}", "b1", "london", {"tories": 5}))
-        assert r.status_code == 202
+    first = report_body("b1-0", "b1", "london", {"tories": 5})
+    assert (await send(client, e, first)).status_code == 202
+    r = await send(client, e, report_body("b1-1", "b1", "london", {"tories": 5}))
+    assert r.status_code == 409 and r.json()["type"].endswith("/box-already-reported")
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert (await send(client, e, first)).status_code == 202
+    fix = report_body("b1-2", "b1", "london", {"tories": 7}, corrects="b1-0")
+    assert (await send(client, e, fix)).status_code == 202
     t = await totals(client, e, "london")
-    assert t["votes"]["tories"] == 15 and t["reported_boxes"] == 1 and t["expected_boxes"] == 600
+    assert t["votes"]["tories"] == 7 and t["reported_boxes"] == 1 and t["expected_boxes"] == 600
+    assert await server_db["election_reports"].count_documents({"election_id": e["id"]}) == 2
 
 
 async def test_correction_moves_totals_by_the_difference(

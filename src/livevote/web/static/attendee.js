@@ -280,16 +280,20 @@
     showError("");
     const body = { code: data.code };
     if (name) body.name = name;
+    const ticket = LV.fair && LV.fair.ticket(); // one person, one vote: fair_attendee.js
+    if (ticket) body.ticket = ticket;
     try {
       const out = await api("/api/events/join", { method: "POST", body });
-      joined = { attendee_id: out.attendee_id, name: name || "" };
+      joined = { attendee_id: out.attendee_id, name: out.name || name || "" };
       writeJSON(joinedKey, joined);
+      if (LV.fair) LV.fair.joined();
       announce(
         stageTeam()
           ? t("You joined. {team} is on stage.", { team: stageTeam().name })
           : t("You joined. Waiting for the first team."),
       );
       render();
+      if (ticket) restore(); // a ticket used on another phone: its votes come back too
     } catch (err) {
       showError(problem(err));
     }
@@ -308,6 +312,7 @@
       const body = scores ? { team_id: team.id, scores } : { team_id: team.id, score };
       const out = await api(`/api/events/${eventId}/votes`, { method: "POST", body });
       if (scores) score = Math.round((out.score / pointsScale()) * 10) / 10;
+      if (LV.fair) LV.fair.keepReceipt(team, score, out && out.receipt);
       markVoted(team.id, score);
       justVoted.add(team.id);
       if (navigator.vibrate) navigator.vibrate(30);
@@ -383,6 +388,7 @@
     restored = true;
     renderedKey = null;
     render();
+    if (!joined && LV.fair && LV.fair.pendingTicket()) join(""); // a scanned ticket link
   }
 
   render();

@@ -1,12 +1,12 @@
-// livevote — election results screen: national bars, per-city drill-down and reporting
-// progress, fed by Server-Sent Events (GET /api/elections/{id}/stream, `event: state`,
-// each message a full snapshot). Built on livevote.js (LV): DOM through LV.h, never
+// livevote — election results screen: national bars (each party in its own colour, in the
+// election's display order: a party never changes colour or place), per-city drill-down and
+// reporting progress, fed by Server-Sent Events (GET /api/elections/{id}/stream,
+// `event: state`, each message a full snapshot). Built on livevote.js (LV): DOM through LV.h, never
 // innerHTML with user-typed names; the stream through LV.live, which reconnects on its own.
 "use strict";
 
 (function () {
-  const PALETTE = ["#60a5fa", "#f87171", "#fbbf24", "#34d399", "#a78bfa", "#f472b6",
-    "#22d3ee", "#fb923c", "#a3e635", "#e879f9"];
+  const FALLBACK = "#94a3b8";
   const { h } = LV;
   const boot = LV.data();
   const $ = (id) => document.getElementById(id);
@@ -15,8 +15,7 @@
   let selected = null; // city name, or null for national
 
   function colour(party) {
-    const i = state ? state.parties.indexOf(party) : 0;
-    return PALETTE[(i < 0 ? 0 : i) % PALETTE.length];
+    return (state && state.colours && state.colours[party]) || FALLBACK;
   }
 
   function sum(votes) {
@@ -25,14 +24,14 @@
 
   function renderBars(scope) {
     const total = sum(scope.votes);
-    const rows = state.parties
-      .map((p) => ({ party: p, votes: scope.votes[p] || 0 }))
-      .sort((a, b) => b.votes - a.votes || a.party.localeCompare(b.party));
+    const rows = state.parties.map((p) => ({ party: p, votes: scope.votes[p] || 0 }));
     const max = Math.max(1, ...rows.map((r) => r.votes));
+    const lead = leader(scope.votes);
     $("bars").replaceChildren(...rows.map((r) => {
       const pct = total ? (100 * r.votes) / total : 0;
-      return h("li", { class: "el-bar", "data-party": r.party },
-        h("span", { class: "el-party", text: r.party }),
+      return h("li", { class: "el-bar" + (r.party === lead ? " lead" : ""), "data-party": r.party },
+        h("span", { class: "el-party" },
+          h("i", { class: "el-swatch", style: `background:${colour(r.party)}` }), r.party),
         h("span", { class: "el-track" },
           h("i", { style: `width:${(100 * r.votes) / max}%;background:${colour(r.party)}` })),
         h("span", { class: "el-votes num", text: fmt.format(r.votes) }),
@@ -72,7 +71,9 @@
           lead ? h("i", { class: "el-swatch", style: `background:${colour(lead)}` }) : null,
           lead || "no votes yet"),
         h("span", { class: "el-city-boxes num",
-          text: `${fmt.format(c.reported_boxes)} / ${fmt.format(c.expected_boxes)} boxes` })));
+          text: `${fmt.format(c.reported_boxes)} / ${fmt.format(c.expected_boxes)} boxes` }),
+        h("span", { class: "el-city-meter", "aria-hidden": "true" },
+          h("i", { style: `width:${c.expected_boxes ? Math.min(100, (100 * c.reported_boxes) / c.expected_boxes) : 0}%` }))));
     }));
   }
 
