@@ -16,6 +16,7 @@ from livevote.activities.stream import install as install_activity_streams
 from livevote.config import Settings
 from livevote.errors import handle_exception
 from livevote.events.controllers import route_handlers as event_routes
+from livevote.events.jury_controllers import route_handlers as jury_routes
 from livevote.events.pages import route_handlers as event_pages
 from livevote.events.stream import install as install_event_streams
 from livevote.infra import health
@@ -59,6 +60,7 @@ def create_app(
             *health.route_handlers,
             *account_routes,
             *event_routes,
+            *jury_routes,
             *event_pages,
             *activity_routes,
             *election_routes,

@@ -17,9 +17,10 @@ from livevote.accounts.repository import DuplicateKeyError, UserRepository
 from livevote.activities.demo import seed_activities
 from livevote.config import Settings
 from livevote.errors import Conflict
+from livevote.events.jury import JuryService
 from livevote.events.service import EventService
 from livevote.infra.auth import hash_password
-from livevote.infra.mongo import apply_indexes
+from livevote.infra.mongo import Doc, apply_indexes
 from livevote.infra.resources import utc_now
 from livevote.polls.demo import seed_polls
 from livevote.tallies.demo import seed_election_mid_count
@@ -30,6 +31,21 @@ DEMO_EMAIL = "demo@livevote.dev"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - published demo credential
 DEMO_CODE = "DEMO42"
 DEMO_TEAMS = ["Solar Sprout", "ByteBakers", "Quiet Cities", "OpenTide", "Nimbus Health"]
+DEMO_CRITERIA = [
+    {"name": "Pitch", "weight": 2},
+    {"name": "Product", "weight": 1},
+    {"name": "Impact", "weight": 1},
+]
+DEMO_JURY_WEIGHT = 0.4
+# Two jurors; the first has already scored the first two teams, so the host console's
+# progress grid and the results show the jury at once.
+DEMO_JURORS = {
+    "Grace Hopper": [
+        {"Pitch": 4, "Product": 5, "Impact": 4},
+        {"Pitch": 3, "Product": 4, "Impact": 5},
+    ],
+    "Linus Pauling": [],
+}
 
 
 async def seed_demo(db: Any, settings: Settings) -> None:
@@ -49,15 +65,18 @@ async def seed_demo(db: Any, settings: Settings) -> None:
             max_score=5,
             results="live",
             code=DEMO_CODE,
+            criteria=DEMO_CRITERIA,
+            jury_weight=DEMO_JURY_WEIGHT,
         )
     except Conflict:  # created concurrently by another process
         return
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    links = await seed_jury(events, event, base)
     await seed_activities(db, str(event["_id"]))
     await seed_polls(db, str(host["_id"]))
     first = next(iter(event["teams"]))
     event = await events.put_on_stage(event=event, team_id=first)
     await events.set_voting(event=event, open_=True)
-    base = settings.public_url or f"http://{settings.host}:{settings.port}"
     log.warning(
         "demo event seeded: host login %s / %s, join code %s, screen %s/screen/%s",
         DEMO_EMAIL,
@@ -71,6 +90,27 @@ async def seed_demo(db: Any, settings: Settings) -> None:
         f"{DEMO_CODE} at {base}/e/{DEMO_CODE}; projector: {base}/screen/{DEMO_CODE}; "
         f"newsroom: {base}/newsroom"
     )
+    for name, link in links.items():
+        print(f"demo: juror {name}: {link}")
+
+
+async def seed_jury(events: EventService, event: Doc, base: str) -> dict[str, str]:
+    """The demo jury: its members' secret links (printed once, like the host's console)."""
+    jury = JuryService.of(events)
+    teams = list(event["teams"])
+    links = {}
+    for name, sheets in DEMO_JURORS.items():
+        juror = await jury.add_juror(event=event, name=name, base=base)
+        links[name] = juror.link
+        doc = await jury.authenticate(event=await events.load(str(event["_id"])), token=juror.token)
+        for team_id, scores in zip(teams, sheets, strict=False):
+            await jury.put_sheet(
+                event=await events.load(str(event["_id"])),
+                juror=doc,
+                team_id=team_id,
+                scores=scores,
+            )
+    return links
 
 
 async def _demo_host(db: Any) -> Any:

@@ -302,6 +302,9 @@ async def answer_on_phone(phone: Page, kind: str, lang: str) -> None:
 async def check(page: Page, name: str, lang: str, *, shot: bool = True) -> None:
     """axe at WCAG 2.2 AA, a phone page that fits 320 px and a screen that fits 1080 px, and a
     screenshot to look at."""
+    if shot:  # first, so a failing check still leaves the picture to look at
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / f"{name}-{lang}.png"), full_page=True)
     await assert_accessible(page, f"{name}-{lang}")
     if page.viewport_size and page.viewport_size["width"] == 320:
         width = await page.evaluate("document.documentElement.scrollWidth")
@@ -309,9 +312,6 @@ async def check(page: Page, name: str, lang: str, *, shot: bool = True) -> None:
     if page.viewport_size and page.viewport_size["height"] == 1080:  # a projector doesn't scroll
         height = await page.evaluate("document.documentElement.scrollHeight")
         assert height <= 1080, f"{name}-{lang} is {height} px tall"
-    if shot:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SHOTS / f"{name}-{lang}.png"), full_page=True)
 
 
 def said(lang: str, msgid: str, **values: str) -> str:

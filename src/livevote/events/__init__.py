@@ -13,6 +13,17 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     schemas.py       msgspec structs in (strict) and out
     views.py         event document → public view, results, recount view, export (pure)
     stream.py        SSE: the channels `event:<id>` / `event:<id>:host` and their state
+  The pitch competition (criteria, jury, reveal, report — DESIGN.md "The pitch competition"):
+    jury.py          JuryService: criteria, jurors, score sheets, the lock, duplicate
+    jury_controllers.py  its API (criteria, jurors, jury, reveal/next, duplicate, report)
+                     and the juror page /jury/{id}
+    jury_repository.py   jurors, jury_sheets and the jury fields of the event document
+    jury_rules.py    pure checks: criteria, complete in-range sheets, the token hash
+    jury_schemas.py  its bodies and answers
+    jury_recount.py  the jury tally rebuilt from the sheets (part of every events recount)
+    standings.py     results: audience + jury → final, rank and the tie-breaks (pure)
+    reveal.py        the reveal ceremony, one place at a time, last to first
+    report.py        the printable report page (podium, table, SVG chart, criteria)
   One person, one vote (DESIGN.md; kept apart from the vote and join write paths):
     admission.py     admission modes, tickets (issue, claim, revoke), returning credentials,
                      the join rate
@@ -60,6 +71,16 @@ Rules and where each lives:
   `counted.<id>` markers keep counting; `livevote recount events --fix` drops the markers.
 - Export never leaks attendee ids (views.voter_hash) nor starts a cell with a formula
   (views._cell).
+- Criteria change only before anyone scored: check-and-set in jury_repository.set_criteria
+  (409 criteria-locked).
+- One sheet per juror per team, replaced whole: unique index `one_sheet_per_juror_per_team`
+  (indexes/jury_sheets.json), jury_repository.put_sheet.
+- No sheet after the lock (409 jury-locked): every slot flagged, the sheet write matches only
+  an unflagged slot (jury_repository.lock_slots / put_sheet).
+- Juror tokens are stored as SHA-256 hashes only: unique `juror_token_unique`
+  (indexes/jurors.json), jury_rules.token_hash.
+- Final score and ties: standings.py (final, then jury average, then audience votes, then a
+  shared rank).
 - One ticket, one attendee: check-and-set on the ticket document
   (fairness_repository.claim_ticket); a later claim answers the same attendee.
 - A join with a credential of the event is the same attendee (admission.admit); new
@@ -72,7 +93,7 @@ Rules and where each lives:
 - The ledger lists what the tallies hold at one instant (the applied batches up to
   `batch_seq`), in counting order (batch sequence), with no link to a person (ledger.py).
 Indexes: indexes/events.json, teams.json, attendees.json, event_votes.json,
-event_batches.json, event_tickets.json, event_audit.json.
+event_batches.json, event_tickets.json, event_audit.json, jurors.json, jury_sheets.json.
 """
 
 from livevote.events.service import EventService, provide_events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
@@ -63,6 +64,8 @@ class EventsController(Controller):
             team_names=[t.name for t in data.teams],
             max_score=data.max_score,
             results=data.results,
+            criteria=[msgspec.to_builtins(c) for c in data.criteria] if data.criteria else None,
+            jury_weight=data.jury_weight,
             admission=data.admission,
         )
         return views.public_view(event)
@@ -237,13 +240,11 @@ class EventsController(Controller):
         events: EventService,
         attendee: Principal,
     ) -> VoteOut:
-        receipt = await events.cast_vote(
-            event_id=event_id,
-            attendee=attendee,
-            team_id=data.team_id,
-            score=data.score,
+        score, scores = data.given()
+        points, receipt = await events.cast_vote(
+            event_id=event_id, attendee=attendee, team_id=data.team_id, score=score, scores=scores
         )
-        return VoteOut(event_id, data.team_id, data.score, receipt)
+        return VoteOut(event_id, data.team_id, points, receipt, scores)
 
     @get("/{event_id:str}/me", dependencies=ATTENDEE)
     async def me(

@@ -25,6 +25,7 @@ from litestar.response import Redirect, Template
 
 from livevote.config import Settings
 from livevote.events import views
+from livevote.events.reveal import reveal_state
 from livevote.events.service import EventService, normalise_code, provide_events
 from livevote.infra.mongo import Doc
 from livevote.web import render
@@ -48,6 +49,7 @@ def page_view(doc: Doc | None) -> dict[str, Any] | None:
     view: dict[str, Any] = msgspec.to_builtins(views.public_view(doc))
     if view.get("results_visible"):
         view["results"] = msgspec.to_builtins(views.results(doc))
+    view["reveal"] = reveal_state(doc)
     return view
 
 

@@ -39,6 +39,7 @@ from bson import ObjectId
 
 from livevote.errors import NotFound, ServiceUnavailable
 from livevote.events import joins, votes
+from livevote.events.jury_recount import with_jury
 from livevote.events.repository import Database, EventRepository, window_of
 from livevote.events.views import TEAM_DIFFERENCE as TEAM
 from livevote.infra import metrics
@@ -254,7 +255,10 @@ async def recount(db: Database, *, scope_id: str | None, fix: bool) -> list[Reco
     """The recount contract (infra/recount.py): one report per event (or for `scope_id`)."""
     repo = EventRepository(db)
     ids = [scope_id] if scope_id else await repo.all_ids()
-    return [await recount_event(repo, event_id, fix=fix) for event_id in ids]
+    return [
+        await with_jury(repo, await recount_event(repo, event_id, fix=fix), fix=fix)
+        for event_id in ids
+    ]
 
 
 def add_recount(domains: Any) -> None:

@@ -172,7 +172,8 @@ class EventRepository:
                     "voting_open": True,
                     "voting_team": stage,
                     "status": "live",
-                    "voting_opened": True,  # admission mode is fixed from now on (admission.py)
+                    # admission mode (admission.py) and criteria (jury.py) are fixed from now on
+                    "voting_opened": True,
                     "updated_at": now,
                 },
                 "$inc": _NEXT_WINDOW,

@@ -13,6 +13,20 @@ JoinCode = Annotated[str, msgspec.Meta(min_length=4, max_length=12, pattern=r"^[
 Admission = Literal["open", "tickets"]
 # A ticket as printed (XXXX-XXXX-XXXX-XXXX) or typed (any case, spaces); checked by admission.py.
 TicketText = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 -]+\Z")]
+# Criterion names are keys of stored documents: no leading `$`, no `.`, no control characters.
+CriterionName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^(?!\$)[^.\x00-\x1f]+\Z")
+]
+# Whole weights keep every tally an exact integer (a vote's points are Σ weight × score).
+Weight = Annotated[int, msgspec.Meta(ge=1, le=10)]
+JuryWeight = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+class Criterion(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A score-sheet criterion (in and out): its name and its weight in the sheet's mean."""
+
+    name: CriterionName
+    weight: Weight = 1
 
 
 class TeamIn(Input):
@@ -24,6 +38,8 @@ class CreateEventIn(Input):
     teams: Annotated[list[TeamIn], msgspec.Meta(max_length=50)] = []
     max_score: MaxScore = 5
     results: Literal["live", "hidden"] = "live"
+    criteria: Annotated[list[Criterion], msgspec.Meta(min_length=1, max_length=8)] | None = None
+    jury_weight: JuryWeight = 0.0
     admission: Admission = "open"
 
 
@@ -86,8 +102,19 @@ class RevokedOut(msgspec.Struct):
 
 class VoteIn(Input):
     team_id: IdStr
-    # Bounds depend on the event's max_score: checked by the service (422), not here.
-    score: int
+    # Bounds and keys depend on the event's max_score and criteria: checked by the service
+    # (422), not here. `scores` for any event; a plain `score` counts on every criterion.
+    # Either may be left out, neither may be null (a null is a wrong type: 400).
+    score: int | msgspec.UnsetType = msgspec.UNSET
+    scores: Annotated[dict[str, int], msgspec.Meta(max_length=16)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+
+    def given(self) -> tuple[int | None, dict[str, int] | None]:
+        """(score, scores), None for the one left out."""
+        score = None if isinstance(self.score, msgspec.UnsetType) else self.score
+        scores = None if isinstance(self.scores, msgspec.UnsetType) else self.scores
+        return score, scores
 
 
 class TeamView(msgspec.Struct):
@@ -113,15 +140,36 @@ class EventView(msgspec.Struct):
     results_visible: bool
     admission: str = "open"  # open | tickets (admission.py)
     activity: str | None = None  # the live activity (activities domain), if any
+    criteria: list[Criterion] = []
+    jury_weight: float = 0.0
+    jury_locked: bool = False
+    jurors: int = 0
 
 
-class ResultRow(msgspec.Struct):
+class AudienceResult(msgspec.Struct):
+    votes: int
+    average: float
+
+
+class JuryResult(msgspec.Struct):
+    jurors: int
+    average: float
+
+
+class ResultRow(msgspec.Struct, kw_only=True):
+    """A team's result (standings.py): `votes`/`score_sum`/`average` are the audience's, as
+    in the first stage; `audience`, `jury` and `final` the pitch-competition result; `rank`
+    is by final (ties: jury average, then audience votes, then shared)."""
+
     team_id: str
     name: str
     votes: int
     score_sum: int
     average: float
     rank: int
+    audience: AudienceResult
+    jury: JuryResult
+    final: float
 
 
 class ResultsView(msgspec.Struct):
@@ -144,8 +192,9 @@ class JoinOut(msgspec.Struct):
 class VoteOut(msgspec.Struct):
     event_id: str
     team_id: str
-    score: int
+    score: int  # the vote's points: its score, or Σ weight × score over several criteria
     receipt: str  # keep it: its sha-256 is in the public ledger (ledger.py)
+    scores: dict[str, int] | None = None
 
 
 class MyVote(msgspec.Struct):

@@ -36,6 +36,8 @@ from livevote.events import recount as recounting
 from livevote.events.admission import Caller, Joined
 from livevote.events.fairness_repository import FairnessRepository
 from livevote.events.joins import Joiner
+from livevote.events.jury_recount import with_jury
+from livevote.events.jury_rules import jury_fields
 from livevote.events.ledger import new_receipt, receipt_hash
 from livevote.events.repository import Database, EventRepository
 from livevote.events.views import results_visible
@@ -155,6 +157,8 @@ class EventService:
         max_score: int,
         results: str,
         code: str | None = None,
+        criteria: list[Doc] | None = None,
+        jury_weight: float = 0.0,
         admission: str = "open",
     ) -> Doc:
         now = self.clock()
@@ -184,6 +188,8 @@ class EventService:
             "attendees": 0,
             "last_batch": "",  # the counting chain (infra/batchcount.py): see votes.py
             "batch_seq": 0,
+            # The pitch competition (jury.py): criteria, the jury and the reveal ceremony.
+            **jury_fields(criteria, jury_weight),
             "created_at": now,
             "updated_at": now,
         }
@@ -262,9 +268,10 @@ class EventService:
         return updated
 
     async def recount(self, *, event: Doc, fix: bool) -> RecountReport:
-        return await recounting.recount_event(
+        counted = await recounting.recount_event(
             self.repo, str(event["_id"]), fix=fix, clock=self.clock
         )
+        return await with_jury(self.repo, counted, fix=fix, clock=self.clock)
 
     # -- attendees ----------------------------------------------------------------------
     async def join(
@@ -295,11 +302,18 @@ class EventService:
         return attendee_id
 
     async def cast_vote(
-        self, *, event_id: str, attendee: Principal, team_id: str, score: int
-    ) -> str:
-        """Cast a vote; returns its receipt (only its hash is stored: ledger.py)."""
+        self,
+        *,
+        event_id: str,
+        attendee: Principal,
+        team_id: str,
+        score: int | None,
+        scores: dict[str, int] | None = None,
+    ) -> tuple[int, str]:
+        """Cast a vote; returns its points (a single criterion: the score itself) and its
+        receipt (only its hash is stored: ledger.py)."""
         receipt = new_receipt()
-        await votes.cast_vote(
+        points = await votes.cast_vote(
             self.repo,
             event_id=event_id,
             attendee=attendee,
@@ -308,8 +322,9 @@ class EventService:
             now=self.clock(),
             receipt_hash=receipt_hash(receipt),
             submit=self._votes.submit if self._votes is not None else None,
+            scores=scores,
         )
-        return receipt
+        return points, receipt
 
     async def my_votes(self, *, event: Doc, attendee: Principal) -> tuple[Doc | None, list[Doc]]:
         check_attendee(event, attendee)

@@ -3,7 +3,8 @@
 Channels: `event:<id>` (public: results only when visible) and `event:<id>:host` (results
 always). All public state lives in the one event document, so watching `events` is enough
 and a snapshot is one read. Payload (`event: state`): the public event view fields plus
-`results` (list of {team_id, name, votes, score_sum, average, rank}) or null.
+`results` (list of {team_id, name, votes, score_sum, average, rank, audience, jury, final})
+or null, and `reveal` (reveal.py) or null.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import msgspec
 
 from livevote.events import views
+from livevote.events.reveal import reveal_state
 from livevote.events.service import EventService
 from livevote.infra.broadcaster import Broadcaster, Doc, document_id
 
@@ -29,6 +31,7 @@ def state_payload(event: Doc, *, host: bool) -> dict[str, Any]:
     state: dict[str, Any] = msgspec.to_builtins(views.public_view(event))
     show = host or views.results_visible(event)
     state["results"] = msgspec.to_builtins(views.results(event)) if show else None
+    state["reveal"] = reveal_state(event)  # the ceremony: what the screen shows, for all
     return state
 
 

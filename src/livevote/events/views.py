@@ -9,6 +9,7 @@ import io
 from typing import Any
 
 from livevote.events.schemas import (
+    Criterion,
     EventView,
     RecountOut,
     ResultRow,
@@ -16,6 +17,7 @@ from livevote.events.schemas import (
     TallyDifference,
     TeamView,
 )
+from livevote.events.standings import criteria_of, jury_weight_of, standings
 from livevote.infra.mongo import Doc
 from livevote.infra.recount import RecountReport
 
@@ -56,23 +58,16 @@ def public_view(event: Doc) -> EventView:
         results_visible=results_visible(event),
         admission=str(event.get("admission") or "open"),
         activity=event.get("activity") or None,
+        criteria=[Criterion(name=c["name"], weight=int(c["weight"])) for c in criteria_of(event)],
+        jury_weight=jury_weight_of(event),
+        jury_locked=bool(event.get("jury_locked")),
+        jurors=len(event.get("jurors") or {}),
     )
 
 
 def results(event: Doc) -> list[ResultRow]:
-    """Per team totals; rank by average score (ties share a rank: 1, 2, 2, 4)."""
-    tally = event.get("tally") or {}
-    rows = []
-    for tid, name in ordered_teams(event):
-        t = tally.get(tid) or {}
-        votes, score_sum = int(t.get("votes", 0)), int(t.get("score_sum", 0))
-        average = round(score_sum / votes, 2) if votes else 0.0
-        rows.append(ResultRow(tid, name, votes, score_sum, average, 0))
-    ordered = sorted(rows, key=lambda r: -r.average)
-    for i, row in enumerate(ordered):
-        prev = ordered[i - 1] if i else None
-        row.rank = prev.rank if prev is not None and prev.average == row.average else i + 1
-    return rows
+    """Per team: audience, jury, final and rank (rules in standings.py)."""
+    return standings(event)
 
 
 # A recount difference names the team it is about: `what` = "team <team id>".
@@ -99,7 +94,8 @@ def recount_view(report: RecountReport) -> RecountOut:
                 d.counted["score_sum"],
             )
             for d in report.differences
-            if d.what.startswith(TEAM_DIFFERENCE)  # the attendee count has no row here
+            # the attendee count and the jury have no row here (see `livevote recount`)
+            if d.what.startswith(TEAM_DIFFERENCE)
         ],
     )
 
@@ -148,9 +144,24 @@ def export_csv(
     the host voided someone) the voids."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["rank", "team_id", "team", "votes", "score_sum", "average"])
+    w.writerow(
+        [
+            "rank",
+            "team_id",
+            "team",
+            "votes",
+            "score_sum",
+            "average",
+            "jurors",
+            "jury_average",
+            "final",
+        ]
+    )
     for r in sorted(rows, key=lambda r: r.rank):
-        w.writerow([r.rank, r.team_id, _cell(r.name), r.votes, r.score_sum, r.average])
+        audience = [r.votes, r.score_sum, r.average]
+        w.writerow(
+            [r.rank, r.team_id, _cell(r.name), *audience, r.jury.jurors, r.jury.average, r.final]
+        )
     w.writerow([])
     w.writerow(["at", "team_id", "team", "voter", "score", "voided"])
     for v in log:

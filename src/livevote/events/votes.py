@@ -56,7 +56,8 @@ from enum import StrEnum
 
 from bson import ObjectId
 
-from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from livevote.events.jury_rules import vote_points
 from livevote.events.repository import EventRepository, voting_guard, window_of
 from livevote.infra import metrics
 from livevote.infra.auth import Principal
@@ -140,13 +141,15 @@ async def cast_vote(
     event_id: str,
     attendee: Principal,
     team_id: str,
-    score: int,
+    score: int | None,
     now: datetime,
     submit: SubmitVote | None = None,
+    scores: dict[str, int] | None = None,
     receipt_hash: str = "",
-) -> None:
-    """Record one vote (counted in a batch: see the module docstring), or raise 404/422/409.
-    `receipt_hash` is stored with it for the ledger (ledger.py)."""
+) -> int:
+    """Record one vote (counted in a batch: see the module docstring), or raise 404/422/409;
+    returns its points (jury_rules.vote_points). `receipt_hash` is stored with it for the
+    ledger (ledger.py)."""
     event = await _event_for_vote(repo, event_id, fresh=False)
     event_id = str(event["_id"])  # canonical form, as stored in the votes
     check_attendee(event, attendee)
@@ -157,9 +160,7 @@ async def cast_vote(
         event, fresh = await _event_for_vote(repo, event_id, fresh=True), True
     if team_id not in (event.get("teams") or {}):
         raise NotFound(f"team {team_id!r} is not part of this event")
-    max_score = int(event["max_score"])
-    if not 1 <= score <= max_score:
-        raise ValidationFailed(f"score must be between 1 and {max_score}")
+    score = vote_points(event, score, scores)  # criteria and bounds (jury_rules.py): 422
     if not _open_for(event, team_id):
         metrics.business("event_vote", "closed")
         raise Conflict("voting for this team is not open", type="voting-closed")
@@ -180,6 +181,7 @@ async def cast_vote(
         metrics.business("event_vote", "closed")
         raise Conflict("voting for this team is not open", type="voting-closed")
     metrics.business("event_vote")
+    return score
 
 
 async def count_one(repo: EventRepository, event_id: str, ballot: Ballot) -> Fate:

@@ -82,6 +82,9 @@ async def test_create_view_join_vote_results(client: httpx.AsyncClient, server_d
         "score_sum": 6,
         "average": 6.0,
         "rank": 1,
+        "audience": {"votes": 1, "average": 6.0},
+        "jury": {"jurors": 0, "average": 0.0},
+        "final": 6.0,
     }
     assert rows[t1]["votes"] == 0 and rows[t1]["rank"] == 2
     r = await client.put(

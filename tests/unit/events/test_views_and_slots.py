@@ -32,11 +32,12 @@ def event(tally: dict[str, tuple[int, int]], **extra: object) -> dict[str, objec
     }
 
 
-def test_ranks_share_ties_and_skip() -> None:
-    ev = event({"a": (2, 8), "b": (1, 4), "c": (4, 20), "d": (0, 0)})
+def test_ranks_break_ties_by_votes_then_share_and_skip() -> None:
+    # a and b tie on average (no jury): more audience votes first; b and e tie on everything
+    ev = event({"a": (2, 8), "b": (1, 4), "c": (4, 20), "d": (0, 0), "e": (1, 4)})
     rows = {r.team_id: (r.average, r.rank) for r in views.results(ev)}
-    assert rows == {"c": (5.0, 1), "a": (4.0, 2), "b": (4.0, 2), "d": (0.0, 4)}
-    assert [r.team_id for r in views.results(ev)] == ["a", "b", "c", "d"]  # team order kept
+    assert rows == {"c": (5.0, 1), "a": (4.0, 2), "b": (4.0, 3), "e": (4.0, 3), "d": (0.0, 5)}
+    assert [r.team_id for r in views.results(ev)] == ["a", "b", "c", "d", "e"]  # team order
 
 
 def test_public_view_derives_on_stage_from_the_event_document() -> None:

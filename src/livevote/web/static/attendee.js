@@ -66,7 +66,64 @@
     ];
   }
 
+  // Several criteria (events/standings.py): one row of score buttons per criterion; a vote's
+  // points are Σ weight × score, shown back on the 1..max scale. One criterion: as always.
+  function criteria() {
+    return (state && state.criteria) || [];
+  }
+  function pointsScale() {
+    const list = criteria();
+    return list.length > 1 ? list.reduce((sum, c) => sum + (Number(c.weight) || 1), 0) : 1;
+  }
+  const shown = (value) => (Number.isInteger(value) ? String(value) : value.toFixed(1));
+
+  function criteriaForm(team, list) {
+    const cols = maxScore <= 5 ? maxScore : Math.ceil(maxScore / 2);
+    const rows = list.map((c, i) => {
+      const options = [];
+      for (let n = 1; n <= maxScore; n += 1) {
+        options.push(
+          h(
+            "label",
+            { class: "score-option" },
+            h("input", { type: "radio", name: `c${i}`, value: n, required: true, "aria-label": t("{criterion}: {score} out of {max}", { criterion: c.name, score: n, max: maxScore }) }),
+            h("span", { "aria-hidden": "true" }, LV.num(n)),
+          ),
+        );
+      }
+      return h(
+        "fieldset",
+        { class: "scores criterion", dataset: { criterion: c.name, index: i } },
+        h("legend", {}, c.name, h("small", { class: "weight" }, `× ${c.weight}`)),
+        h("div", { class: "score-grid", style: `--cols:${cols}` }, options),
+      );
+    });
+    const form = h(
+      "form",
+      { id: "vote-form", novalidate: true, "aria-label": t("Your scores for {team}", { team: team.name }) },
+      rows,
+      h("div", { class: "score-scale" }, h("span", {}, t("{score} = weak", { score: 1 })), h("span", {}, t("{score} = outstanding", { score: maxScore }))),
+      h("button", { class: "btn primary big", type: "submit", id: "vote-submit" }, t("Send my scores")),
+    );
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const scores = {};
+      for (const fieldset of form.querySelectorAll("fieldset.criterion")) {
+        const picked = fieldset.querySelector("input:checked");
+        if (!picked) {
+          showError(t("Pick a score for {criterion}.", { criterion: fieldset.dataset.criterion }));
+          fieldset.querySelector("input").focus();
+          return;
+        }
+        scores[fieldset.dataset.criterion] = Number(picked.value);
+      }
+      castVote(team, null, scores);
+    });
+    return form;
+  }
+
   function scoreForm(team) {
+    if (criteria().length > 1) return criteriaForm(team, criteria());
     const cols = maxScore <= 5 ? maxScore : Math.ceil(maxScore / 2);
     const options = [];
     for (let i = 1; i <= maxScore; i += 1) {
@@ -162,7 +219,7 @@
       const fresh = justVoted.has(team.id);
       const detail =
         typeof score === "number"
-          ? t("You gave {team} {score} out of {max}.", { team: team.name, score, max: maxScore })
+          ? t("You gave {team} {score} out of {max}.", { team: team.name, score: shown(score), max: maxScore })
           : t("Your vote for {team} is counted.", { team: team.name });
       return [
         h("span", { class: "eyebrow" }, t("On stage now")),
@@ -242,7 +299,7 @@
     }
   }
 
-  async function castVote(team, score) {
+  async function castVote(team, score, scores) {
     if (sending) return;
     sending = true;
     showError("");
@@ -252,12 +309,14 @@
       button.textContent = t("Sending…");
     }
     try {
-      const out = await api(`/api/events/${eventId}/votes`, { method: "POST", body: { team_id: team.id, score } });
+      const body = scores ? { team_id: team.id, scores } : { team_id: team.id, score };
+      const out = await api(`/api/events/${eventId}/votes`, { method: "POST", body });
+      if (scores) score = Math.round((out.score / pointsScale()) * 10) / 10;
       if (LV.fair) LV.fair.keepReceipt(team, score, out && out.receipt);
       markVoted(team.id, score);
       justVoted.add(team.id);
       if (navigator.vibrate) navigator.vibrate(30);
-      announce(t("Vote received: {score} out of {max} for {team}.", { score, max: maxScore, team: team.name }));
+      announce(t("Vote received: {score} out of {max} for {team}.", { score: shown(score), max: maxScore, team: team.name }));
     } catch (err) {
       if (err instanceof ApiError && err.status === 409 && err.type === "already-voted") {
         markVoted(team.id, null);
@@ -287,6 +346,7 @@
 
   let lastLeader = (LV.leader(LV.resultList(state && state.results)) || {}).team_id || null;
   function applyState(next) {
+    document.dispatchEvent(new CustomEvent("lv:state", { detail: next })); // reveal.js
     const before = stageTeam();
     const wasOpen = state && state.voting_open;
     state = next;
@@ -317,7 +377,7 @@
       const me = await api(`/api/events/${eventId}/me`);
       joined = { attendee_id: me.attendee_id, name: me.name || (joined && joined.name) || "" };
       writeJSON(joinedKey, joined);
-      for (const v of me.votes || []) voted[v.team_id] = v.score;
+      for (const v of me.votes || []) voted[v.team_id] = Math.round((v.score / pointsScale()) * 10) / 10;
       writeJSON(votedKey, voted);
     } catch (err) {
       if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {

@@ -382,6 +382,7 @@
     LV.live(`/api/events/${eventId}/stream`, {
       onState(next) {
         state = next;
+        document.dispatchEvent(new CustomEvent("lv:state", { detail: next })); // host_jury.js
         if (LV.resultList(next.results)) results = next.results;
         else scheduleResults();
         render();

@@ -108,6 +108,7 @@
   let lastLeader = (LV.leader(LV.resultList(state.results)) || {}).team_id || null;
   let lastEnded = LV.isEnded(state);
   function applyState(next) {
+    document.dispatchEvent(new CustomEvent("lv:state", { detail: next })); // reveal.js
     state = next;
     const team = stageTeam();
     if (state.stage !== lastStage && team) LV.announce(t("{team} is on stage.", { team: team.name }));
