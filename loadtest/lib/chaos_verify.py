@@ -96,20 +96,30 @@ async def _verify_events(
             r = await c.post(f"/api/events/{eid}/recount", headers=w.host_headers)
             r.raise_for_status()
         # read the votes again: a fix finishes what an outage left half-done, counting a
-        # stranded vote while its window is open and deleting it (409 on retry) once it closed
-        stored_after: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-        async for d in db["event_votes"].find({"event_id": {"$in": event_ids}}):
-            stored_after[(d["event_id"], d["team_id"], d["attendee_id"])].append(int(d["score"]))
+        # stranded vote while its window is open and deleting it (409 on retry) once it closed;
+        # a request still in flight from the run may land a moment later, so allow it to settle
+        settle = time.monotonic() + 15
+        while True:
+            stored_after: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+            async for d in db["event_votes"].find({"event_id": {"$in": event_ids}}):
+                key = (d["event_id"], d["team_id"], d["attendee_id"])
+                stored_after[key].append(int(d["score"]))
+            after = 0
+            for eid in event_ids:
+                rows = (await c.get(f"/api/events/{eid}/results")).json()["results"]
+                for row in rows:
+                    want = recounted(eid, row["team_id"], stored_after)
+                    after += [row["votes"], row["score_sum"]] != want
+                finals[eid] = rows
+            if after == 0 or time.monotonic() > settle:
+                break
+            await asyncio.sleep(0.5)
+            for eid in {d["event"] for d in drift}:  # a fix refused by a concurrent count
+                r = await c.post(f"/api/events/{eid}/recount", headers=w.host_headers)
+                r.raise_for_status()
         out["event_votes_removed_by_recount"] = sum(map(len, stored.values())) - sum(
             map(len, stored_after.values())
         )
-        after = 0
-        for eid in event_ids:
-            rows = (await c.get(f"/api/events/{eid}/results")).json()["results"]
-            for row in rows:
-                want = recounted(eid, row["team_id"], stored_after)
-                after += [row["votes"], row["score_sum"]] != want
-            finals[eid] = rows
         out["event_tally_drift_after_recount"] = after
     # every SSE reader back in sync with the final state
     deadline = time.monotonic() + 15

@@ -189,8 +189,23 @@ class ServerFactory:
         return running
 
     def stop_all(self) -> None:
+        """Stop every server and drop its database: the session's one embedded server would
+        otherwise keep hundreds of SQLite databases open by the end of the suite."""
         for running in self.started:
             running.stop()
+        if self.started:
+            from pymongo import MongoClient
+
+            client: MongoClient[dict[str, Any]] = MongoClient(
+                self.backing.mongo_uri, serverSelectionTimeoutMS=5000
+            )
+            try:
+                for running in self.started:
+                    client.drop_database(running.settings.mongo.database)
+            except Exception as exc:
+                print(f"could not drop test databases: {exc!r}")
+            finally:
+                client.close()
         self.started.clear()
 
 
