@@ -116,7 +116,8 @@ async def run_reports(args: argparse.Namespace) -> dict[str, Any]:
             totals = (await c.get(f"/api/elections/{election['id']}/totals")).json()
             # resend a batch once more (crashes still on): nothing may change
             again = await asyncio.gather(
-                *(c.post(post_url, json=b, headers=key) for b in reports[: min(len(reports), 300)])
+                *(c.post(post_url, json=b, headers=key) for b in reports[: min(len(reports), 300)]),
+                return_exceptions=True,  # a dropped connection is an unknown outcome, like a crash
             )
             await asyncio.sleep(1.5)
             totals2 = (await c.get(f"/api/elections/{election['id']}/totals")).json()
@@ -134,7 +135,12 @@ async def run_reports(args: argparse.Namespace) -> dict[str, Any]:
                 "totals_equal_sum_of_reports": totals["votes"]
                 == {p: expected.get(p, 0) for p in totals["votes"]},
                 "reported_boxes": totals.get("reported_boxes"),
-                "resend_statuses": dict(Counter(str(r.status_code) for r in again)),
+                "resend_statuses": dict(
+                    Counter(
+                        str(r.status_code) if isinstance(r, httpx.Response) else "no answer"
+                        for r in again
+                    )
+                ),
                 "totals_unchanged_by_resend": totals2["votes"] == totals["votes"],
                 "transport_errors": dict(stats.transport_errors),
                 "unexpected_5xx": sum(1 for e in stats.errors_500 if "simulated-crash" not in e),
