@@ -5,10 +5,14 @@
 //
 // setup() registers a user, creates an election (PARTIES parties, CITIES cities, BOXES ballot
 // boxes in all) and returns its id and reporter key. Every iteration is one report
-// (POST /api/elections/{id}/reports with X-Reporter-Key): a new report_id for a box chosen
-// by the iteration number (so boxes send several batches when iterations > BOXES), random
-// counts. RESEND_EVERY=n makes every n-th iteration resend the previous report id with the
-// same body (idempotent: must answer 202 and change nothing). teardown() prints the totals,
+// (POST /api/elections/{id}/reports with X-Reporter-Key) of its OWN ballot box: the box is
+// the iteration's number in the whole test (exec.scenario.iterationInTest, distinct across
+// VUs), so every box reports exactly once (a second plain report of a box is a 409
+// box-already-reported). Give BOXES >= RATE x DURATION (the election's limits are
+// LIVEVOTE_ELECTIONS_MAX_BOXES, default 1,000,000, and LIVEVOTE_ELECTIONS_MAX_CITIES, 2,000);
+// an iteration beyond BOXES sends nothing and counts in boxes_exhausted (a failed run).
+// RESEND_EVERY=n makes every n-th iteration resend its VU's previous report (same report_id,
+// same body: idempotent, must answer 202 and change nothing). teardown() prints the totals,
 // so "reports sent x counts" can be compared with the national total.
 //
 // Ballot boxes carry no user token, so they fall under the per-address limit
@@ -33,6 +37,7 @@ const JSON_HEADERS = { "Content-Type": "application/json" };
 const reportMs = new Trend("report_ms", true);
 const reportsApplied = new Counter("reports_applied");
 const reportsFailed = new Counter("reports_failed");
+const boxesExhausted = new Counter("boxes_exhausted");
 
 export const options = {
   scenarios: {
@@ -48,6 +53,7 @@ export const options = {
   thresholds: {
     http_req_failed: ["rate<0.01"],
     reports_failed: ["count<1"],
+    boxes_exhausted: ["count<1"],
     "http_req_duration{name:report}": ["p(95)<500"],
   },
   setupTimeout: "60s",
@@ -75,14 +81,13 @@ export function setup() {
   return { id: r.json("id"), key: r.json("reporter_key"), parties, perCity, token };
 }
 
-function reportFor(data, n) {
-  const box = n % BOXES;
+function reportFor(data, box) {
   const votes = {};
   for (const p of data.parties) votes[p] = Math.floor(Math.random() * 200);
   return {
-    report_id: `k6-${box}-${n}`,
+    report_id: `k6-${box}`,
     ballot_box_id: `box${box}`,
-    city: `city${Math.floor(box / data.perCity)}`,
+    city: `city${box % CITIES}`, // round robin: consecutive reports land on different shards
     votes,
   };
 }
@@ -92,6 +97,10 @@ let last = null; // per VU: the last report sent, for idempotent resends
 export default function (data) {
   const n = exec.scenario.iterationInTest;
   const resend = RESEND_EVERY > 0 && last !== null && n % RESEND_EVERY === 0;
+  if (!resend && n >= BOXES) {
+    boxesExhausted.add(1); // every box has reported: BOXES too small for RATE x DURATION
+    return;
+  }
   const body = resend ? last : reportFor(data, n);
   const r = post(`/api/elections/${data.id}/reports`, body, {
     headers: { ...JSON_HEADERS, "X-Reporter-Key": data.key },

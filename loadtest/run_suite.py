@@ -6,6 +6,8 @@
 It starts the embedded stack (NX-27017 + redis-server) once, then per scenario a fresh
 `livevote serve` subprocess on it (its own database), and measures:
 
+- clients: each load client alone (httpx, aiohttp, k6; 200 connections) against GET
+          /health/live for --clients-seconds: the client's own ceiling on this box;
 - raw:    the embedded MongoDB's ceiling for one vote's two writes (insert into event_votes +
           the counting findOneAndUpdate with $inc on the event), a direct pymongo async loop
           at each --raw-concurrency: the number the HTTP path is compared with;
@@ -15,8 +17,14 @@ It starts the embedded stack (NX-27017 + redis-server) once, then per scenario a
 - sse:    loadtest/sse_clients.py with 1k / 5k / 10k streams on ONE server process: RSS per
           stream and vote-to-screen latency;
 - feed:   the poll feed's k6 script (loadtest/poll-feed.js) at 500 req/s;
-- ballots: the ballot-report k6 script (loadtest/ballot-reports.js) at >= 500 reports/s, then
-          a check that every accepted report was applied exactly once.
+- ballots: the ballot-report k6 script (loadtest/ballot-reports.js) at --ballot-rate reports/s
+          (one report per ballot box), then a check that every accepted report was applied
+          exactly once;
+- flat:   one event to --flat-votes votes (aiohttp, closed loop): server CPU per vote per window
+          of 1,000 votes, the first window against the last; loadtest/flat-cpu-per-vote.png.
+          `--only flat-before --flat-commit edcc8c6 --flat-votes 15000` runs the same on an
+          older commit's code (its src/ by git archive, this venv's dependencies): the chart's
+          "before" curve, kept by later runs.
 
 For each: throughput, p50/p95/p99, errors, the server's CPU (percent of one core, summed over
 the uvicorn processes) and RSS, sampled with psutil every 0.5 s. The scenarios are defined in
@@ -32,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -39,9 +48,10 @@ from typing import Any
 
 from livevote.infra.embedded import EmbeddedStack
 from loadtest.lib import LOADTEST, OUT
+from loadtest.lib.chart import CHART
 from loadtest.lib.procs import raise_fd_limit
 from loadtest.lib.report import git_commit, machine
-from loadtest.lib.scenarios import NAMES, Options, render, run_all
+from loadtest.lib.scenarios import KEPT, NAMES, Options, render, run_all
 
 
 def _ints(text: str) -> list[int]:
@@ -59,8 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sse-sizes", type=_ints, default=[1000, 5000, 10000])
     p.add_argument("--sse-votes", type=int, default=20)
     p.add_argument("--feed-rate", type=int, default=500)
-    p.add_argument("--ballot-rate", type=int, default=500)
+    p.add_argument("--ballot-rate", type=int, default=1000)
     p.add_argument("--seconds", type=int, default=30, help="duration of the feed/ballot runs")
+    p.add_argument("--clients-seconds", type=float, default=5)
+    p.add_argument("--flat-votes", type=int, default=100_000, help="votes in the flat event")
+    p.add_argument("--flat-teams", type=int, default=20, help="attendees = votes / teams")
+    p.add_argument("--flat-commit", default="", help="the flat-before scenario's commit")
     p.add_argument("--out", default=str(LOADTEST / "RESULTS.md"))
     p.add_argument(
         "--render-only", action="store_true", help="rewrite RESULTS.md from out/report.json"
@@ -68,11 +82,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def chart_of(out: str) -> Path:
+    """The flat chart lives next to RESULTS.md (which links it by name)."""
+    return Path(out).with_name(CHART.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     previous = OUT / "report.json"
     if args.render_only:
-        Path(args.out).write_text(render(json.loads(previous.read_text())))
+        Path(args.out).write_text(render(json.loads(previous.read_text()), chart_of(args.out)))
         return 0
     opts = Options(
         workers=args.workers,
@@ -85,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         feed_rate=args.feed_rate,
         ballot_rate=args.ballot_rate,
         seconds=args.seconds,
+        clients_seconds=args.clients_seconds,
+        flat_votes=args.flat_votes,
+        flat_teams=args.flat_teams,
+        flat_commit=args.flat_commit,
     )
     only = set(args.only.split(","))
     raise_fd_limit()  # children inherit it
@@ -94,12 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         "commit": git_commit(),
         "command": "python loadtest/run_suite.py " + " ".join(argv or sys.argv[1:]),
         "machine": machine(),
+        "loadavg_start": [round(x, 1) for x in os.getloadavg()],
     }
     if previous.exists() and only != set(NAMES):
         # Partial re-runs keep the other sections of the last run.
         old = json.loads(previous.read_text())
         report = {**{k: v for k, v in old.items() if k not in only}, **report}
         report["command"] = old.get("command", "") + " ; " + report["command"]
+    elif previous.exists():
+        old = json.loads(previous.read_text())
+        report |= {k: old[k] for k in KEPT if k in old}
     data_dir = Path(tempfile.mkdtemp(prefix="livevote-load-"))
     stack = EmbeddedStack(data_dir).start()
     try:
@@ -108,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
     previous.write_text(json.dumps(report, indent=1))
-    Path(args.out).write_text(render(report))
+    Path(args.out).write_text(render(report, chart_of(args.out)))
     print(f"wrote {args.out}")
     return 0
 

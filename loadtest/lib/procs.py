@@ -106,6 +106,11 @@ class Sampler:
                     rss += p.memory_info().rss
             self.samples.append(Sample(cpu, rss))
 
+    def cpu_seconds_now(self) -> float:
+        """User + system CPU seconds the processes have consumed so far (a running total:
+        the difference of two readings is the CPU spent in between)."""
+        return sum(self._cpu_now().values())
+
     def __enter__(self) -> Sampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -178,9 +183,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(stack: EmbeddedStack, workers: int, **env_extra: str) -> Iterator[Server]:
+def serve(
+    stack: EmbeddedStack, workers: int, src: Path | None = None, **env_extra: str
+) -> Iterator[Server]:
     """`livevote serve --workers N` on `stack` with its own database; stopped (tree and all)
-    on exit."""
+    on exit. `src`: run the `livevote` package found there (an older commit's source tree,
+    first on PYTHONPATH) with this venv's dependencies."""
     port = free_port()
     database = f"load_{uuid.uuid4().hex[:8]}"
     OUT.mkdir(exist_ok=True)
@@ -195,6 +203,8 @@ def serve(stack: EmbeddedStack, workers: int, **env_extra: str) -> Iterator[Serv
         "LIVEVOTE_LOG_LEVEL": "WARNING",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
     env |= env_extra
     with open(log, "wb") as out:
         proc = subprocess.Popen(

@@ -1,11 +1,14 @@
 """The suite's scenarios: each ONE definition (what runs, what it needs, how its section of
 RESULTS.md reads), run by one loop that brackets each with the box's load average.
 
+    clients  each load client alone on GET /health/live: its own ceiling (lib/clients.py)
     raw      the embedded MongoDB's ceiling for one vote's two writes (lib/raw.py)
     votes    k6 event-votes.js, max and open model (lib/votes.py); needs raw's ceiling
     sse      sse_clients.py with 1k / 5k / 10k streams on ONE server process (lib/sse.py)
     feed     k6 poll-feed.js at --feed-rate req/s
     ballots  k6 ballot-reports.js at --ballot-rate reports/s, then exactly-once checked
+    flat     one event to --flat-votes votes: CPU per vote per 1,000 (lib/flat.py, lib/chart.py)
+    flat-before  the same on --flat-commit's code (opt-in: `--only flat-before`)
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from livevote.infra.embedded import EmbeddedStack
-from loadtest.lib import LOADTEST, OUT, ROOT, k6, raw, report, votes
+from loadtest.lib import LOADTEST, OUT, ROOT, clients, flat, k6, raw, report, targets, votes
 from loadtest.lib.procs import Sampler, Server, serve, stack_pids
 
 Report = dict[str, Any]
@@ -42,8 +45,12 @@ class Options:
     sse_sizes: list[int] = field(default_factory=lambda: [1000, 5000, 10000])
     sse_votes: int = 20
     feed_rate: int = 500
-    ballot_rate: int = 500
+    ballot_rate: int = 1000
     seconds: int = 30  # duration of the feed/ballot runs
+    clients_seconds: float = 5
+    flat_votes: int = 100_000
+    flat_teams: int = 20
+    flat_commit: str = ""  # the flat-before scenario's commit
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class Scenario:
     run: Callable[[EmbeddedStack, Options, Report], Any]
     section: Callable[[Report], list[str]]  # its lines in RESULTS.md ([] when not run)
     needs: tuple[str, ...] = ()  # scenarios whose result it uses (run first if missing)
+    opt_in: bool = False  # only with --only naming it
 
 
 # -- raw, votes, sse ----------------------------------------------------------------------------
@@ -211,7 +219,9 @@ BALLOTS = K6Script(
         "RATE": str(o.ballot_rate),
         "DURATION": f"{o.seconds}s",
         "VUS": "200",
-        "BOXES": str(o.ballot_rate * o.seconds),
+        # one report per box: a box per iteration, with room to spare (each city <= 1,000)
+        "BOXES": str(int(o.ballot_rate * o.seconds * 1.1) + 200),
+        "CITIES": str(max(10, o.ballot_rate * o.seconds // 1000)),
     },
     load_metric="iterations",
     latency_metrics=["http_req_duration{name:report}"],
@@ -227,14 +237,40 @@ def _k6_scenario(spec: K6Script, title: str, target: Callable[[Report], str]) ->
     )
 
 
+def run_flat(stack: EmbeddedStack, opts: Options, _report: Report) -> dict[str, Any]:
+    return flat.run(stack, workers=opts.workers, votes=opts.flat_votes, teams=opts.flat_teams)
+
+
+def run_flat_before(stack: EmbeddedStack, opts: Options, _report: Report) -> dict[str, Any]:
+    if not opts.flat_commit:
+        raise SystemExit("flat-before needs --flat-commit <sha>")
+    return flat.run(
+        stack,
+        workers=opts.workers,
+        votes=opts.flat_votes,
+        teams=opts.flat_teams,
+        commit=opts.flat_commit,
+    )
+
+
 SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "clients",
+        lambda stack, opts, _r: clients.run(
+            stack, workers=opts.workers, seconds=opts.clients_seconds
+        ),
+        targets.clients_section,
+    ),
     Scenario("raw", run_raw, report.raw_section),
     Scenario("votes", run_votes, report.votes_section, needs=("raw",)),
     Scenario("sse", run_sse, report.sse_section),
     _k6_scenario(FEED, "Poll feed page reads (k6 loadtest/poll-feed.js)", report.feed_target),
     _k6_scenario(BALLOTS, "Ballot reports (k6 loadtest/ballot-reports.js)", report.ballot_target),
+    Scenario("flat", run_flat, targets.flat_section),
+    Scenario("flat-before", run_flat_before, lambda _r: [], opt_in=True),
 )
-NAMES = tuple(s.name for s in SCENARIOS)
+NAMES = tuple(s.name for s in SCENARIOS if not s.opt_in)  # a full run
+KEPT = ("flat-before",)  # an older commit's run: carried over by full runs too
 
 
 def run_all(stack: EmbeddedStack, opts: Options, only: set[str], results: Report) -> None:
@@ -255,6 +291,11 @@ def run_all(stack: EmbeddedStack, opts: Options, only: set[str], results: Report
         loadavg[s.name].append(round(os.getloadavg()[0], 1))
 
 
-def render(results: Report) -> str:
-    """RESULTS.md: the header, each scenario's section, then ANALYSIS.md."""
-    return report.render(results, [s.section for s in SCENARIOS])
+def render(results: Report, chart_path: Path | None = None) -> str:
+    """RESULTS.md: the header, every target's verdict, each scenario's section, then
+    ANALYSIS.md; the flat chart is redrawn at `chart_path` (next to RESULTS.md, which links
+    it by name)."""
+    from loadtest.lib import chart
+
+    chart.draw(results, chart_path or chart.CHART)
+    return report.render(results, [targets.summary] + [s.section for s in SCENARIOS])

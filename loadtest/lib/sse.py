@@ -4,15 +4,17 @@ a reconnecting httpx reader (Last-Event-ID) for the chaos run.
 The raw-socket stream costs a few KiB per connection on the client side, so one client
 process can hold 10k. The state payload carries no server timestamp, so the latency of vote k
 on a stream is the arrival of the first `state` whose vote count reaches k minus the client's
-own send time of vote k (one clock: everything runs in this process). The client shares the
-machine with the server: its own event-loop delay is included (the figures are upper bounds).
+own send time of vote k (one monotonic clock, `time.perf_counter`: everything runs in this
+process). A state's vote count is the sum of its result rows' own `votes` (parsed, not
+grepped: a row also nests `audience.votes`, and counting both matched a state to a vote sent
+later: negative latencies). The client shares the machine with the server: its own event-loop
+delay is included (the figures are upper bounds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,38 @@ from loadtest.lib.api import LiveEvent, join_attendees, no_cookies, prepare_even
 from loadtest.lib.procs import raise_fd_limit, tree_rss
 from loadtest.lib.stats import summary_ms
 
-VOTES_RE = re.compile(rb'"votes":(\d+)')
+
+def state_votes(frame: bytes) -> int | None:
+    """The vote count a `state` frame shows (the sum of its result rows' `votes`); None for
+    another frame (retry hints, heartbeats) or a state without results (hidden)."""
+    if b"event: state" not in frame:
+        return None
+    data = b"\n".join(
+        line[5:].lstrip(b" ") for line in frame.split(b"\n") if line.startswith(b"data:")
+    )
+    try:
+        rows = json.loads(data).get("results")
+    except ValueError:
+        return None
+    if not isinstance(rows, list):
+        return None
+    return sum(int(row.get("votes", 0)) for row in rows)
+
+
+def record_arrivals(arrivals: dict[int, float], seen: int, count: int, now: float) -> int:
+    """A state showing `count` votes arrived at `now`, after states that showed `seen`: vote
+    k (the k-th counted) first reached the screen now for every k in (seen, count]. Returns
+    the new high-water mark (a state showing fewer votes than before adds nothing)."""
+    for k in range(seen + 1, count + 1):
+        arrivals.setdefault(k, now)
+    return max(seen, count)
+
+
+def match_latencies(sent: dict[int, float], arrivals: dict[int, float]) -> tuple[list[float], int]:
+    """Vote k's latency = arrival of the first state counting k − k's send time (one clock).
+    Returns (latencies in seconds, votes that never arrived)."""
+    latencies = [arrivals[k] - t for k, t in sent.items() if k in arrivals]
+    return latencies, sum(1 for k in sent if k not in arrivals)
 
 
 # -- one raw-socket stream ----------------------------------------------------------------------
@@ -43,18 +76,16 @@ class Stream:
         return not self.error and self.seen_votes >= 0
 
     def on_frame(self, frame: bytes, now: float) -> None:
-        if b"event: state" not in frame:
-            return  # retry hints and heartbeats
+        total = state_votes(frame)
+        if total is None:
+            return
         self.frames += 1
-        total = sum(int(m) for m in VOTES_RE.findall(frame))
         if self.seen_votes < 0:
             self.seen_votes = total
             self.first_state = now
             self.ready.set()
             return
-        for k in range(self.seen_votes + 1, total + 1):
-            self.arrivals.setdefault(k, now)
-        self.seen_votes = max(self.seen_votes, total)
+        self.seen_votes = record_arrivals(self.arrivals, self.seen_votes, total, now)
 
 
 async def hold_stream(host: str, port: int, path: str, s: Stream, stop: asyncio.Event) -> None:
@@ -155,12 +186,9 @@ async def measure_streams(run: StreamRun) -> dict[str, Any]:
     latencies: list[float] = []
     missed = 0
     for s in (s for s in streams if s.live):
-        for k, t_send in sent.items():
-            arrived = s.arrivals.get(k)
-            if arrived is None:
-                missed += 1
-            else:
-                latencies.append(arrived - t_send)
+        seen, lost = match_latencies(sent, s.arrivals)
+        latencies += seen
+        missed += lost
     per_stream = (rss_after - rss_before) / max(1, run.streams - len(failed))
     return {
         "streams": run.streams,
@@ -177,6 +205,8 @@ async def measure_streams(run: StreamRun) -> dict[str, Any]:
         "vote_to_screen_ms": summary_ms(latencies),
         "deliveries": len(latencies),
         "missed_deliveries": missed,
+        # a state can only count a vote already sent: > 0 means the matching is wrong
+        "negative_latencies": sum(1 for x in latencies if x < 0),
         "server_rss_before_mib": round(rss_before / 2**20, 1),
         "server_rss_after_mib": round(rss_after / 2**20, 1),
         "rss_per_stream_kib": round(per_stream / 1024, 2) if run.server_pid else None,

@@ -1,13 +1,12 @@
 """Event votes over HTTP: attendees joined first (timed), then k6 event-votes.js twice on the
 same server: MODE=max (200 voters, closed loop: the maximum) and MODE=rate, an open model at
-70 % of the raw ceiling. Two teams: the same attendees vote for team A in the max run and for
-team B after, so one set of joins serves both runs."""
+70 % of the maximum the closed loop just measured. Two teams: the same attendees vote for
+team A in the max run and for team B after, so one set of joins serves both runs."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ from loadtest.lib.api import (
     open_voting,
     prepare_event,
 )
+from loadtest.lib.joins import join_many
 from loadtest.lib.procs import Sampler, serve, stack_pids
-from loadtest.lib.stats import summary_ms
 
 SCRIPT = LOADTEST / "event-votes.js"
 VOTERS = "200"  # k6 VUs in both runs
@@ -47,40 +46,17 @@ class Voters:
 
 async def prepare_voters(url: str, n: int, teams: int = 1) -> Voters:
     """An event with voting open for its first team and `n` joined attendees; times the
-    joins (64 at a time: more only queues longer on one NX-27017 writer)."""
-    async with httpx.AsyncClient(
-        base_url=url, timeout=60, limits=httpx.Limits(max_connections=200), cookies=no_cookies()
-    ) as client:
+    joins (aiohttp, 200 in flight: lib/joins.py; httpx topped out near 130 requests/s here,
+    below the joins' own rate)."""
+    async with httpx.AsyncClient(base_url=url, timeout=60, cookies=no_cookies()) as client:
         event = await prepare_event(client, "votes load", teams=teams)
-        timings: list[float] = []
-        sem = asyncio.Semaphore(64)
-        errors = 0
-
-        async def one() -> str | None:
-            nonlocal errors
-            async with sem:
-                t0 = time.perf_counter()
-                try:
-                    r = await client.post("/api/events/join", json={"code": event.code})
-                except httpx.HTTPError:
-                    errors += 1
-                    return None
-                timings.append(time.perf_counter() - t0)
-                if r.status_code != 201:
-                    errors += 1
-                    return None
-                return str(r.json()["token"])
-
-        start = time.perf_counter()
-        tokens = [t for t in await asyncio.gather(*(one() for _ in range(n))) if t]
-        elapsed = time.perf_counter() - start
-    joins = {
-        "count": len(tokens),
-        "per_s": round(len(tokens) / elapsed, 1),
-        "latency_ms": summary_ms(timings),
-        "errors": errors,
-    }
+    tokens, joins = await join_many(url, event.code, n)
     return Voters(event, tokens, joins)
+
+
+async def _more_voters(url: str, voters: Voters, n: int) -> None:
+    tokens, _ = await join_many(url, voters.event.code, n)
+    voters.tokens += tokens
 
 
 async def _next_team(url: str, event: LiveEvent, index: int) -> None:
@@ -96,11 +72,9 @@ def run(
     rate_seconds: int,
     raw_votes_per_s: float,
 ) -> dict[str, Any]:
-    results: dict[str, Any] = {"workers": workers}
-    rate = max(10, int(raw_votes_per_s * 0.7))  # the open-model run: 70 % of raw
-    n_rate = int(rate * rate_seconds * 1.05) + 50
+    results: dict[str, Any] = {"workers": workers, "raw_votes_per_s": raw_votes_per_s}
     with serve(stack, workers) as server:
-        voters = asyncio.run(prepare_voters(server.url, max(max_votes, n_rate), teams=2))
+        voters = asyncio.run(prepare_voters(server.url, max_votes, teams=2))
         results["joins"] = voters.joins
 
         # 1. closed loop, 200 voters: the maximum.
@@ -118,9 +92,15 @@ def run(
             "server": {**s.summary(), "backing": b.summary()},
             "counted": counted_a,
             "k6_exit": summary["_exit_code"],
+            "client": f"k6, {VOTERS} VUs",
         }
 
-        # 2. open model at 70 % of the raw ceiling, 200 VUs at most.
+        # 2. open model at 70 % of that maximum, 200 VUs at most (more attendees joined if
+        # the first run's do not cover RATE x DURATION).
+        rate = max(10, int(results["max"]["votes_per_s"] * 0.7))
+        n_rate = int(rate * rate_seconds * 1.05) + 50
+        if n_rate > len(voters.tokens):
+            asyncio.run(_more_voters(server.url, voters, n_rate - len(voters.tokens)))
         asyncio.run(_next_team(server.url, voters.event, 1))
         env = {"BASE_URL": server.url, "MODE": "rate", "RATE": str(rate)}
         env |= {"DURATION": f"{rate_seconds}s", "VUS": VOTERS}
@@ -131,6 +111,7 @@ def run(
         counted = asyncio.run(event_total_votes(server.url, voters.event.id)) - counted_a
         results["rate"] = {
             "target_per_s": rate,
+            "client": f"k6, constant arrival rate, at most {VOTERS} VUs",
             "seconds": rate_seconds,
             "votes_ok": int(ok),
             "votes_per_s": round(ok / rate_seconds, 1),
