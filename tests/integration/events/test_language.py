@@ -51,7 +51,11 @@ async def test_a_bad_language_at_creation_is_refused_and_writes_nothing(
 ) -> None:
     host = await register_user(client)
     for bad in ("de", "FR", "fr-CA", ""):
-        body = {"title": "Noche de pitches", "teams": [{"name": "Uno"}], "language": bad}
+        body: dict[str, Any] = {
+            "title": "Noche de pitches",
+            "teams": [{"name": "Uno"}],
+            "language": bad,
+        }
         r = await client.post("/api/events", json=body, headers=host["headers"])
         assert r.status_code == 422 and problem_type(r) == "validation-error", r.text
         assert "en, fr, es" in r.json()["detail"]
