@@ -1,7 +1,7 @@
 """WCAG 2.2 AA, checked by axe-core in headless Chromium: every page, in every state a person
 meets it in, and in each of its languages, has 0 violations. Results are saved as JSON under
 test-artifacts/axe/ (one file per page, state and language), screenshots of the translated
-phone and screen pages under test-artifacts/i18n/."""
+phone, screen, juror and ticket pages under test-artifacts/i18n/."""
 
 from __future__ import annotations
 
@@ -228,6 +228,128 @@ async def test_host_sets_the_language_of_the_screen_link(
     # The choice is remembered for this event in this browser.
     await console.reload()
     await expect(console.get_by_label("Language of these links")).to_have_value("es")
+
+
+async def test_host_sets_the_event_language(server: RunningServer, open_page: Any) -> None:
+    """The console's Event language is saved with the event: a phone whose browser prefers
+    English gets the Spanish attendee page, without any ?lang= in its link."""
+    async with http_client(server.url) as api:
+        event = await live_event(api, ["Lyra", "Mira"])
+    console = await open_page(f"{server.url}/host", "en", **LAPTOP)
+    await sign_in(console, event["host"]["email"])
+    await console.goto(f"{server.url}/host/events/{event['id']}")
+    await expect(console.locator("html")).to_have_attribute("lang", "en")
+    async with console.expect_response(lambda r: r.url.endswith("/language")) as answer:
+        await console.get_by_label("Event language").select_option("es")
+    assert (await answer.value).status == 200
+    await expect(console.locator("#announcer")).to_contain_text("Español", timeout=WAIT_MS)
+    await assert_accessible(console, "host-console-event-language-en")
+    async with http_client(server.url) as api:
+        assert (await api.get(f"/api/events/{event['id']}")).json()["language"] == "es"
+    phone = await open_page(f"{server.url}/e/{event['code']}", "en", **PHONE)
+    await expect(phone.locator("html")).to_have_attribute("lang", "es")
+    await expect(phone.locator("#join-form button[type=submit]")).to_have_text(
+        gettext("es", "Join event")
+    )
+    await expect(phone.locator("#conn .label")).to_have_text(gettext("es", "Live"), timeout=WAIT_MS)
+    # The console shows the saved choice after a reload.
+    await console.reload()
+    await expect(console.get_by_label("Event language")).to_have_value("es")
+
+
+CRITERIA = [{"name": "Pitch", "weight": 2}, {"name": "Product", "weight": 1}]
+
+
+async def juror_link(api: httpx.AsyncClient, host: dict[str, Any], event_id: str) -> str:
+    r = await api.post(
+        f"/api/events/{event_id}/jurors", json={"name": "Grace"}, headers=host["headers"]
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["link"])
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_juror_page(server: RunningServer, open_page: Any, lang: str) -> None:
+    """The juror's score sheets: before scoring, after saving one sheet, and once the host has
+    locked the jury, in each language."""
+    async with http_client(server.url) as api:
+        event = await live_event(api, ["Aurora Borealis Collective", "Nova"], criteria=CRITERIA)
+        link = await juror_link(api, event["host"], event["id"])
+    juror = await open_page(link, lang, **NARROW_PHONE)  # a juror on a phone at 200 % zoom
+    await expect(juror.locator("html")).to_have_attribute("lang", lang)
+    sheets = juror.locator("form.sheet")
+    await expect(sheets).to_have_count(2, timeout=WAIT_MS)
+    await expect(juror.locator("#juror-chip")).to_have_text(
+        said(lang, "Juror: {name}", name="Grace")
+    )
+    progress = ngettext(lang, "{done} of {n} team scored", "{done} of {n} teams scored", 2)
+    await expect(juror.locator("#jury-progress")).to_have_text(progress.format(done=0, n=2))
+    await check(juror, "juror-sheets", lang)
+    first = sheets.first
+    await first.get_by_role("button").click()  # nothing picked yet: told what is missing
+    await expect(juror.locator("#error")).to_have_text(
+        said(
+            lang,
+            "Give {team} a score for {criterion}.",
+            team=event["teams"][0]["name"],
+            criterion="Pitch",
+        )
+    )
+    for criterion in ("Pitch", "Product"):
+        await first.get_by_label(said(lang, "{criterion}: {n}", criterion=criterion, n="4")).check()
+    await first.get_by_role("button").click()
+    await expect(sheets.first.locator("[data-role=status]")).to_have_text(
+        gettext(lang, "Saved ✓"), timeout=WAIT_MS
+    )
+    await expect(juror.locator("#jury-progress")).to_have_text(progress.format(done=1, n=2))
+    await check(juror, "juror-saved", lang)
+    async with http_client(server.url) as api:
+        r = await api.put(
+            f"/api/events/{event['id']}/jury",
+            json={"locked": True},
+            headers=event["host"]["headers"],
+        )
+        assert r.status_code == 200, r.text
+    await juror.reload()
+    await expect(juror.locator("#jury-locked")).to_be_visible(timeout=WAIT_MS)
+    await check(juror, "juror-locked", lang, shot=False)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_tickets_sheet(server: RunningServer, open_page: Any, lang: str) -> None:
+    """The printable sheet of voter tickets (the event speaks `lang`): before and after
+    creating a sheet of tickets; each printed ticket says what to do with it."""
+    async with http_client(server.url) as api:
+        event = await live_event(api, ["Lyra", "Mira"], admission="tickets")
+        r = await api.put(
+            f"/api/events/{event['id']}/language",
+            json={"language": lang},
+            headers=event["host"]["headers"],
+        )
+        assert r.status_code == 200, r.text
+    sheet = await open_page(f"{server.url}/host/events/{event['id']}/tickets", "en", **LAPTOP)
+    await sign_in(sheet, event["host"]["email"])
+    await expect(sheet.locator("html")).to_have_attribute("lang", lang)
+    await expect(sheet.locator("#ticket-counts")).not_to_be_empty(timeout=WAIT_MS)
+    await check(sheet, "tickets-empty", lang, shot=False)
+    await sheet.locator("#ticket-count").fill("6")
+    await sheet.get_by_role("button", name=gettext(lang, "Create tickets")).click()
+    cards = sheet.locator(".ticket-card")
+    await expect(cards).to_have_count(6, timeout=WAIT_MS)
+    await expect(cards.first.locator(".ticket-hint")).to_have_text(
+        gettext(lang, "Scan to join and vote")
+    )
+    issued = ngettext(lang, "{n} ticket issued", "{n} tickets issued", 6).format(n=6)
+    await expect(sheet.locator("#ticket-counts")).to_contain_text(issued, timeout=WAIT_MS)
+    await check(sheet, "tickets-sheet", lang)
+    # Printed (12 per A4 page, 66 mm rows), every line of each ticket fits: none is clipped.
+    await sheet.emulate_media(media="print")
+    clipped = await cards.evaluate_all(
+        """els => els.filter((el) => el.scrollHeight > el.clientHeight)
+                     .map((el) => `${el.scrollHeight} px in ${el.clientHeight} px`)"""
+    )
+    assert not clipped, f"printed tickets are clipped: {clipped}"
+    await sheet.screenshot(path=str(SHOTS / f"tickets-print-{lang}.png"), full_page=True)
 
 
 # ---------- activities and audience Q&A ----------

@@ -22,6 +22,7 @@ from livevote.events.schemas import (
     EventView,
     JoinIn,
     JoinOut,
+    LanguageIn,
     MyVote,
     RecountOut,
     ResultsView,
@@ -67,6 +68,7 @@ class EventsController(Controller):
             criteria=[msgspec.to_builtins(c) for c in data.criteria] if data.criteria else None,
             jury_weight=data.jury_weight,
             admission=data.admission,
+            language=data.language,
         )
         return views.public_view(event)
 
@@ -133,6 +135,20 @@ class EventsController(Controller):
         event = await events.load_as_host(event_id, user)
         updated = await events.set_results_visible(event=event, visible=data.visible)
         return views.public_view(updated)
+
+    @put("/{event_id:str}/language", dependencies=HOST)
+    async def language(
+        self,
+        event_id: FromPath[str],
+        data: LanguageIn,
+        request: Request[Any, Any, Any],
+        events: EventService,
+        user: Principal,
+    ) -> EventView:
+        """The language of the event's attendee, screen, juror and ticket pages (null: each
+        browser's own); a link's ?lang= still wins (web/i18n.py)."""
+        event = await events.load_as_host(event_id, user)
+        return views.public_view(await events.set_language(event=event, language=data.language))
 
     @post("/{event_id:str}/end", status_code=200, dependencies=HOST)
     async def end(

@@ -233,6 +233,7 @@ class JuryService:
             results=str(event.get("results") or "live"),
             criteria=criteria_of(event),
             jury_weight=float(event.get("jury_weight") or 0.0),
+            language=event.get("language") or None,
         )
         jurors = [
             await self.add_juror(event=copy, name=name, base=base)

@@ -174,7 +174,9 @@ class JurorPages(Controller):
                 "This jury link doesn't work", "Ask the host for your juror link again."
             )
         data = {"event_id": str(event["_id"]), "title": event["title"]}
-        return render.page("juror.html", title=event["title"], data=data)
+        return render.page(
+            "juror.html", title=event["title"], data=data, lang=event.get("language") or None
+        )
 
 
 route_handlers = [JuryController, JurorPages]

@@ -7,6 +7,9 @@
     /host/events/{id}     host console
     /host/events/{id}/tickets  the printable sheet of voter tickets
 
+The attendee, screen and ticket pages speak the event's language when the host set one
+(`lang`: web/i18n.py, after a link's ?lang= and before the browser's Accept-Language).
+
 Pages carry the public event view as JSON for a first paint without a round trip; everything
 after that comes from the API and the SSE stream. An unknown code or id is a friendly HTML
 404, never a problem+json body (a person, not a program, is reading it).
@@ -77,7 +80,7 @@ class PagesController(Controller):
             "code": event["code"],
             "max_score": event.get("max_score", 5),
         }
-        return render.page("attendee.html", event=event, data=data)
+        return render.page("attendee.html", event=event, data=data, lang=event["language"])
 
     @get("/screen/{code:str}")
     async def screen(
@@ -100,6 +103,7 @@ class PagesController(Controller):
             qr_svg=render.qr_svg(join_url, "QR code to join"),
             join_url=join_url,
             join_host=urlsplit(base).netloc + urlsplit(base).path,
+            lang=event["language"],
         )
 
     @get("/host")
@@ -140,7 +144,7 @@ class PagesController(Controller):
         if event is None:
             return not_found("id")
         data = {"event_id": event["id"], "code": event["code"], "title": event["title"]}
-        return render.page("tickets.html", event=event, data=data)
+        return render.page("tickets.html", event=event, data=data, lang=event["language"])
 
 
 route_handlers = [PagesController]

@@ -6,7 +6,8 @@ Collections (indexes in indexes/<name>.json):
       {_id, code, title, host_id, status, max_score, results, revealed,
        stage: "<team id>"|"", stage_gen, voting_open, voting_team: "<team id>"|"", voting_gen,
        teams: {"<team id>": {name, order}}, tally: {"<team id>": {votes, score_sum}},
-       vote_seq, attendees, last_batch, batch_seq, created_at, updated_at}
+       vote_seq, attendees, last_batch, batch_seq, language: "en"|"fr"|"es"|"",
+       created_at, updated_at}
   `stage` is the one truth of who presents (see service.py): no other document mirrors it.
   `voting_gen` names the voting window: every open, close, stage switch and end bumps it in
   the same write, so a window that has passed never comes back (votes.py relies on it).
@@ -206,6 +207,15 @@ class EventRepository:
         return await self.events.find_one_and_update(
             {"_id": ObjectId(event_id)},
             {"$set": fields},
+            projection=_HIDE_MARKERS,
+            return_document=_AFTER,
+        )
+
+    async def set_language(self, event_id: str, language: str, now: datetime) -> Doc | None:
+        """The language of the event's pages ("" for each browser's own)."""
+        return await self.events.find_one_and_update(
+            {"_id": ObjectId(event_id)},
+            {"$set": {"language": language, "updated_at": now}},
             projection=_HIDE_MARKERS,
             return_document=_AFTER,
         )

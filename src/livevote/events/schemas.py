@@ -20,6 +20,10 @@ CriterionName = Annotated[
 # Whole weights keep every tally an exact integer (a vote's points are Σ weight × score).
 Weight = Annotated[int, msgspec.Meta(ge=1, le=10)]
 JuryWeight = Annotated[float, msgspec.Meta(ge=0, le=1)]
+# The languages an event's pages can speak (web/i18n.py LANGUAGES); null: each browser's own.
+# Any short string is accepted here and checked by the service (422 names the choices).
+EVENT_LANGUAGES = ("en", "fr", "es")
+LanguageTag = Annotated[str, msgspec.Meta(max_length=16)]
 
 
 class Criterion(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -41,6 +45,11 @@ class CreateEventIn(Input):
     criteria: Annotated[list[Criterion], msgspec.Meta(min_length=1, max_length=8)] | None = None
     jury_weight: JuryWeight = 0.0
     admission: Admission = "open"
+    language: LanguageTag | None = None
+
+
+class LanguageIn(Input):
+    language: LanguageTag | None
 
 
 class StageIn(Input):
@@ -144,6 +153,7 @@ class EventView(msgspec.Struct):
     jury_weight: float = 0.0
     jury_locked: bool = False
     jurors: int = 0
+    language: str | None = None  # en | fr | es; None: each browser's own (web/i18n.py)
 
 
 class AudienceResult(msgspec.Struct):

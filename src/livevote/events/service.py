@@ -30,7 +30,7 @@ import time
 from bson import ObjectId
 from litestar.datastructures import State
 
-from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from livevote.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from livevote.events import admission, joins, votes
 from livevote.events import recount as recounting
 from livevote.events.admission import Caller, Joined
@@ -40,6 +40,7 @@ from livevote.events.jury_recount import with_jury
 from livevote.events.jury_rules import jury_fields
 from livevote.events.ledger import new_receipt, receipt_hash
 from livevote.events.repository import Database, EventRepository
+from livevote.events.schemas import EVENT_LANGUAGES
 from livevote.events.views import results_visible
 from livevote.events.votes import Ballot, Fate, check_attendee
 from livevote.infra import metrics
@@ -69,6 +70,17 @@ def _order() -> int:
 
 def _ended() -> Conflict:
     return Conflict("the event has ended", type="event-ended")
+
+
+def checked_language(language: str | None) -> str:
+    """The stored form of an event's language: a supported code, or "" for each browser's
+    own (null). Anything else is a 422 naming the choices."""
+    if language is None:
+        return ""
+    if language not in EVENT_LANGUAGES:
+        choices = ", ".join(EVENT_LANGUAGES)
+        raise ValidationFailed(f"language must be one of {choices} or null, not {language!r}")
+    return language
 
 
 class EventService:
@@ -160,7 +172,9 @@ class EventService:
         criteria: list[Doc] | None = None,
         jury_weight: float = 0.0,
         admission: str = "open",
+        language: str | None = None,
     ) -> Doc:
+        stored_language = checked_language(language)  # before anything is written
         now = self.clock()
         event_id = ObjectId()
         teams = {str(ObjectId()): name for name in team_names}
@@ -174,6 +188,7 @@ class EventService:
             "max_score": max_score,
             "results": results,
             "admission": admission,  # open | tickets (admission.py)
+            "language": stored_language,  # the pages' language, "" = each browser's
             "revealed": False,
             "stage": "",
             "stage_gen": 0,
@@ -255,6 +270,14 @@ class EventService:
 
     async def set_results_visible(self, *, event: Doc, visible: bool) -> Doc:
         updated = await self.repo.set_results_visible(str(event["_id"]), visible, self.clock())
+        if updated is None:
+            raise NotFound("event not found")
+        return updated
+
+    async def set_language(self, *, event: Doc, language: str | None) -> Doc:
+        updated = await self.repo.set_language(
+            str(event["_id"]), checked_language(language), self.clock()
+        )
         if updated is None:
             raise NotFound("event not found")
         return updated

@@ -62,6 +62,7 @@ def public_view(event: Doc) -> EventView:
         jury_weight=jury_weight_of(event),
         jury_locked=bool(event.get("jury_locked")),
         jurors=len(event.get("jurors") or {}),
+        language=event.get("language") or None,
     )
 
 

@@ -5,11 +5,13 @@
 
 Which language a page speaks, first match wins:
     1. `?lang=fr` in the URL (a host can print a screen link in the event's language),
-    2. `lang` passed by the page handler (an event's own language, where it has one),
+    2. `lang` passed by the page handler: the event's language set by its host (the attendee,
+       screen, juror and ticket pages; `language` in the event view, null when unset),
     3. the browser's Accept-Language,
     4. English.
-Only pages that declare `{% set localised = true %}` are translated: the host console and the
-election screen stay English (and say `lang="en"`).
+Only pages that declare `{% set localised = true %}` are translated: home, attendee (phone),
+screen, juror, the printable ticket sheet, feed and the 404. The host console, the report,
+the newsroom and the election screen stay English (and say `lang="en"`).
 
 Templates use Jinja's i18n extension (`{% trans %}`, `_()`) wired to the request's language;
 numbers go through the `number` filter (Babel). A page's script gets its strings through
@@ -52,7 +54,9 @@ WEB = Path(__file__).parent
 LOCALES_DIR = WEB / "locales"
 TEMPLATES = WEB / "templates"
 STATIC = WEB / "static"
-PAGE_HANDLERS = [WEB.parent / d / "pages.py" for d in ("events", "polls", "tallies")]
+PAGE_HANDLERS = [WEB.parent / d / "pages.py" for d in ("events", "polls", "tallies")] + [
+    WEB.parent / "events" / "jury_controllers.py"  # the juror page's 404
+]
 LANGUAGES = ("en", "fr", "es")
 DEFAULT = "en"
 DOMAIN = "messages"

@@ -6,7 +6,7 @@
 "use strict";
 
 (function () {
-  const { h, $, api, ApiError } = LV;
+  const { h, $, api, t, ApiError } = LV;
   const data = LV.data();
   const eventId = data.event_id;
   const receiptsKey = `lv:receipts:${eventId}`;
@@ -90,14 +90,14 @@
 
   async function checkMyVote() {
     const out = $("#check-vote-result");
-    out.textContent = "Looking in the public ledger…";
+    out.textContent = t("Looking in the public ledger…");
     let ledger;
     try {
       ledger = await api(`/api/events/${eventId}/ledger`);
     } catch (err) {
       out.textContent =
         err instanceof ApiError && err.status === 403
-          ? "The ledger is published when the results are. Check again after the reveal."
+          ? t("The ledger is published when the results are. Check again after the reveal.")
           : err.message;
       return;
     }
@@ -110,14 +110,22 @@
       li.querySelector(".found, .not-found")?.remove();
       if (entry) {
         found += 1;
-        const note = entry.voided ? " (voided by the host)" : "";
-        li.append(h("span", { class: "found" }, `Found: vote #${entry.seq}, score ${entry.score}${note}`));
+        const at = { seq: String(entry.seq), score: entry.score };
+        const text = entry.voided
+          ? t("Found: vote #{seq}, score {score} (voided by the host)", at)
+          : t("Found: vote #{seq}, score {score}", at);
+        li.append(h("span", { class: "found" }, text));
       } else {
-        li.append(h("span", { class: "not-found" }, "Not in the ledger"));
+        li.append(h("span", { class: "not-found" }, t("Not in the ledger")));
       }
     }
     const total = readReceipts().length;
-    out.textContent = `${found} of ${total} ${total === 1 ? "vote" : "votes"} found in the ledger (digest ${ledger.short_digest}).`;
+    out.textContent = LV.tn(
+      "{found} of {n} vote found in the ledger (digest {digest}).",
+      "{found} of {n} votes found in the ledger (digest {digest}).",
+      total,
+      { found, digest: ledger.short_digest },
+    );
   }
 
   LV.fair = {

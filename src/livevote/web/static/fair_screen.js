@@ -9,7 +9,7 @@
   async function load() {
     try {
       const d = await api(`/api/events/${eventId}/ledger/digest`);
-      $("#ledger-short").textContent = `${d.short_digest} · ${LV.plural(d.count, "vote", "votes")}`;
+      $("#ledger-short").textContent = d.short_digest + " · " + LV.tn("{n} vote", "{n} votes", d.count);
       $("#ledger-stat").hidden = false;
     } catch (err) {
       $("#ledger-stat").hidden = true; // hidden results: no ledger yet

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { h, $ } = LV;
+  const { h, $, t } = LV;
   const data = LV.data();
   const eventId = data.event_id;
   const KEY = `lv:juror:${eventId}`;
@@ -44,7 +44,7 @@
         h(
           "label",
           { class: "score-option" },
-          h("input", { type: "radio", name, value: n, checked: current === n, disabled: view.locked, "aria-label": `${criterion.name}: ${n}` }),
+          h("input", { type: "radio", name, value: n, checked: current === n, disabled: view.locked, "aria-label": t("{criterion}: {n}", { criterion: criterion.name, n }) }),
           h("span", { "aria-hidden": "true" }, n),
         ),
       );
@@ -60,13 +60,13 @@
 
   function sheetCard(team) {
     const sheet = view.sheets[team.id];
-    const status = h("span", { class: "chip " + (sheet ? "ok" : "muted"), dataset: { role: "status" } }, sheet ? "Scored" : "Not scored yet");
+    const status = h("span", { class: "chip " + (sheet ? "ok" : "muted"), dataset: { role: "status" } }, sheet ? t("Scored") : t("Not scored yet"));
     const form = h(
       "form",
-      { class: "card sheet", dataset: { teamId: team.id }, "aria-label": `Score sheet for ${team.name}` },
+      { class: "card sheet", dataset: { teamId: team.id }, "aria-label": t("Score sheet for {team}", { team: team.name }) },
       h("div", { class: "card-head" }, h("h2", {}, team.name), status),
       view.criteria.map((c, i) => criterionRow(team, c, sheet, i)),
-      h("button", { class: "btn primary", type: "submit", disabled: view.locked }, sheet ? `Update ${team.name}` : `Save ${team.name}`),
+      h("button", { class: "btn primary", type: "submit", disabled: view.locked }, sheet ? t("Update {team}", { team: team.name }) : t("Save {team}", { team: team.name })),
     );
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -76,10 +76,10 @@
   }
 
   function renderHeader() {
-    $("#juror-chip").textContent = `Juror: ${view.name}`;
+    $("#juror-chip").textContent = t("Juror: {name}", { name: view.name });
     $("#jury-locked").hidden = !view.locked;
     const done = view.teams.filter((t) => view.sheets[t.id]).length;
-    $("#jury-progress").textContent = `${done} of ${view.teams.length} teams scored`;
+    $("#jury-progress").textContent = LV.tn("{done} of {n} team scored", "{done} of {n} teams scored", view.teams.length, { done });
   }
 
   function render() {
@@ -93,7 +93,7 @@
     for (const fieldset of form.querySelectorAll("fieldset.criterion")) {
       const picked = fieldset.querySelector("input:checked");
       if (!picked) {
-        showError(`Give ${team.name} a score for ${fieldset.dataset.criterion}.`);
+        showError(t("Give {team} a score for {criterion}.", { team: team.name, criterion: fieldset.dataset.criterion }));
         fieldset.querySelector("input").focus();
         return;
       }
@@ -102,10 +102,10 @@
     try {
       const out = await call(`/api/events/${eventId}/jury/scores/${team.id}`, { method: "PUT", body: { scores } });
       view.sheets[team.id] = out.scores;
-      LV.announce(`Saved your sheet for ${team.name}.`);
+      LV.announce(t("Saved your sheet for {team}.", { team: team.name }));
       renderHeader();
       const fresh = sheetCard(team); // only this sheet: half-made choices elsewhere stay
-      fresh.querySelector("[data-role=status]").textContent = "Saved ✓";
+      fresh.querySelector("[data-role=status]").textContent = t("Saved ✓");
       form.replaceWith(fresh);
     } catch (err) {
       if (err.type === "jury-locked") {
@@ -118,14 +118,14 @@
 
   async function load() {
     if (!token) {
-      showError("This page needs your personal juror link. Ask the host to send it again.");
+      showError(t("This page needs your personal juror link. Ask the host to send it again."));
       return;
     }
     try {
       view = await call(`/api/events/${eventId}/jury/me`);
       render();
     } catch (err) {
-      showError(err.status === 401 || err.status === 403 ? "This juror link is not valid for this event. Ask the host for a new one." : err.message);
+      showError(err.status === 401 || err.status === 403 ? t("This juror link is not valid for this event. Ask the host for a new one.") : err.message);
     }
   }
 

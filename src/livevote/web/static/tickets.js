@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { h, $, api, announce, ApiError } = LV;
+  const { h, $, api, t, announce, ApiError } = LV;
   const data = LV.data();
   const eventId = data.event_id;
 
@@ -22,21 +22,23 @@
   async function loadCounts() {
     try {
       const c = await api(`/api/events/${eventId}/tickets`, { auth: true });
-      $("#ticket-counts").textContent = `${c.issued} tickets issued · ${c.claimed} claimed`;
+      const issued = LV.tn("{n} ticket issued", "{n} tickets issued", c.issued);
+      $("#ticket-counts").textContent = issued + " · " + LV.tn("{n} claimed", "{n} claimed", c.claimed);
       $("#mode-note").hidden = c.admission === "tickets";
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) $("#auth-note").hidden = false;
     }
   }
 
-  function card(t) {
+  function card(ticket) {
     return h(
       "article",
-      { class: "ticket-card", "aria-label": `Ticket ${t.ticket}` },
-      svgNode(t.qr_svg || ""),
+      { class: "ticket-card", "aria-label": t("Ticket {ticket}", { ticket: ticket.ticket }) },
+      svgNode(ticket.qr_svg || ""),
       h("p", { class: "ticket-title" }, data.title),
-      h("p", { class: "ticket-code" }, t.ticket),
-      h("p", { class: "ticket-url" }, t.join_url),
+      h("p", { class: "ticket-hint" }, t("Scan to join and vote")),
+      h("p", { class: "ticket-code" }, ticket.ticket),
+      h("p", { class: "ticket-url" }, ticket.join_url),
     );
   }
 
@@ -54,7 +56,7 @@
       });
       $("#sheet").replaceChildren(...out.tickets.map(card));
       $("#print").disabled = false;
-      announce(`${out.tickets.length} tickets created. Print them now: they are shown only once.`);
+      announce(LV.tn("{n} ticket created. Print it now: it is shown only once.", "{n} tickets created. Print them now: they are shown only once.", out.tickets.length));
       await loadCounts();
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) $("#auth-note").hidden = false;
