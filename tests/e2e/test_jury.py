@@ -195,6 +195,33 @@ async def test_the_whole_evening(server: RunningServer, pages: Pages) -> None:
     await late.get_by_role("button", name="Update Comet").click()
     await expect(grace.locator("#jury-locked")).to_be_visible(timeout=WAIT_MS)
     await expect(grace.locator("#error")).to_contain_text("locked")
+
+    # Results are hidden, yet the host's teams table shows the combined results: the same
+    # audience, jury, final and rank as the API's (the docstring's table).
+    async with http_client(server.url) as api:
+        r = await api.get(f"/api/events/{eid}/results", headers=host["headers"])
+        hidden = await api.get(f"/api/events/{eid}/results")  # still hidden from everyone else
+    assert hidden.status_code == 403
+    shown = {}
+    for row in r.json()["results"]:
+        cells = console.locator(f'#team-rows tr[data-team-id="{row["team_id"]}"] td')
+        await expect(cells.nth(4)).to_have_text(f"{row['final']:.2f}", timeout=WAIT_MS)
+        shown[row["name"]] = (
+            [await cells.nth(i).inner_text() for i in range(1, 6)],
+            [
+                str(row["votes"]),
+                f"{row['average']:.1f}",
+                f"{row['jury']['average']:.2f}",
+                f"{row['final']:.2f}",
+                str(row["rank"]),
+            ],
+        )
+    assert all(seen == api_row for seen, api_row in shown.values()), shown
+    assert {name: seen for name, (seen, _) in shown.items()} == {
+        "Aurora": ["3", "4.3", "4.33", "4.33", "1"],
+        "Borealis": ["3", "3.3", "2.50", "3.00", "3"],
+        "Comet": ["3", "2.3", "4.83", "3.33", "2"],
+    }
     await console.screenshot(path=str(OUT / "console.png"), full_page=True)
 
     # The reveal, last place first; the screen and the phones show the same place.

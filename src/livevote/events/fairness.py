@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from livevote.errors import NotFound
 from livevote.events import admission, integrity, ledger
@@ -76,6 +77,13 @@ class FairnessService:
         attendees = await self.fair.attendees_of(event_id)
         votes = await self.fair.vote_rows(event_id)
         return integrity.report(event, attendees, votes, await self.fair.audit_of(event_id))
+
+    async def integrity_summary(self, *, event: Doc, voter: Callable[[str], str]) -> Doc:
+        """The printed report's integrity section (integrity.summary): the integrity report
+        and the ledger, attendees shown as `voter(attendee_id)`."""
+        full = await self.integrity(event=event)
+        book = await self.ledger(event_id=str(event["_id"]))
+        return integrity.summary(event, full, book, voter)
 
     async def void(self, *, event: Doc, attendee_id: str, reason: str, by: str) -> Doc:
         out = await integrity.void_attendee(

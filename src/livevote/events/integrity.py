@@ -42,6 +42,7 @@ BURST_JOINS = 4
 BURST_GAP_S = 10.0
 BURST_VOTE_S = 30.0
 TOP_ADDRESSES = 20
+SUMMARY_ADDRESSES = 5  # the printed report's top shares
 
 
 def _seconds(at: Any) -> float:
@@ -123,6 +124,42 @@ def report(event: Doc, attendees: list[Doc], votes: list[Doc], audit: list[Doc])
             "burst_gap_seconds": BURST_GAP_S,
             "burst_vote_seconds": BURST_VOTE_S,
         },
+    }
+
+
+def summary(event: Doc, full: Doc, book: Doc, voter: Callable[[str], str]) -> Doc:
+    """The printed report's integrity section (report.html) from the integrity report
+    (`full`, above) and the ledger (`book`, ledger.build): counts, the top address shares,
+    bursts and the voids. Nothing identifying: addresses as their keyed hashes, attendees
+    as `voter(attendee_id)` (the export's anonymised voter id), no names."""
+    voids = [
+        {
+            "voter": voter(str(v["attendee_id"])),
+            "reason": str(v["reason"] or ""),
+            "at": v["at"],
+            "votes": int(v["votes"]),
+        }
+        for v in full["voids"]
+    ]
+    return {
+        "attendees": int(event.get("attendees") or 0),
+        "joins": int(full["attendees"]),
+        "votes": int(full["votes"]),
+        "address_count": int(full["address_count"]),
+        "addresses": full["addresses"][:SUMMARY_ADDRESSES],
+        "largest_share": full["largest_share"],
+        "bursts": full["bursts"],
+        "flagged": len(full["flagged"]),
+        "flagged_open": sum(1 for f in full["flagged"] if not f["voided"]),
+        "voids": voids,
+        "votes_removed": sum(int(v["votes"]) for v in voids),
+        "ledger": {
+            "count": int(book["count"]),
+            "counted": int(book["counted"]),
+            "short_digest": str(book["short_digest"]),
+            "digest": str(book["digest"]),
+        },
+        "rules": full["rules"],
     }
 
 

@@ -14,6 +14,7 @@ from litestar.response import Template
 
 from livevote.config import Settings
 from livevote.events import report, views
+from livevote.events.fairness import FairnessService, provide_fairness
 from livevote.events.jury import JuryService, NewJuror
 from livevote.events.jury_schemas import (
     CriteriaIn,
@@ -32,6 +33,7 @@ from livevote.infra.auth import Principal, bearer_token, current_user
 from livevote.web import render
 
 HOST = {"user": Provide(current_user)}
+REPORT = {**HOST, "fairness": Provide(provide_fairness, sync_to_thread=False)}
 
 
 def provide_jury(events: EventService) -> JuryService:
@@ -123,12 +125,23 @@ class JuryController(Controller):
         copy, jurors = await jury.duplicate(event=event, user=user, base=base)
         return DuplicateOut(views.public_view(copy), [_juror_out(j) for j in jurors])
 
-    @get("/{event_id:str}/report", dependencies=HOST, include_in_schema=False)
+    @get("/{event_id:str}/report", dependencies=REPORT, include_in_schema=False)
     async def report(
-        self, event_id: FromPath[str], events: EventService, user: Principal
+        self,
+        event_id: FromPath[str],
+        events: EventService,
+        fairness: FairnessService,
+        user: Principal,
+        settings: Settings,
     ) -> Template:
         event = await events.load_as_host(event_id, user)
-        return report.report_page(event, await events.vote_log(event), events.clock())
+        secret, eid = settings.jwt.secret, str(event["_id"])
+        summary = await fairness.integrity_summary(
+            event=event,  # attendees as the export's voter ids
+            voter=lambda attendee_id: views.voter_hash(secret, eid, attendee_id),
+        )
+        log = await events.vote_log(event)
+        return report.report_page(event, log, summary, events.clock())
 
     # -- jurors -------------------------------------------------------------------------
     @get("/{event_id:str}/jury/me")

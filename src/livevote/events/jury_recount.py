@@ -14,12 +14,11 @@ from livevote.errors import NotFound, ServiceUnavailable
 from livevote.events.jury_repository import JuryRepository
 from livevote.events.repository import EventRepository
 from livevote.events.standings import criteria_of
+from livevote.events.views import JURY_DIFFERENCE as JURY
 from livevote.infra import metrics
 from livevote.infra.mongo import Doc
 from livevote.infra.recount import Difference, RecountReport
 from livevote.infra.resources import Clock, utc_now
-
-JURY = "jury "
 
 
 def _flat(entry: Doc | None, names: list[str]) -> dict[str, int]:

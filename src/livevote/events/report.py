@@ -1,14 +1,15 @@
 """The host's printable results report (`GET /api/events/{id}/report`): podium, a table of
 both components per team, votes over time (an SVG drawn here, no script), the criteria
-breakdown, the integrity summary and when it was generated. One self-contained HTML page
-(its stylesheet inlined) that prints on A4; the console opens it from the API with the
-host's token. Building it is pure: the controller passes the event and its vote log.
+breakdown, the integrity summary (integrity.summary: counts, hashed address shares, bursts,
+voids and the ledger digest; nothing identifying) and when it was generated. One
+self-contained HTML page (its stylesheet inlined) that prints on A4; the console opens it
+from the API with the host's token. Building it is pure: the controller passes the event,
+its vote log and the integrity summary.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from importlib.util import find_spec
 from typing import Any
 
 from litestar.response import Template
@@ -76,11 +77,8 @@ def votes_chart(event: Doc, votes: list[Doc], colours: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _integrity_available() -> bool:
-    return find_spec("livevote.events.integrity") is not None
-
-
-def report_context(event: Doc, votes: list[Doc], now: datetime) -> dict[str, Any]:
+def report_context(event: Doc, votes: list[Doc], integrity: Doc, now: datetime) -> dict[str, Any]:
+    """`integrity`: integrity.summary (counts, shares, bursts, voids, the ledger digest)."""
     rows = standings(event)
     ordered = podium_order(rows)
     colours = {r.team_id: PALETTE[i % len(PALETTE)] for i, r in enumerate(rows)}
@@ -109,11 +107,11 @@ def report_context(event: Doc, votes: list[Doc], now: datetime) -> dict[str, Any
         "jury_pct": round(jw * 100),
         "audience_pct": round((1 - jw) * 100),
         "jury_locked": bool(event.get("jury_locked")),
-        "integrity_available": _integrity_available(),
+        "integrity": integrity,
         "generated": now,
         "styles": (render.STATIC / "report.css").read_text(),
     }
 
 
-def report_page(event: Doc, votes: list[Doc], now: datetime) -> Template:
-    return render.page("report.html", **report_context(event, votes, now))
+def report_page(event: Doc, votes: list[Doc], integrity: Doc, now: datetime) -> Template:
+    return render.page("report.html", **report_context(event, votes, integrity, now))

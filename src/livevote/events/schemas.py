@@ -227,8 +227,20 @@ class TallyDifference(msgspec.Struct):
     counted_score_sum: int
 
 
+class JuryDifference(msgspec.Struct):
+    """A team's jury tally against its score sheets (`jury <team id>` in `livevote recount
+    events`): sheets and the sum of each criterion, stored and rebuilt from the sheets."""
+
+    team_id: str
+    stored_sheets: int
+    counted_sheets: int
+    stored_sums: dict[str, int]
+    counted_sums: dict[str, int]
+
+
 class RecountOut(msgspec.Struct):
     event_id: str
     consistent: bool
     fixed: bool
     differences: list[TallyDifference]
+    jury_differences: list[JuryDifference] = msgspec.field(default_factory=list)

@@ -11,6 +11,7 @@ from typing import Any
 from livevote.events.schemas import (
     Criterion,
     EventView,
+    JuryDifference,
     RecountOut,
     ResultRow,
     ResultsView,
@@ -71,8 +72,10 @@ def results(event: Doc) -> list[ResultRow]:
     return standings(event)
 
 
-# A recount difference names the team it is about: `what` = "team <team id>".
+# A recount difference names the team it is about: `what` = "team <team id>" for its
+# audience tally, "jury <team id>" for its jury tally (jury_recount.py).
 TEAM_DIFFERENCE = "team "
+JURY_DIFFERENCE = "jury "
 
 
 def results_view(event: Doc) -> ResultsView:
@@ -81,7 +84,9 @@ def results_view(event: Doc) -> ResultsView:
 
 
 def recount_view(report: RecountReport) -> RecountOut:
-    """The recount report in the shape `POST /api/events/{id}/recount` has always answered."""
+    """The recount report as `POST /api/events/{id}/recount` answers it: the audience tally
+    differences in the shape it has always had, then the jury's (as `livevote recount
+    events` prints them: `jury <team>: stored {sheets, <criterion>...}, counted {...}`)."""
     return RecountOut(
         report.id,
         report.consistent,
@@ -95,8 +100,19 @@ def recount_view(report: RecountReport) -> RecountOut:
                 d.counted["score_sum"],
             )
             for d in report.differences
-            # the attendee count and the jury have no row here (see `livevote recount`)
+            # the attendee count has no row here (see `livevote recount`)
             if d.what.startswith(TEAM_DIFFERENCE)
+        ],
+        [
+            JuryDifference(
+                d.what.removeprefix(JURY_DIFFERENCE),
+                d.stored.get("sheets", 0),
+                d.counted.get("sheets", 0),
+                {k: v for k, v in d.stored.items() if k != "sheets"},
+                {k: v for k, v in d.counted.items() if k != "sheets"},
+            )
+            for d in report.differences
+            if d.what.startswith(JURY_DIFFERENCE)
         ],
     )
 

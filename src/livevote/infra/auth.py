@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +117,9 @@ class TokenService:
             "iat": now,
             "nbf": now,
             "exp": now + ttl,
+            # unique per mint: two credentials minted in the same second (an attendee's
+            # second phone, a retried join) are different tokens, never byte-identical
+            "jti": secrets.token_urlsafe(12),
         }
         if extra:
             claims.update(extra)

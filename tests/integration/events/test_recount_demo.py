@@ -39,7 +39,13 @@ async def test_recount_endpoint_reports_and_fixes(
     host, eid, t0 = await voted_event(client, 4)  # scores 1+2+3+4
     url = f"/api/events/{eid}/recount"
     r = await client.post(url, headers=host["headers"])
-    assert r.json() == {"event_id": eid, "consistent": True, "fixed": False, "differences": []}
+    assert r.json() == {
+        "event_id": eid,
+        "consistent": True,
+        "fixed": False,
+        "differences": [],
+        "jury_differences": [],
+    }
 
     await server_db["events"].update_one(
         {"_id": ObjectId(eid)}, {"$set": {f"tally.{t0}": {"votes": 99, "score_sum": 1}}}

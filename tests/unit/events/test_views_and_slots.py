@@ -67,7 +67,9 @@ def test_recount_report_maps_to_the_recount_view_the_api_has_always_answered() -
         consistent=False,
         fixed=True,
         differences=[
-            Difference("team a", {"votes": 9, "score_sum": 1}, {"votes": 2, "score_sum": 7})
+            Difference("team a", {"votes": 9, "score_sum": 1}, {"votes": 2, "score_sum": 7}),
+            Difference("attendees", {"attendees": 3}, {"attendees": 2}),
+            Difference("jury a", {"sheets": 2, "Pitch": 9}, {"sheets": 1, "Pitch": 4}),
         ],
     )
     assert msgspec.to_builtins(views.recount_view(report)) == {
@@ -81,6 +83,16 @@ def test_recount_report_maps_to_the_recount_view_the_api_has_always_answered() -
                 "stored_score_sum": 1,
                 "counted_votes": 2,
                 "counted_score_sum": 7,
+            }
+        ],
+        # the jury's, as `livevote recount events` prints them (the attendee count: CLI only)
+        "jury_differences": [
+            {
+                "team_id": "a",
+                "stored_sheets": 2,
+                "counted_sheets": 1,
+                "stored_sums": {"Pitch": 9},
+                "counted_sums": {"Pitch": 4},
             }
         ],
     }

@@ -247,6 +247,10 @@
 
       const rows = LV.resultList(results) || LV.resultList(state.results) || [];
       const byTeam = new Map(rows.map((r) => [r.team_id, r]));
+      // A team is scored once it has audience votes or a jury sheet; ranks mean something
+      // once any team is (standings.py: final, then jury average, then votes).
+      const scored = (r) => Boolean(r && (r.votes || (r.jury && r.jury.jurors)));
+      const anyScored = rows.some(scored);
       $("#stat-votes").textContent = rows.reduce((s, r) => s + (r.votes || 0), 0);
       $("#team-rows").replaceChildren(
         ...(state.teams || []).map((t) => {
@@ -257,8 +261,10 @@
             { class: onStage ? "is-stage" : "", dataset: { teamId: t.id } },
             h("td", { class: "team-name" }, t.name),
             h("td", { class: "n" }, r ? r.votes || 0 : 0),
-            h("td", { class: "n" }, r && r.votes ? LV.fmtAvg(LV.average(r)) : "–"),
-            h("td", { class: "n" }, r && r.votes ? r.rank : "–"),
+            h("td", { class: "n audience" }, r && r.votes ? LV.fmtAvg(LV.average(r)) : "–"),
+            h("td", { class: "n jury" }, r && r.jury && r.jury.jurors ? LV.num(r.jury.average, 2) : "–"),
+            h("td", { class: "n final" }, scored(r) ? LV.num(r.final, 2) : "–"),
+            h("td", { class: "n rank" }, r && anyScored ? r.rank : "–"),
             h(
               "td",
               { class: "n" },
@@ -359,8 +365,9 @@
     }
 
     // The public stream carries results once they are visible; while they are hidden the
-    // host re-reads them with its token: after state changes and every 3 s while voting is
-    // open, never more than once per 2.5 s (the per-user API limit is 100 requests/min).
+    // host re-reads them with its token: after state changes and every 3 s while voting or
+    // the jury is open, never more than once per 2.5 s (the per-user API limit is 100
+    // requests/min).
     let pending = null;
     let lastLoad = 0;
     function scheduleResults() {
@@ -372,9 +379,11 @@
         loadResults();
       }, wait);
     }
+    // Jurors' sheets move the final scores too: re-read while the jury is open.
     setInterval(() => {
       const hidden = !LV.resultList(state.results);
-      if (hidden && state.voting_open && document.visibilityState === "visible") scheduleResults();
+      const juryOpen = !state.jury_locked && state.jurors > 0;
+      if (hidden && (state.voting_open || juryOpen) && document.visibilityState === "visible") scheduleResults();
     }, 3000);
 
     render();
