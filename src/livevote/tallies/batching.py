@@ -10,10 +10,11 @@
    slot another process took; a report id twice in the batch) and a report beyond its city's
    frontier (the free slots below, 409 city-fully-reported) fails alone: it goes through the
    one-report path (service.store_plain) after the batch, which answers it;
-3. city totals: ONE check-and-set per shard touched: every box of the batch in that shard is
-   counted and marked together, only while none of them is marked. A shard where that does
-   not match (a worker or a resend marked one of them meanwhile) is applied box by box
-   (service.add_first: a box already marked is left alone), so nothing counts twice;
+3. city totals: ONE check-and-set per shard touched (per ~50 boxes: an NX-27017 limit):
+   every box of the batch in that shard is counted and marked together, only while none of
+   them is marked. A shard where that does not match (a worker or a resend marked one of
+   them meanwhile) is applied box by box (service.add_first: a box already marked is left
+   alone), so nothing counts twice;
 4. audit: ONE insert_many of every entry of the batch; mark applied: ONE update_many;
    ONE bump of the read cache's change counter.
 
@@ -40,6 +41,7 @@ from livevote.tallies.repository import SLOT_TAKEN, STORED
 from livevote.tallies.service import ElectionService, PlainReport, audit_entries, counts_of
 
 Result = tuple[str, str] | BaseException
+MAX_UPDATE_PATHS = 56  # paths one update may touch on NX-27017 (see `apply`), with a margin
 
 
 class ReportBatches:
@@ -106,12 +108,19 @@ class ReportBatches:
         for report in reports:
             by_shard[report["shard_id"]].append(report)
 
+        # NX-27017 drops the `$inc` of an update that sets more than ~63 paths (measured: 62
+        # box markers + 2 fields counted reported_boxes but not the votes), so one write
+        # carries at most `per_write` boxes: with the party counters, well under that.
+        per_write = max(1, MAX_UPDATE_PATHS - len(election["parties"]) - 3)
+
         async def shard_step(shard: str, members: list[Doc]) -> None:
             ci = int(members[0]["city_index"])
             boxes = [(r["ballot_box_id"], r["report_id"], counts_of(election, r)) for r in members]
-            if not await svc.repo.add_first_reports_of_boxes(shard, ci, boxes):
-                for box, rid, counts in boxes:
-                    await svc.add_first(shard, ci, box, rid, counts)
+            for at in range(0, len(boxes), per_write):
+                part = boxes[at : at + per_write]
+                if not await svc.repo.add_first_reports_of_boxes(shard, ci, part):
+                    for box, rid, counts in part:
+                        await svc.add_first(shard, ci, box, rid, counts)
 
         await asyncio.gather(*(shard_step(s, m) for s, m in by_shard.items()))
         svc.hooks.reached("after_city_totals")
