@@ -21,6 +21,19 @@ from pymongo.asynchronous.database import AsyncDatabase
 Doc = dict[str, Any]
 
 
+def eq(query: Doc) -> Doc:
+    """`query` with each bare equality written `{field: {"$eq": value}}` (operators, nested
+    conditions and `_id` kept). NX-27017 compiles a bare `{field: value}` as "equal, or an
+    array holding it": a json_each subquery per row, so a full scan that grows with the
+    collection (measured: 16 ms of server CPU per lookup by (election_id, report_id) at
+    10,000 reports), while the `$eq` form is answered from the field's index (< 1 ms). Same
+    meaning for scalar fields, which is all we filter on; MongoDB plans both forms alike."""
+    return {
+        k: v if k.startswith("$") or k == "_id" or isinstance(v, dict) else {"$eq": v}
+        for k, v in query.items()
+    }
+
+
 def indexes_dir() -> Path:
     configured = os.environ.get("LIVEVOTE_INDEXES_DIR")
     if configured:

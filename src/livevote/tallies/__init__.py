@@ -9,6 +9,7 @@ Files:
     pages.py        /elections/{id}/screen and /newsroom[/{id}]
     schemas.py      request and response structs (msgspec)
     service.py      ElectionService: the rules, the exactly-once apply step, its crash points
+    batching.py     plain reports of an election written together (group commit `ballot_reports`)
     credentials.py  ReporterKeys: create, list, revoke, check (read per report, never cached)
     reads.py        ElectionReads: public reads, cached; keyset pages; time queries
     cache.py        per-process read cache keyed by the election's change counter (Redis)
@@ -40,6 +41,14 @@ Rules, and where each lives (file; index in indexes/):
 - counters and the report's marker move in one single-document write per counter shard:
   no double count whatever crashes or repeats (service.apply_report,
   repository.add_first_report_of_box / replace_report_of_box; shards: election_totals._id)
+- concurrent plain reports of an election are written together (deps.provide_elections: one
+  `ballot_reports` group commit per app, keyed by the election; batching.ReportBatches):
+  one insert_many(ordered=False), one check-and-set per shard that counts and marks every box
+  of the batch in it, one audit insert, one mark-applied bulk write; a report refused by an
+  index or beyond its city's frontier goes alone (service.store_plain) for its own answer;
+  corrections stay one by one
+- filters are written with `$eq` (infra.mongo.eq): NX-27017 scans the whole collection for
+  a bare `{field: value}` (docs/GROUP_COMMIT.md)
 - national totals are the sum of the city shards, never a second counter (views.sum_shards)
 - one audit entry per (report, party) (repository.add_audit_entries;
   election_audit.one_entry_per_report_party); totals `at` a time and the timeline sum its

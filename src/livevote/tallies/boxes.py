@@ -83,6 +83,27 @@ class BoxSlots:
             slot = max(slot + 1, frontier) + random.randrange(min(attempt, 8))
         raise RuntimeError(f"no city slot for report {rid} after {MAX_ATTEMPTS} attempts")
 
+    async def reserve(self, election: Doc, ci: int, n: int) -> list[int]:
+        """Up to `n` slots of city `ci` for a batch of plain reports (batching.py): the next
+        ones above the highest taken (a hint, like `store`'s: an insert may still find one
+        taken, and that report then goes through `store`). Fewer near the top of the city:
+        the rest go through `store` too (the free slots below, or city-fully-reported)."""
+        eid = str(election["_id"])
+        city = (self.repo.reports.database.name, eid, ci)
+        if city in _FULL_CITIES:
+            return []
+        slot = _FRONTIER.get(city)
+        if slot is None:
+            slot = await self.repo.highest_slot(eid, ci) + 1
+        slots = list(range(slot, min(int(election["cities"][ci]["ballot_boxes"]), slot + n)))
+        if slots:
+            _remember_frontier(city, slots[-1] + 1)
+        return slots
+
+    def forget(self, election: Doc, ci: int) -> None:
+        """A reserved slot was taken by another process: read the city's frontier again."""
+        _FRONTIER.pop((self.repo.reports.database.name, str(election["_id"]), ci), None)
+
     async def _may_store(self, eid: str, box: str, report_id: str) -> bool:
         """False: this report is stored already; raises if the box has another report."""
         if await self.repo.report(eid, report_id) is not None:

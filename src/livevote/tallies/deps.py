@@ -8,10 +8,12 @@ from litestar.datastructures import State
 from pymongo.asynchronous.database import AsyncDatabase
 
 from livevote.config import Settings
+from livevote.infra.groupcommit import GroupCommit, GroupCommits
 from livevote.infra.hooks import provide_hooks
 from livevote.infra.mongo import Doc
 from livevote.infra.resources import Clock
 from livevote.infra.validation import object_id
+from livevote.tallies.batching import ReportBatches
 from livevote.tallies.cache import ReadCache
 from livevote.tallies.reads import ElectionReads
 from livevote.tallies.repository import ElectionRepository
@@ -23,11 +25,17 @@ def read_cache(state: State, settings: Settings) -> ReadCache:
 
 
 def provide_elections(
-    db: AsyncDatabase[Doc], clock: Clock, settings: Settings, state: State
+    db: AsyncDatabase[Doc],
+    clock: Clock,
+    settings: Settings,
+    state: State,
+    group_commits: GroupCommits,
 ) -> ElectionService:
+    """The election rules; the concurrent plain reports of an election are written together
+    (one `ballot_reports` group commit per app, keyed by the election: batching.py)."""
     # The hooks come from app.state, not the `hooks` dependency: Litestar isinstance-checks
     # an injected value against its annotation, which a plain Protocol refuses.
-    return ElectionService(
+    service = ElectionService(
         ElectionRepository(db),
         clock=clock,
         hooks=provide_hooks(state),
@@ -36,6 +44,11 @@ def provide_elections(
         max_cities=settings.elections.max_cities,
         max_boxes=settings.elections.max_boxes,
     )
+    service.writer = group_commits.get(
+        "ballot_reports",
+        lambda: GroupCommit("ballot_reports", ReportBatches(service).flush),
+    )
+    return service
 
 
 def election_oid(election_id: str) -> ObjectId:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 REPORT_SORT = [("received_ms", 1), ("_id", 1)]
 
@@ -59,13 +59,13 @@ class ElectionQueries:
             query["city"] = city
         if window := _window(since_ms, until_ms):
             query["received_ms"] = window
-        cursor = self.reports.find(_after(query, after)).sort(REPORT_SORT)
+        cursor = self.reports.find(eq(_after(query, after))).sort(REPORT_SORT)
         if skip:
             cursor = cursor.skip(skip)
         return await cursor.limit(limit).to_list()
 
     async def latest_reports(self, election_id: str, limit: int) -> list[Doc]:
-        cursor = self.reports.find({"election_id": election_id})
+        cursor = self.reports.find(eq({"election_id": election_id}))
         return await cursor.sort([("received_ms", -1), ("_id", -1)]).limit(limit).to_list()
 
     async def reporting_order(
@@ -82,7 +82,7 @@ class ElectionQueries:
             "received_at": 1,
             "received_ms": 1,
         }
-        cursor = self.reports.find(_after(query, after), fields).sort(REPORT_SORT)
+        cursor = self.reports.find(eq(_after(query, after)), fields).sort(REPORT_SORT)
         return await cursor.limit(limit).to_list()
 
     async def count_reported_before(self, election_id: str, city: str | None, at_ms: int) -> int:
@@ -107,7 +107,7 @@ class ElectionQueries:
         if until_ms is not None:
             query["at_ms"] = {"$lte": until_ms}
         fields = {"_id": 0, "at_ms": 1, "party": 1, "delta": 1, "kind": 1}
-        async for doc in self.audit.find(query, fields).sort([("at_ms", 1)]):
+        async for doc in self.audit.find(eq(query), fields).sort([("at_ms", 1)]):
             yield doc
 
     async def first_report_times(self, election_id: str, city: str | None) -> list[int]:
@@ -115,7 +115,7 @@ class ElectionQueries:
         query: Doc = {"election_id": election_id, "original_box": {"$exists": True}}
         if city is not None:
             query["city"] = city
-        cursor = self.reports.find(query, {"_id": 0, "received_ms": 1}).sort(REPORT_SORT)
+        cursor = self.reports.find(eq(query), {"_id": 0, "received_ms": 1}).sort(REPORT_SORT)
         return [int(d["received_ms"]) async for d in cursor]
 
     async def top_cities(

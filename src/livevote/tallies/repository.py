@@ -22,16 +22,17 @@ import re
 from collections.abc import AsyncIterator
 
 from bson import ObjectId
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 # Marker values in boxes.<box>.<report_id>: what kind of report put its counts in.
 ORIGINAL, CORRECTION = 1, 2
 
 DUPLICATE_KEY = 11000
+CLAIM_ATTEMPTS = 20
 STORED, SLOT_TAKEN, DUPLICATE = "stored", "slot-taken", "duplicate"
 _ELECTION_CACHE_SIZE = 1000
 _ELECTIONS: dict[tuple[str, ObjectId], Doc] = {}  # elections never change after creation
@@ -88,10 +89,10 @@ class ElectionRepository:
 
     async def key_by_hash(self, key_sha256: str) -> Doc | None:
         # Read on every report, never cached: a revocation holds in every process at once.
-        return await self.keys.find_one({"key_sha256": key_sha256})
+        return await self.keys.find_one(eq({"key_sha256": key_sha256}))
 
     async def keys_of(self, election_id: str) -> list[Doc]:
-        cursor = self.keys.find({"election_id": election_id}, {"key_sha256": 0})
+        cursor = self.keys.find(eq({"election_id": election_id}), {"key_sha256": 0})
         return await cursor.sort([("created_ms", 1)]).to_list()
 
     async def revoke_key(self, election_id: str, key_id: str, now_ms: int) -> Doc | None:
@@ -114,18 +115,33 @@ class ElectionRepository:
             return SLOT_TAKEN if _slot_index(exc) else DUPLICATE
         return STORED
 
+    async def insert_reports(self, docs: list[Doc]) -> list[str]:
+        """Store a batch of new reports with one unordered insert: each one's outcome as
+        `insert_report`'s (a refused one fails alone; its `_id` is dropped for a retry)."""
+        outcomes = [STORED] * len(docs)
+        try:
+            await self.reports.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != DUPLICATE_KEY:
+                    raise
+                i = int(error["index"])
+                docs[i].pop("_id", None)
+                outcomes[i] = SLOT_TAKEN if _slot_error(error) else DUPLICATE
+        return outcomes
+
     async def report(self, election_id: str, report_id: str) -> Doc | None:
-        return await self.reports.find_one({"election_id": election_id, "report_id": report_id})
+        return await self.reports.find_one(eq({"election_id": election_id, "report_id": report_id}))
 
     async def original_of_box(self, election_id: str, box: str) -> Doc | None:
         """The plain (not correcting) report of a box, if it has one."""
-        return await self.reports.find_one({"election_id": election_id, "original_box": box})
+        return await self.reports.find_one(eq({"election_id": election_id, "original_box": box}))
 
     async def highest_slot(self, election_id: str, city_index: int) -> int:
         """The highest city slot taken (-1: none): new boxes take slots above it
         (boxes.BoxSlots)."""
         found = await self.reports.find_one(
-            {"election_id": election_id, "city_index": city_index, "slot": {"$exists": True}},
+            eq({"election_id": election_id, "city_index": city_index, "slot": {"$exists": True}}),
             {"slot": 1},
             sort=[("slot", -1)],
         )
@@ -133,13 +149,15 @@ class ElectionRepository:
 
     async def taken_slots(self, election_id: str, city_index: int) -> AsyncIterator[int]:
         """The city's taken slots in ascending order (an index walk)."""
-        query = {"election_id": election_id, "city_index": city_index, "slot": {"$exists": True}}
+        query = eq(
+            {"election_id": election_id, "city_index": city_index, "slot": {"$exists": True}}
+        )
         async for doc in self.reports.find(query, {"_id": 0, "slot": 1}).sort([("slot", 1)]):
             yield int(doc["slot"])
 
     async def link_superseded(self, election_id: str, old_id: str, new_id: str) -> None:
         await self.reports.update_one(
-            {"election_id": election_id, "report_id": old_id},
+            eq({"election_id": election_id, "report_id": old_id}),
             {"$set": {"superseded_by": new_id}},
         )
 
@@ -149,30 +167,48 @@ class ElectionRepository:
             {"$set": {"status": "applied", "applied_ms": now_ms, "lease_until_ms": 0}},
         )
 
-    async def claim_pending(self, now_ms: int, lease_ms: int, owner: str) -> Doc | None:
-        """Lease one pending report whose lease ran out (check-and-set: two workers never
-        hold the same report at once)."""
-        return await self.reports.find_one_and_update(
-            {"status": "pending", "lease_until_ms": {"$lt": now_ms}},
-            {
-                "$set": {"lease_until_ms": now_ms + lease_ms, "lease_owner": owner},
-                "$inc": {"attempts": 1},
-            },
-            sort=[("lease_until_ms", 1)],
-            return_document=ReturnDocument.AFTER,
+    async def mark_applied_many(self, report_oids: list[ObjectId], now_ms: int) -> None:
+        # One command of single-document updates: `_id: {$in: …}` is a scan on NX-27017.
+        applied = {"$set": {"status": "applied", "applied_ms": now_ms, "lease_until_ms": 0}}
+        await self.reports.bulk_write(
+            [UpdateOne({"_id": oid, "status": "pending"}, applied) for oid in report_oids],
+            ordered=False,
         )
 
+    async def claim_pending(self, now_ms: int, lease_ms: int, owner: str) -> Doc | None:
+        """Lease one pending report whose lease ran out (check-and-set: two workers never
+        hold the same report at once). The candidate is found by an indexed read and taken
+        by a check-and-set on its `_id` (NX-27017 plans findAndModify's filter without the
+        index: a scan of every report); a lost race reads the next candidate."""
+        due = eq({"status": "pending", "lease_until_ms": {"$lt": now_ms}})
+        for _ in range(CLAIM_ATTEMPTS):
+            found = await self.reports.find_one(due, {"_id": 1}, sort=[("lease_until_ms", 1)])
+            if found is None:
+                return None
+            claimed = await self.reports.find_one_and_update(
+                {"_id": found["_id"], **due},
+                {
+                    "$set": {"lease_until_ms": now_ms + lease_ms, "lease_owner": owner},
+                    "$inc": {"attempts": 1},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            if claimed is not None:
+                return claimed
+        return None
+
     async def count_pending(self, election_id: str | None = None) -> int:
+        """Counted from an indexed read of the ids (NX-27017's count scans the collection)."""
         query: Doc = {"status": "pending"}
         if election_id:
             query["election_id"] = election_id
-        return await self.reports.count_documents(query)
+        return len(await self.reports.find(eq(query), {"_id": 1}).to_list())
 
     async def all_reports(self, election_id: str) -> list[Doc]:
-        return await self.reports.find({"election_id": election_id}).to_list()
+        return await self.reports.find(eq({"election_id": election_id})).to_list()
 
     async def reports_by_id(self, election_id: str, report_ids: list[str]) -> list[Doc]:
-        query = {"election_id": election_id, "report_id": {"$in": report_ids}}
+        query = eq({"election_id": election_id, "report_id": {"$in": report_ids}})
         return await self.reports.find(query).to_list()
 
     # -- totals shards -----------------------------------------------------------------------
@@ -199,6 +235,39 @@ class ElectionRepository:
                 projection={"_id": 1},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,  # BEFORE would be None on an insert
+            )
+        except DuplicateKeyError:
+            return False
+        return done is not None
+
+    async def add_first_reports_of_boxes(
+        self, shard_id: str, city_index: int, boxes: list[tuple[str, str, dict[str, int]]]
+    ) -> bool:
+        """`add_first_report_of_box` for several boxes of one shard in one write (a batch):
+        `boxes` = (box, report_id, counts). Only while the shard has no marker for any of
+        them; False (nothing written) otherwise, and the caller applies them one by one."""
+        query: Doc = {"_id": shard_id}
+        marks: Doc = {}
+        total: dict[str, int] = {}
+        for box, report_id, counts in boxes:
+            query[f"boxes.{box}"] = {"$exists": False}
+            marks[f"boxes.{box}.{report_id}"] = ORIGINAL
+            for k, n in counts.items():
+                total[k] = total.get(k, 0) + n
+        try:
+            done = await self.totals.find_one_and_update(
+                query,
+                {
+                    "$set": {
+                        **marks,
+                        "election_id": shard_id.split(":", 1)[0],
+                        "city_index": city_index,
+                    },
+                    "$inc": {**_votes_inc(total), "reported_boxes": len(boxes)},
+                },
+                projection={"_id": 1},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
             return False
@@ -239,10 +308,10 @@ class ElectionRepository:
         query: Doc = {"election_id": election_id}
         if city_index is not None:
             query["city_index"] = city_index
-        return await self.totals.find(query, TOTALS_FIELDS).to_list()
+        return await self.totals.find(eq(query), TOTALS_FIELDS).to_list()
 
     async def shards_with_markers(self, election_id: str) -> list[Doc]:
-        return await self.totals.find({"election_id": election_id}).to_list()
+        return await self.totals.find(eq({"election_id": election_id})).to_list()
 
     async def rewrite_shard(
         self,
@@ -287,17 +356,21 @@ class ElectionRepository:
                 raise
 
     async def audit_entries(self, election_id: str) -> list[Doc]:
-        return await self.audit.find({"election_id": election_id}).to_list()
+        return await self.audit.find(eq({"election_id": election_id})).to_list()
 
 
 def _slot_index(exc: DuplicateKeyError) -> bool:
     """Whether the city-slot index refused the insert: MongoDB names the index's keys
     (keyPattern), NX-27017 the index (idx_<collection>_<keys>) in its message."""
-    details = exc.details or {}
+    return _slot_error({"errmsg": str(exc), **(exc.details or {})})
+
+
+def _slot_error(details: Doc) -> bool:
+    """`_slot_index` for one error's details (a DuplicateKeyError's, a writeErrors entry)."""
     pattern = details.get("keyPattern")
     if isinstance(pattern, dict):
         return "slot" in pattern
-    found = re.search(r"index:? '?([A-Za-z0-9_.]+)", str(details.get("errmsg", exc)))
+    found = re.search(r"index:? '?([A-Za-z0-9_.]+)", str(details.get("errmsg", "")))
     return bool(found and found.group(1).endswith("slot"))
 
 

@@ -64,6 +64,8 @@ form a chain per box. The audit log keeps both reports; the old one gets `supers
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Protocol
 
 from bson import ObjectId
 
@@ -82,6 +84,21 @@ from livevote.tallies.repository import STORED, ElectionRepository
 BOXES_PER_SHARD = 500
 MAX_CORRECTION_CHAIN = 50
 CRASH_POINTS = ("after_store", "after_city_totals", "after_audit", "before_mark_applied")
+
+
+@dataclass(frozen=True)
+class PlainReport:
+    """A plain report (no correction) ready to store: its election and its document."""
+
+    election: Doc
+    doc: Doc
+
+
+class ReportWriter(Protocol):
+    """Where plain reports go: the service itself (one by one), or a group commit over
+    batching.ReportBatches.flush (the concurrent reports of an election together)."""
+
+    async def submit(self, key: str, item: PlainReport) -> tuple[str, str]: ...
 
 
 def city_index(election: Doc, city: str) -> int:
@@ -105,6 +122,7 @@ class ElectionService:
         cache: ReadCache | None = None,
         max_cities: int = 2000,
         max_boxes: int = 1_000_000,
+        writer: ReportWriter | None = None,
     ) -> None:
         self.repo = repo
         self.clock = clock
@@ -115,6 +133,7 @@ class ElectionService:
         self.boxes = BoxSlots(repo)
         self.max_cities = max_cities
         self.max_boxes = max_boxes
+        self.writer = writer
 
     # -- elections -----------------------------------------------------------------------------
     async def create_election(
@@ -223,16 +242,27 @@ class ElectionService:
             "lease_until_ms": received_ms + int(self.hold_seconds * 1000),
             "attempts": 0,
         }
-        if supersedes is not None:
-            doc["supersedes"] = supersedes
-            if await self.repo.insert_report(doc) != STORED:
-                return await self._answer_duplicate(doc)
-        elif not await self.boxes.store(election, doc):
+        if supersedes is None:
+            if self.writer is not None:
+                return await self.writer.submit(eid, PlainReport(election, doc))
+            return await self.store_plain(election, doc)
+        doc["supersedes"] = supersedes
+        if await self.repo.insert_report(doc) != STORED:
             return await self._answer_duplicate(doc)
         self.hooks.reached("after_store")
         await self.apply_report(election, doc)
         metrics.business("election_report", "applied")
         return report_id, "applied"
+
+    async def store_plain(self, election: Doc, doc: Doc) -> tuple[str, str]:
+        """Store and apply one plain report alone (without group commit, and the reports a
+        batch could not place: batching.py)."""
+        if not await self.boxes.store(election, doc):
+            return await self._answer_duplicate(doc)
+        self.hooks.reached("after_store")
+        await self.apply_report(election, doc)
+        metrics.business("election_report", "applied")
+        return doc["report_id"], "applied"
 
     async def _check_supersedable(
         self, eid: str, report_id: str, box: str, city: str, supersedes: str
@@ -251,6 +281,11 @@ class ElectionService:
 
     async def _answer_duplicate(self, doc: Doc) -> tuple[str, str]:
         existing = await self.repo.report(doc["election_id"], doc["report_id"])
+        return self.answer_resend(doc, existing)
+
+    @staticmethod
+    def answer_resend(doc: Doc, existing: Doc | None) -> tuple[str, str]:
+        """The answer to a report whose id (`existing`) or correction target is taken."""
         if existing is None:  # another unique index: (election_id, supersedes)
             metrics.business("election_report", "already-superseded")
             raise Conflict(
@@ -271,7 +306,7 @@ class ElectionService:
         repo, hooks = self.repo, self.hooks
         eid, rid, box = report["election_id"], report["report_id"], report["ballot_box_id"]
         shard = report["shard_id"]
-        counts = _counts(election, report)
+        counts = counts_of(election, report)
         old_id = report.get("supersedes")
         old_counts: dict[str, int] = {}
         if old_id is not None:
@@ -282,16 +317,16 @@ class ElectionService:
                 if depth >= MAX_CORRECTION_CHAIN:
                     raise RuntimeError(f"correction chain too long at {rid}")
                 await self.apply_report(election, old, depth + 1)
-            old_counts = _counts(election, old)
+            old_counts = counts_of(election, old)
             delta = {k: counts.get(k, 0) - old_counts.get(k, 0) for k in counts | old_counts}
             if not await repo.replace_report_of_box(shard, box, old_id, rid, delta):
                 if not await repo.has_marker(shard, box, rid):
                     raise RuntimeError(f"correction {rid}: superseded {old_id} not in totals")
         else:
-            await self._add_first(shard, int(report["city_index"]), box, rid, counts)
+            await self.add_first(shard, int(report["city_index"]), box, rid, counts)
         hooks.reached("after_city_totals")
 
-        await repo.add_audit_entries(_audit_entries(election, report, counts, old_counts))
+        await repo.add_audit_entries(audit_entries(election, report, counts, old_counts))
         hooks.reached("after_audit")
 
         if old_id is not None:
@@ -300,7 +335,7 @@ class ElectionService:
         await repo.mark_applied(report["_id"], epoch_ms(self.clock()))
         await self.cache.bump(eid)
 
-    async def _add_first(
+    async def add_first(
         self, shard: str, ci: int, box: str, rid: str, counts: dict[str, int]
     ) -> None:
         for _ in range(5):
@@ -328,12 +363,12 @@ class ElectionService:
         return await self.repo.count_pending()
 
 
-def _counts(election: Doc, report: Doc) -> dict[str, int]:
+def counts_of(election: Doc, report: Doc) -> dict[str, int]:
     index = {p: i for i, p in enumerate(election["parties"])}
     return {party_key(index[p]): int(n) for p, n in report["votes"]}
 
 
-def _audit_entries(
+def audit_entries(
     election: Doc, report: Doc, counts: dict[str, int], old_counts: dict[str, int]
 ) -> list[Doc]:
     entries = []
