@@ -14,7 +14,14 @@ from livevote.config import Settings
 from livevote.events import stream, views
 from livevote.events.fairness import FairnessService, provide_fairness
 from livevote.events.fairness_controllers import FairnessController
-from livevote.events.http import ATTENDEE, HOST, MAYBE_USER, attendee_cookies, join_caller
+from livevote.events.http import (
+    ATTENDEE,
+    HOST,
+    MAYBE_USER,
+    attendee_cookies,
+    code_lookups,
+    join_caller,
+)
 from livevote.events.schemas import (
     AttendeeView,
     CreateEventIn,
@@ -33,7 +40,7 @@ from livevote.events.schemas import (
     VoteOut,
     VotingIn,
 )
-from livevote.events.service import EventService, provide_events
+from livevote.events.service import EventService, UnknownCode, provide_events
 from livevote.infra.auth import Principal, TokenService
 from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
 from livevote.infra.ratelimit import RateLimiter
@@ -180,8 +187,21 @@ class EventsController(Controller):
         return views.public_view(await events.load(event_id))
 
     @get("/by-code/{code:str}")
-    async def by_code(self, code: FromPath[str], events: EventService) -> EventView:
-        return views.public_view(await events.load_by_code(code))
+    async def by_code(
+        self,
+        code: FromPath[str],
+        request: Request[Any, Any, Any],
+        events: EventService,
+        settings: Settings,
+        limiter: RateLimiter,
+    ) -> EventView:
+        budget = code_lookups(request, settings, limiter)
+        budget.check()
+        try:
+            return views.public_view(await events.load_by_code(code))
+        except UnknownCode:
+            await budget.miss()
+            raise
 
     @get("/{event_id:str}/results", dependencies=MAYBE_USER)
     async def results(
@@ -219,9 +239,15 @@ class EventsController(Controller):
         """201 a new attendee; 200 the same attendee again (a returning credential in open
         mode, a ticket claimed before in tickets mode): admission.py."""
         caller = join_caller(request, settings, limiter)
-        joined = await events.join(
-            code=data.code, name=data.name, ticket=data.ticket, caller=caller
-        )
+        budget = code_lookups(request, settings, limiter)
+        budget.check()
+        try:
+            joined = await events.join(
+                code=data.code, name=data.name, ticket=data.ticket, caller=caller
+            )
+        except UnknownCode:
+            await budget.miss()
+            raise
         event_id = str(joined.event["_id"])
         token = tokens.issue_attendee(joined.attendee_id, event_id)
         body = JoinOut(joined.attendee_id, event_id, token, joined.name)
