@@ -20,8 +20,9 @@ its batch was refused (pending after its window passed: the fix voids it, the vo
 `--fix`, in this order:
 1. finishes every vote not counted yet exactly as a client's retry would (votes.settle:
    count under the window open now, else delete; a vote in flight is finished by its writer
-   or by this, whichever comes first), and the stranded joins (joins.count_attendees: a
-   join batch in flight is left to its writer, whose insert may not have ended);
+   or by this, whichever comes first — even when nothing else differs: its writer may have
+   died with its request), and the stranded joins (joins.count_attendees: a join batch in
+   flight is left to its writer, whose insert may not have ended);
 2. adopts the votes of old `counted.*` markers into the event's applied `legacy` batch and
    drops the markers (`$unset: {counted: ""}`): after one `livevote recount events --fix` an
    old event's document is as flat as a new one;
@@ -237,7 +238,10 @@ async def recount_event(
     diffs = first.differences(first.expected)
     consistent = not diffs and not first.stranded_votes and not first.stranded_joins
     report = RecountReport(DOMAIN, event_id, consistent, differences=diffs, notes=first.notes())
-    if not fix or (consistent and not first.marked and not await _has_markers(repo, event_id)):
+    # In-flight votes are finished too (as a retry would): their writer may have died with
+    # the request, and a fix that returned here left them stored but uncounted.
+    settled = consistent and not first.in_flight_votes and not first.marked
+    if not fix or (settled and not await _has_markers(repo, event_id)):
         return report
     await _finish(repo, event_id, first)
     for _ in range(ATTEMPTS):
