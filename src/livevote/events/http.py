@@ -118,3 +118,6 @@ def code_lookups(
     nothing, so a venue behind one NAT address is not limited by its own phones."""
     limit = settings.limits.code_misses_per_address_per_minute
     return limiter.misses(CODE_LOOKUPS, limiter.client_address(request), limit)
+
+
+LOOKUPS = {"lookups": Provide(code_lookups, sync_to_thread=False)}

@@ -25,11 +25,11 @@ from litestar.response import Redirect, Template
 
 from livevote.config import Settings
 from livevote.events import views
-from livevote.events.http import code_lookups
+from livevote.events.http import LOOKUPS
 from livevote.events.reveal import reveal_state
 from livevote.events.service import EventService, normalise_code, provide_events
 from livevote.infra.mongo import Doc
-from livevote.infra.ratelimit import MissBudget, RateLimiter
+from livevote.infra.ratelimit import MissBudget
 from livevote.web import render
 
 
@@ -67,7 +67,7 @@ async def by_code(code: str, events: EventService, budget: MissBudget) -> dict[s
 
 class PagesController(Controller):
     include_in_schema = False
-    dependencies = {"events": Provide(provide_events, sync_to_thread=False)}
+    dependencies = {"events": Provide(provide_events, sync_to_thread=False), **LOOKUPS}
 
     @get("/")
     async def home(self) -> Template:
@@ -80,14 +80,9 @@ class PagesController(Controller):
 
     @get("/e/{code:str}")
     async def attendee(
-        self,
-        code: FromPath[str],
-        events: EventService,
-        settings: Settings,
-        limiter: RateLimiter,
-        request: Request[Any, Any, Any],
+        self, code: FromPath[str], events: EventService, lookups: MissBudget
     ) -> Template:
-        event = await by_code(code, events, code_lookups(request, settings, limiter))
+        event = await by_code(code, events, lookups)
         if event is None:
             return not_found("code")
         data = {
@@ -104,10 +99,10 @@ class PagesController(Controller):
         code: FromPath[str],
         events: EventService,
         settings: Settings,
-        limiter: RateLimiter,
         request: Request[Any, Any, Any],
+        lookups: MissBudget,
     ) -> Template:
-        event = await by_code(code, events, code_lookups(request, settings, limiter))
+        event = await by_code(code, events, lookups)
         if event is None:
             return not_found("code")
         base = render.public_base(request, settings)

@@ -26,7 +26,7 @@ from pymongo import AsyncMongoClient
 from livevote.events.recount import recount_event
 from livevote.events.repository import EventRepository
 from livevote.events.votes import CRASH_POINTS
-from tests.support.events import join, new_event, open_voting_for
+from tests.support.events import join, live_event, new_event, open_voting_for
 from tests.support.faults import FaultInjector, PauseAt
 from tests.support.http import assert_problem, http_client
 from tests.support.servers import RunningServer, ServerFactory
@@ -43,6 +43,22 @@ async def stored(db: Any, eid: str, team: str) -> tuple[int, int]:
         int(v["score"]) async for v in db["event_votes"].find({"event_id": eid, "team_id": team})
     ]
     return len(scores), sum(scores)
+
+
+async def first_vote_counted(
+    client: httpx.AsyncClient,
+) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
+    """A live event with one team whose first vote (2 points) is counted — so that the next
+    apply seals a batch — and a second attendee: (host, event id, team id, second)."""
+    host, ev, team = await live_event(client)
+    first, second = await join(client, ev["code"]), await join(client, ev["code"])
+    r = await client.post(
+        f"/api/events/{ev['id']}/votes",
+        json={"team_id": team, "score": 2},
+        headers=first["headers"],
+    )
+    assert r.status_code == 201
+    return host, ev["id"], team, second
 
 
 @pytest.fixture
@@ -70,13 +86,8 @@ async def test_fix_finishes_a_young_vote_whose_writer_died(
     running = make_server(hooks=faults)
     db = db_of(running)
     async with http_client(running.url) as client:
-        host, ev = await new_event(client, teams=1)
-        eid, t0 = ev["id"], ev["teams"][0]["id"]
-        await open_voting_for(client, host, eid, t0)
-        a, b = await join(client, ev["code"]), await join(client, ev["code"])
+        host, eid, t0, b = await first_vote_counted(client)
         url = f"/api/events/{eid}/votes"
-        r = await client.post(url, json={"team_id": t0, "score": 2}, headers=a["headers"])
-        assert r.status_code == 201
         faults.arm(point, times=1)
         r = await client.post(url, json={"team_id": t0, "score": 5}, headers=b["headers"])
         assert_problem(r, 500, "simulated-crash")
@@ -112,13 +123,8 @@ async def test_fix_racing_a_vote_held_between_its_steps_corrects_exactly(
     running = make_server(hooks=pause)
     db = db_of(running)
     async with http_client(running.url) as client:
-        host, ev = await new_event(client, teams=1)
-        eid, t0 = ev["id"], ev["teams"][0]["id"]
-        await open_voting_for(client, host, eid, t0)
-        a, b = await join(client, ev["code"]), await join(client, ev["code"])
+        _, eid, t0, b = await first_vote_counted(client)
         url = f"/api/events/{eid}/votes"
-        r = await client.post(url, json={"team_id": t0, "score": 2}, headers=a["headers"])
-        assert r.status_code == 201  # a batch before, so that the held apply seals one
         await db["events"].update_one(
             {"_id": ObjectId(eid)}, {"$inc": {f"tally.{t0}.votes": 3, f"tally.{t0}.score_sum": 9}}
         )
