@@ -146,7 +146,9 @@ async def _snapshot(repo: EventRepository, event_id: str) -> Snapshot:
             snap.in_flight_votes.append(vote)
         else:
             snap.stranded_votes.append(vote)
-            refused = record is not None and record["state"] == "pending"  # window passed
+            # a pending batch applies if its window is still the open one, else it is refused
+            refused = record is not None and record["state"] == "pending"
+            refused = refused and not _window_open(record, counter)
             if vote["team_id"] == open_team and not refused and not gone:
                 add(snap.expected, vote)
     for batch, n in (await repo.attendee_batches(event_id)).items():
@@ -183,6 +185,11 @@ def _in_flight(batch: str, record: Any, counter: Any) -> bool:
         return False
     if record is None or record["state"] == "applied":
         return True
+    return _window_open(record, counter)
+
+
+def _window_open(record: Any, counter: Any) -> bool:
+    """Whether a vote batch's voting window (team, generation) is the event's open one."""
     return bool(counter.get("voting_open")) and (
         counter.get("voting_team") == record.get("team")
         and window_of(counter) == int(record.get("gen", -2))

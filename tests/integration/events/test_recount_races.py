@@ -9,6 +9,10 @@ client retry) the vote stayed stored but uncounted after the fix, although the r
 contract is to finish it "as a client's retry would". Now the fix settles in-flight votes
 whenever it runs.
 
+Found too: the report (with or without --fix) took every stranded pending batch for refused,
+so it promised no difference for a batch whose window was still open, which the fix then
+applied.
+
 Pinned: a fix racing a vote held at every step of its batch corrects by the exact amount and
 the vote is counted once (the correcting batch is guarded by the chain position it read)."""
 
@@ -23,6 +27,7 @@ import pytest
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 
+from livevote.events import recount as recounting
 from livevote.events.recount import recount_event
 from livevote.events.repository import EventRepository
 from livevote.events.votes import CRASH_POINTS
@@ -102,6 +107,32 @@ async def test_fix_finishes_a_young_vote_whose_writer_died(
         r = await client.post(url, json={"team_id": t0, "score": 5}, headers=b["headers"])
         assert_problem(r, 409, "already-voted")
         assert await tally(db, eid, t0) == (2, 7)
+
+
+async def test_report_counts_a_stranded_batch_whose_window_is_still_open(
+    make_server: ServerFactory, db_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorded batch left pending (its writer died) while its window is still open: the
+    fix applies it, so the report (fix or not) must say the vote will count. It counted every
+    stranded pending batch as refused, so the report promised no difference."""
+    monkeypatch.setattr(recounting, "STRANDED_AFTER", -1.0)  # every unfinished batch is old
+    faults = FaultInjector(CRASH_POINTS)
+    running = make_server(hooks=faults)
+    db = db_of(running)
+    async with http_client(running.url) as client:
+        _, eid, t0, b = await first_vote_counted(client)
+        faults.arm("events.vote.after_record", times=1)
+        r = await client.post(
+            f"/api/events/{eid}/votes", json={"team_id": t0, "score": 5}, headers=b["headers"]
+        )
+        assert_problem(r, 500, "simulated-crash")
+    repo = EventRepository(db)
+    report = await recount_event(repo, eid, fix=False)
+    want = [(f"team {t0}", {"votes": 1, "score_sum": 2}, {"votes": 2, "score_sum": 7})]
+    assert [(d.what, d.stored, d.counted) for d in report.differences] == want
+    fixed = await recount_event(repo, eid, fix=True)
+    assert fixed.fixed and fixed.differences == report.differences
+    assert await tally(db, eid, t0) == await stored(db, eid, t0) == (2, 7)
 
 
 @pytest.mark.parametrize(
