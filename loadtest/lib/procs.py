@@ -29,21 +29,9 @@ from typing import Any
 import httpx
 import psutil
 
+from livevote.config import UNLIMITED_ENV
 from livevote.infra.embedded import EmbeddedStack, free_port
 from loadtest.lib import OUT
-
-UNLIMITED = {
-    "LIVEVOTE_LIMITS_ADDRESS_PER_SECOND": "10000000",
-    "LIVEVOTE_LIMITS_USER_PER_MINUTE": "10000000",
-    "LIVEVOTE_LIMITS_ATTENDEE_PER_MINUTE": "10000000",
-    "LIVEVOTE_LIMITS_JOINS_PER_ADDRESS_PER_MINUTE": "10000000",
-    "LIVEVOTE_LIMITS_DAILY_VOTES": "10000000",
-    "LIVEVOTE_LIMITS_REGISTER_PER_ADDRESS_PER_MINUTE": "10000000",
-    "LIVEVOTE_LIMITS_LOGIN_PER_ADDRESS_PER_MINUTE": "10000000",
-    "LIVEVOTE_LIMITS_PAGES_PER_ADDRESS_PER_MINUTE": "10000000",
-    "LIVEVOTE_LIMITS_HASHING_WAIT_MS": "60000",
-    "LIVEVOTE_SSE_MAX_PER_ADDRESS": "10000000",
-}
 
 
 # -- sampling -----------------------------------------------------------------------------------
@@ -193,7 +181,7 @@ def serve(
     database = f"load_{uuid.uuid4().hex[:8]}"
     OUT.mkdir(exist_ok=True)
     log = OUT / f"serve-{database}.log"
-    env = os.environ | UNLIMITED
+    env = os.environ | UNLIMITED_ENV
     env |= {
         "MONGODB_URI": stack.mongo_uri,
         "REDIS_URL": stack.redis_url,
@@ -272,7 +260,7 @@ def server_env(stack: EmbeddedStack, port: int, data_dir: Path, **extra: str) ->
             "LIVEVOTE_MONGO_DATABASE": "chaos",
             "LIVEVOTE_MONGO_TIMEOUT_MS": "1500",
             "LIVEVOTE_PENDING_REPORT_DELAY_SECONDS": "0.5",
-            **UNLIMITED,
+            **UNLIMITED_ENV,
         }
     )
     env.update(extra)

@@ -56,8 +56,33 @@ class LimitSettings:
     register_per_address_per_minute: int = 10  # registrations (each one an argon2 hash)
     login_per_address_per_minute: int = 60  # every login attempt, successful or not
     pages_per_address_per_minute: int = 600  # HTML pages; venue-safe (see ratelimit.py)
+    code_misses_per_address_per_minute: int = 30  # unknown join codes looked up (ratelimit.py)
     hashing_concurrency: int = 0  # argon2 hashes at once per process; 0: one per CPU core
     hashing_wait_ms: int = 500  # longer wait for a hashing slot: 503 + Retry-After
+
+
+# Every request limit lifted, as environment variables for `livevote serve`: load generators,
+# chaos and fuzz runs and test subprocesses play thousands of clients from one address and
+# measure the service, not the limiter. The one copy (loadtest/lib/procs.py and
+# tests/support/servers.py use it); tests/unit/test_config.py checks it lifts every rate.
+UNLIMITED_ENV = {
+    **{
+        f"LIVEVOTE_LIMITS_{name.upper()}": "10000000"
+        for name in (
+            "address_per_second",
+            "user_per_minute",
+            "attendee_per_minute",
+            "joins_per_address_per_minute",
+            "daily_votes",
+            "register_per_address_per_minute",
+            "login_per_address_per_minute",
+            "pages_per_address_per_minute",
+            "code_misses_per_address_per_minute",
+        )
+    },
+    "LIVEVOTE_LIMITS_HASHING_WAIT_MS": "60000",  # a loaded box queues password hashes
+    "LIVEVOTE_SSE_MAX_PER_ADDRESS": "10000000",
+}
 
 
 @dataclass(frozen=True)

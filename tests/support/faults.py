@@ -14,6 +14,7 @@ as a dying process would leave it, for the worker to finish.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from livevote.errors import AppError
@@ -61,3 +62,48 @@ class FaultInjector:
                     self._armed[point] = remaining - 1
             self.hits[point] = self.hits.get(point, 0) + 1
         raise InjectedCrash(f"injected crash at {point}")
+
+
+class PauseAt:
+    """Hooks that hold the server at one point (the whole server thread waits there) while
+    the test does something else against the database, then let it go on: a deterministic
+    interleaving of a request with, say, a recount.
+
+        pause = PauseAt()
+        server = make_server(hooks=pause)
+        pause.arm("batch.after_seal")
+        task = asyncio.create_task(client.post(...))
+        await pause.held()           # the request is held at the point
+        ...                          # the racing work, on the test's own client
+        pause.release(); await task
+    """
+
+    def __init__(self, limit: float = 60.0) -> None:
+        self.limit = limit
+        self._point: str | None = None
+        self._lock = threading.Lock()
+        self._held = threading.Event()
+        self._go = threading.Event()
+
+    def arm(self, point: str) -> None:
+        with self._lock:
+            self._point = point
+            self._held.clear()
+            self._go.clear()
+
+    def reached(self, point: str) -> None:
+        with self._lock:
+            if point != self._point:
+                return
+            self._point = None  # once
+        self._held.set()
+        if not self._go.wait(self.limit):
+            raise InjectedCrash(f"paused at {point} and never released")
+
+    async def held(self) -> None:
+        """Wait (without blocking the test's loop) until a request is held at the point."""
+        if not await asyncio.to_thread(self._held.wait, self.limit):
+            raise TimeoutError("the armed point was never reached")
+
+    def release(self) -> None:
+        self._go.set()

@@ -9,7 +9,9 @@ import pytest
 from livevote.config import (
     DEFAULT_JWT_SECRET,
     SECRET_FILE,
+    UNLIMITED_ENV,
     JwtSettings,
+    LimitSettings,
     Settings,
     secret_for_bind,
 )
@@ -95,6 +97,7 @@ def test_new_limits_read_from_environment() -> None:
             "LIVEVOTE_LIMITS_LOGIN_PER_ADDRESS_PER_MINUTE": "4",
             "LIVEVOTE_LIMITS_PAGES_PER_ADDRESS_PER_MINUTE": "50",
             "LIVEVOTE_LIMITS_HASHING_CONCURRENCY": "1",
+            "LIVEVOTE_LIMITS_CODE_MISSES_PER_ADDRESS_PER_MINUTE": "7",
         },
         config_file="/nonexistent",
     )
@@ -103,6 +106,22 @@ def test_new_limits_read_from_environment() -> None:
     assert s.limits.login_per_address_per_minute == 4
     assert s.limits.pages_per_address_per_minute == 50
     assert s.limits.hashing_concurrency == 1
+    assert s.limits.code_misses_per_address_per_minute == 7
+    assert Settings().limits.code_misses_per_address_per_minute == 30
     defaults = Settings()
     assert (defaults.sse.max_per_credential, defaults.sse.max_per_address) == (4, 2000)
     assert defaults.sse.max_per_process == 20000
+
+
+def test_unlimited_env_lifts_every_request_rate() -> None:
+    """The one "no limits" environment of load, chaos and test servers names every rate
+    (a new `*_per_second`/`*_per_minute` limit must be added to it) and parses."""
+    rates = {
+        name
+        for name in LimitSettings.__dataclass_fields__
+        if name.endswith(("_per_second", "_per_minute")) or name == "daily_votes"
+    }
+    lifted = Settings.from_env(UNLIMITED_ENV, config_file="/nonexistent")
+    assert {n for n in rates if getattr(lifted.limits, n) >= 10_000_000} == rates
+    assert lifted.sse.max_per_address >= 10_000_000
+    assert lifted.limits.hashing_wait_ms == 60_000

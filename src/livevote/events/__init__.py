@@ -61,6 +61,9 @@ Rules and where each lives:
   says why); attendees index `attendees_by_batch`.
 - Join codes are unique: unique index `event_code_unique` (indexes/events.json); creation
   retries on a collision, a chosen code that is taken → 409 code-taken (service).
+- Join codes cannot be enumerated: unknown codes looked up (by-code, join, /e, /screen) spend
+  the address's `code_misses_per_address_per_minute`, then 429 `code-lookups` for every
+  lookup from it (http.code_lookups over infra/ratelimit.MissBudget); existing codes are free.
 - Nothing changes once an event has ended (409 event-ended): every write filters on
   `status != "ended"` (repository).
 - Hidden results are for the host only until revealed (403 results-hidden):

@@ -14,7 +14,14 @@ from livevote.config import Settings
 from livevote.events import stream, views
 from livevote.events.fairness import FairnessService, provide_fairness
 from livevote.events.fairness_controllers import FairnessController
-from livevote.events.http import ATTENDEE, HOST, MAYBE_USER, attendee_cookies, join_caller
+from livevote.events.http import (
+    ATTENDEE,
+    HOST,
+    LOOKUPS,
+    MAYBE_USER,
+    attendee_cookies,
+    join_caller,
+)
 from livevote.events.schemas import (
     AttendeeView,
     CreateEventIn,
@@ -34,10 +41,10 @@ from livevote.events.schemas import (
     VoteOut,
     VotingIn,
 )
-from livevote.events.service import EventService, provide_events
+from livevote.events.service import EventService, UnknownCode, provide_events
 from livevote.infra.auth import Principal, TokenService
 from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
-from livevote.infra.ratelimit import RateLimiter
+from livevote.infra.ratelimit import MissBudget, RateLimiter
 from livevote.infra.sse import sse_stream
 
 
@@ -195,9 +202,16 @@ class EventsController(Controller):
     async def get_event(self, event_id: FromPath[str], events: EventService) -> EventView:
         return views.public_view(await events.load(event_id))
 
-    @get("/by-code/{code:str}")
-    async def by_code(self, code: FromPath[str], events: EventService) -> EventView:
-        return views.public_view(await events.load_by_code(code))
+    @get("/by-code/{code:str}", dependencies=LOOKUPS)
+    async def by_code(
+        self, code: FromPath[str], events: EventService, lookups: MissBudget
+    ) -> EventView:
+        lookups.check()
+        try:
+            return views.public_view(await events.load_by_code(code))
+        except UnknownCode:
+            await lookups.miss()
+            raise
 
     @get("/{event_id:str}/results", dependencies=MAYBE_USER)
     async def results(
@@ -222,7 +236,7 @@ class EventsController(Controller):
         return sse_stream(broadcaster, key, settings.sse, stream="events")
 
     # -- attendees ----------------------------------------------------------------------
-    @post("/join", status_code=201)
+    @post("/join", status_code=201, dependencies=LOOKUPS)
     async def join(
         self,
         data: JoinIn,
@@ -231,13 +245,19 @@ class EventsController(Controller):
         tokens: TokenService,
         settings: Settings,
         limiter: RateLimiter,
+        lookups: MissBudget,
     ) -> Response[JoinOut]:
         """201 a new attendee; 200 the same attendee again (a returning credential in open
         mode, a ticket claimed before in tickets mode): admission.py."""
         caller = join_caller(request, settings, limiter)
-        joined = await events.join(
-            code=data.code, name=data.name, ticket=data.ticket, caller=caller
-        )
+        lookups.check()
+        try:
+            joined = await events.join(
+                code=data.code, name=data.name, ticket=data.ticket, caller=caller
+            )
+        except UnknownCode:
+            await lookups.miss()
+            raise
         event_id = str(joined.event["_id"])
         token = tokens.issue_attendee(joined.attendee_id, event_id)
         body = JoinOut(joined.attendee_id, event_id, token, joined.name)

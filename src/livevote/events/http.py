@@ -28,9 +28,10 @@ from livevote.infra.auth import (
     optional_user,
     verified,
 )
-from livevote.infra.ratelimit import RateLimiter, Rule
+from livevote.infra.ratelimit import MissBudget, RateLimiter, Rule
 
 JOIN_PATH = "/api/events/join"
+CODE_LOOKUPS = "code-lookups"  # the miss budget's name and its 429 problem type
 
 
 async def user_or_attendee(request: Request[Any, Any, Any]) -> Principal | None:
@@ -106,3 +107,17 @@ def join_caller(
         return None if decision is None or decision.allowed else decision.retry_after
 
     return Caller(address, settings.jwt.secret, credential, allow_new)
+
+
+def code_lookups(
+    request: Request[Any, Any, Any], settings: Settings, limiter: RateLimiter
+) -> MissBudget:
+    """The caller's budget of unknown join codes (`/api/events/by-code/{code}`, the join,
+    `/e/{code}`, `/screen/{code}` share it): a script guessing codes gets
+    `code_misses_per_address_per_minute` 404s, then 429 `code-lookups`; codes that exist cost
+    nothing, so a venue behind one NAT address is not limited by its own phones."""
+    limit = settings.limits.code_misses_per_address_per_minute
+    return limiter.misses(CODE_LOOKUPS, limiter.client_address(request), limit)
+
+
+LOOKUPS = {"lookups": Provide(code_lookups, sync_to_thread=False)}

@@ -28,9 +28,11 @@ from litestar.response import Redirect, Template
 
 from livevote.config import Settings
 from livevote.events import views
+from livevote.events.http import LOOKUPS
 from livevote.events.reveal import reveal_state
 from livevote.events.service import EventService, normalise_code, provide_events
 from livevote.infra.mongo import Doc
+from livevote.infra.ratelimit import MissBudget
 from livevote.web import render
 
 
@@ -56,9 +58,19 @@ def page_view(doc: Doc | None) -> dict[str, Any] | None:
     return view
 
 
+async def by_code(code: str, events: EventService, budget: MissBudget) -> dict[str, Any] | None:
+    """The page view of the event with this code; an unknown code spends one of the address's
+    code misses (429 once they are spent: http.code_lookups)."""
+    budget.check()
+    event = page_view(await events.find_by_code(code))
+    if event is None:
+        await budget.miss()
+    return event
+
+
 class PagesController(Controller):
     include_in_schema = False
-    dependencies = {"events": Provide(provide_events, sync_to_thread=False)}
+    dependencies = {"events": Provide(provide_events, sync_to_thread=False), **LOOKUPS}
 
     @get("/")
     async def home(self) -> Template:
@@ -70,8 +82,10 @@ class PagesController(Controller):
         return Redirect(path=f"/e/{code}" if code else "/", status_code=303)
 
     @get("/e/{code:str}")
-    async def attendee(self, code: FromPath[str], events: EventService) -> Template:
-        event = page_view(await events.find_by_code(code))
+    async def attendee(
+        self, code: FromPath[str], events: EventService, lookups: MissBudget
+    ) -> Template:
+        event = await by_code(code, events, lookups)
         if event is None:
             return not_found("code")
         data = {
@@ -89,8 +103,9 @@ class PagesController(Controller):
         events: EventService,
         settings: Settings,
         request: Request[Any, Any, Any],
+        lookups: MissBudget,
     ) -> Template:
-        event = page_view(await events.find_by_code(code))
+        event = await by_code(code, events, lookups)
         if event is None:
             return not_found("code")
         base = render.public_base(request, settings)

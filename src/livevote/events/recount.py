@@ -20,8 +20,9 @@ its batch was refused (pending after its window passed: the fix voids it, the vo
 `--fix`, in this order:
 1. finishes every vote not counted yet exactly as a client's retry would (votes.settle:
    count under the window open now, else delete; a vote in flight is finished by its writer
-   or by this, whichever comes first), and the stranded joins (joins.count_attendees: a
-   join batch in flight is left to its writer, whose insert may not have ended);
+   or by this, whichever comes first — even when nothing else differs: its writer may have
+   died with its request), and the stranded joins (joins.count_attendees: a join batch in
+   flight is left to its writer, whose insert may not have ended);
 2. adopts the votes of old `counted.*` markers into the event's applied `legacy` batch and
    drops the markers (`$unset: {counted: ""}`): after one `livevote recount events --fix` an
    old event's document is as flat as a new one;
@@ -145,7 +146,9 @@ async def _snapshot(repo: EventRepository, event_id: str) -> Snapshot:
             snap.in_flight_votes.append(vote)
         else:
             snap.stranded_votes.append(vote)
-            refused = record is not None and record["state"] == "pending"  # window passed
+            # a pending batch applies if its window is still the open one, else it is refused
+            refused = record is not None and record["state"] == "pending"
+            refused = refused and not _window_open(record, counter)
             if vote["team_id"] == open_team and not refused and not gone:
                 add(snap.expected, vote)
     for batch, n in (await repo.attendee_batches(event_id)).items():
@@ -182,6 +185,11 @@ def _in_flight(batch: str, record: Any, counter: Any) -> bool:
         return False
     if record is None or record["state"] == "applied":
         return True
+    return _window_open(record, counter)
+
+
+def _window_open(record: Any, counter: Any) -> bool:
+    """Whether a vote batch's voting window (team, generation) is the event's open one."""
     return bool(counter.get("voting_open")) and (
         counter.get("voting_team") == record.get("team")
         and window_of(counter) == int(record.get("gen", -2))
@@ -237,7 +245,10 @@ async def recount_event(
     diffs = first.differences(first.expected)
     consistent = not diffs and not first.stranded_votes and not first.stranded_joins
     report = RecountReport(DOMAIN, event_id, consistent, differences=diffs, notes=first.notes())
-    if not fix or (consistent and not first.marked and not await _has_markers(repo, event_id)):
+    # In-flight votes are finished too (as a retry would): their writer may have died with
+    # the request, and a fix that returned here left them stored but uncounted.
+    settled = consistent and not first.in_flight_votes and not first.marked
+    if not fix or (settled and not await _has_markers(repo, event_id)):
         return report
     await _finish(repo, event_id, first)
     for _ in range(ATTEMPTS):

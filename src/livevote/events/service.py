@@ -68,6 +68,11 @@ def _order() -> int:
     return time.time_ns()
 
 
+class UnknownCode(NotFound):
+    """404 for a join code no event has: the lookups that count against an address's budget
+    of unknown codes (http.code_lookups)."""
+
+
 def _ended() -> Conflict:
     return Conflict("the event has ended", type="event-ended")
 
@@ -136,7 +141,7 @@ class EventService:
         code = normalise_code(code)[:12]
         event = await self.repo.by_code(code)
         if event is None:
-            raise NotFound(f"no event with code {code!r}")
+            raise UnknownCode(f"no event with code {code!r}")
         return event
 
     async def load_as_host(self, event_id: str, user: Principal) -> Doc:

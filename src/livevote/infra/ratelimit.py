@@ -14,6 +14,11 @@ Per request to an HTML page (not /static, /health, /metrics):
 - `page:<ip>` pages_per_address_per_minute / 60 s — high enough for a venue's phones all
   opening `/e/{code}` at once, low enough that guessing join codes gets nowhere.
 Named rules for the accounts domain (`limit`): register and login attempts per address.
+Miss budgets (`misses`): lookups by a guessable key (join codes) cost nothing while they find
+something; each miss is one Redis round trip against `<name>:<ip>`, and once an address has
+spent its budget every lookup from it — hits too, or a 200 among the 429s would still tell
+codes apart — answers 429 until the window frees a miss (remembered in-process, so a refused
+address costs neither Redis nor the database).
 
 A client address is the peer, or, when the peer is a trusted proxy
 (limits.trusted_proxies), the nearest untrusted `X-Forwarded-For` hop. Every per-address rule
@@ -33,6 +38,7 @@ import ipaddress
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +117,8 @@ class RateLimiter:
         self.prefix = prefix
         self._script = redis.register_script(_SLIDING_WINDOW)
         self._trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
+        # "<name>:<address>" -> monotonic time until which its miss budget is spent
+        self.spent: dict[str, float] = {}
 
     def client_ip(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         """The client's own address: the peer, or the nearest untrusted forwarded hop."""
@@ -168,6 +176,10 @@ class RateLimiter:
                 type=f"{name}-rate",
             )
 
+    def misses(self, name: str, address: str, limit: int) -> MissBudget:
+        """The per-minute budget of misses `name` for `address` (see the module docstring)."""
+        return MissBudget(self, name, address, limit)
+
     async def hit(self, rules: list[Rule]) -> Decision | None:
         """Count one request against every rule; None when Redis is unreachable (fail open)."""
         keys = [f"{self.prefix}rl:{r.key}" for r in rules]
@@ -195,6 +207,45 @@ class RateLimiter:
             reset_epoch=math.ceil(reset_ms / 1000),
             retry_after=max(1, math.ceil((reset_ms - now) / 1000)),
             rule=rule.name,
+        )
+
+
+class MissBudget:
+    """One address's budget of failed lookups: `check()` before looking up (no round trip),
+    `await miss()` when nothing was found (one round trip; 429 of type `name` over budget).
+    Redis down: misses go uncounted (fail open)."""
+
+    def __init__(self, limiter: RateLimiter, name: str, address: str, limit: int) -> None:
+        self.limiter, self.name, self.limit = limiter, name, limit
+        self.key = f"{name}:{address}"
+
+    def check(self) -> None:
+        until = self.limiter.spent.get(self.key)
+        if until is None:
+            return
+        left = until - time.monotonic()
+        if left <= 0:
+            self.limiter.spent.pop(self.key, None)
+            return
+        self._refuse(math.ceil(left))
+
+    async def miss(self) -> None:
+        decision = await self.limiter.hit([Rule(self.name, self.key, self.limit, 60_000)])
+        if decision is None or decision.allowed:
+            return
+        spent = self.limiter.spent
+        if len(spent) > 10_000:  # bounded: entries are worth at most a minute
+            spent.clear()
+        spent[self.key] = time.monotonic() + decision.retry_after
+        self._refuse(decision.retry_after)
+
+    def _refuse(self, retry_after: int) -> None:
+        metrics.RATE_LIMITED.labels(self.name).inc()
+        raise RateLimited(
+            f"too many unknown {self.name.removesuffix('-lookups')} lookups from this address; "
+            f"retry in {retry_after}s",
+            retry_after=retry_after,
+            type=self.name,
         )
 
 
