@@ -13,7 +13,9 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     repository.py    the only Mongo code: named operations, duplicate keys as domain results
     schemas.py       msgspec structs in (strict) and out
     views.py         documents → views, results, leaderboard, export (pure)
-    stream.py        SSE: the channels `activities:<event id>` / `...:host` and their state
+    stream.py        SSE: the channels `activities:<event id>` / `...:host` and their state,
+                     sent as `event: activities` frames on the event's own stream
+                     (GET /api/events/{id}/stream), beside its `event: state` frames
     demo.py          the demo event's activities (one of each kind) and questions
     recount.py       `livevote recount activities`: counters rebuilt from the responses
 Pages: web/templates/_activities_{attendee,attendee_qa,screen,screen_side,host}.html, included

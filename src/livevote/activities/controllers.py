@@ -8,9 +8,8 @@ import msgspec
 from litestar import Controller, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
-from litestar.response import ServerSentEvent
 
-from livevote.activities import stream, views
+from livevote.activities import views
 from livevote.activities.auth import ATTENDEE, HOST, MAYBE_USER, is_host
 from livevote.activities.qa_controllers import route_handlers as qa_routes
 from livevote.activities.schemas import (
@@ -28,14 +27,11 @@ from livevote.activities.schemas import (
     VisibilityIn,
 )
 from livevote.activities.service import ActivityService, provide_activities
-from livevote.config import Settings
 from livevote.errors import NotFound
 from livevote.events import EventService, provide_events
 from livevote.infra.auth import (
     Principal,
 )
-from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
-from livevote.infra.sse import sse_stream
 
 
 class ActivitiesController(Controller):
@@ -44,7 +40,6 @@ class ActivitiesController(Controller):
     dependencies = {
         "events": Provide(provide_events, sync_to_thread=False),
         "activities": Provide(provide_activities, sync_to_thread=False),
-        "broadcaster": Provide(provide_broadcaster, sync_to_thread=False),
     }
 
     async def _list(self, activities: ActivityService, event_id: str, host: bool) -> ActivityList:
@@ -196,19 +191,6 @@ class ActivitiesController(Controller):
         event = await events.load(event_id)
         count, rows = await activities.leaderboard(str(event["_id"]))
         return Leaderboard(str(event["_id"]), count, views.leaderboard(rows, limit=50))
-
-    @get("/activities/stream", dependencies=MAYBE_USER)
-    async def stream(
-        self,
-        event_id: FromPath[str],
-        events: EventService,
-        user: Principal | None,
-        broadcaster: Broadcaster,
-        settings: Settings,
-    ) -> ServerSentEvent:
-        event = await events.load(event_id)
-        key = stream.channel_key(str(event["_id"]), host=is_host(event, user))
-        return sse_stream(broadcaster, key, settings.sse, stream="activities")
 
     @get("/activities/{activity_id:str}", dependencies=MAYBE_USER)
     async def get_activity(
