@@ -47,6 +47,9 @@ Rules and where each lives:
   sums the revealed questions' points by nickname (the attendee's join name).
 - Q&A rules: qa.py docstring (moderation, one upvote each: `one_upvote_per_attendee` in
   indexes/question_votes.json, no upvote of a hidden question).
+- Once the event has ended, creating, making live, answering, asking and upvoting are
+  refused (409 event-ended, ActivityService.refuse_if_ended, called by the controllers on
+  the loaded event); reading, results, exports and closing the live activity still work.
 - Every counter is rebuildable: recount.py.
 Indexes: indexes/activities.json, activity_responses.json, activity_batches.json,
 activity_words.json, questions.json, question_votes.json.

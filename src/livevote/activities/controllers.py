@@ -59,6 +59,7 @@ class ActivitiesController(Controller):
         user: Principal,
     ) -> ActivityView:
         event = await events.load_as_host(event_id, user)
+        activities.refuse_if_ended(event)
         doc = await activities.create(event_id=str(event["_id"]), data=data)
         return views.activity_view(doc, host=True)
 
@@ -85,6 +86,8 @@ class ActivitiesController(Controller):
         user: Principal,
     ) -> ActivityList:
         event = await events.load_as_host(event_id, user)
+        if data.activity_id is not None:  # closing the live activity stays possible
+            activities.refuse_if_ended(event)
         await activities.make_live(event_id=str(event["_id"]), activity_id=data.activity_id)
         return await self._list(activities, str(event["_id"]), True)
 
@@ -230,9 +233,11 @@ class ActivitiesController(Controller):
         event_id: FromPath[str],
         activity_id: FromPath[str],
         data: ResponseIn,
+        events: EventService,
         activities: ActivityService,
         attendee: Principal,
     ) -> ResponseOut:
+        activities.refuse_if_ended(await events.load(event_id))
         await activities.respond(
             event_id=event_id,
             activity_id=activity_id,
