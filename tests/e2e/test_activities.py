@@ -4,6 +4,7 @@ Screenshots go to test-artifacts/activities-*.png."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -42,6 +43,22 @@ async def received(phone: Page) -> None:
     await expect(phone.locator("#act-input .state-title")).to_have_text(
         "Answer received", timeout=WAIT_MS
     )
+
+
+async def open_streams(server: RunningServer) -> dict[str, int]:
+    """livevote_sse_streams_open by stream, once it settled (pages connect asynchronously)."""
+    found: dict[str, int] = {}
+    async with http_client(server.url) as api:
+        for _ in range(50):
+            metrics = (await api.get("/metrics")).text
+            lines = re.findall(
+                r'^livevote_sse_streams_open\{stream="(\w+)"\} (\S+)$', metrics, re.M
+            )
+            found = {name: int(float(v)) for name, v in lines if float(v)}
+            if found == {"events": 5}:
+                break
+            await asyncio.sleep(0.2)
+    return found
 
 
 async def test_six_kinds_and_questions(server: RunningServer, pages: Pages) -> None:
@@ -100,6 +117,9 @@ async def test_six_kinds_and_questions(server: RunningServer, pages: Pages) -> N
         await expect(p.locator("#join")).to_be_hidden(timeout=WAIT_MS)
         phones.append(p)
     ana, ben, cy = phones
+    # Each page (console, screen, three phones) reads ONE stream: the event's, whose
+    # `activities` frames its activities script shares (LV.live); no second connection.
+    assert await open_streams(server) == {"events": 5}
 
     # 1. choice
     await go_live(console, "Lunch: where do we go?")

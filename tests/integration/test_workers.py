@@ -231,8 +231,11 @@ class Subscriber:
             client.stream("GET", self.url, headers={"Accept": "text/event-stream"}) as r,
         ):
             assert r.status_code == 200
+            kind = ""
             async for line in r.aiter_lines():
-                if line.startswith("data:"):
+                if line.startswith("event:"):
+                    kind = line[6:].strip()  # `state`, or the event's `activities` frames
+                elif line.startswith("data:") and kind == "state":
                     state = json.loads(line[5:])
                     results = state.get("results") or []
                     self.votes = sum(int(row["votes"]) for row in results)

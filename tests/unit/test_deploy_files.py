@@ -379,7 +379,6 @@ def test_nginx_streams_sse_unbuffered() -> None:
     pattern = re.search(r"location ~ (\S+) \{", server).group(1)  # type: ignore[union-attr]
     assert re.search(pattern, "/api/events/65f0c1/stream")
     assert re.search(pattern, "/api/elections/65f0c1/stream")
-    assert re.search(pattern, "/api/events/65f0c1/activities/stream")
     assert not re.search(pattern, "/api/events/65f0c1/votes")
 
 

@@ -13,7 +13,9 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     repository.py    the only Mongo code: named operations, duplicate keys as domain results
     schemas.py       msgspec structs in (strict) and out
     views.py         documents → views, results, leaderboard, export (pure)
-    stream.py        SSE: the channels `activities:<event id>` / `...:host` and their state
+    stream.py        SSE: the channels `activities:<event id>` / `...:host` and their state,
+                     sent as `event: activities` frames on the event's own stream
+                     (GET /api/events/{id}/stream), beside its `event: state` frames
     demo.py          the demo event's activities (one of each kind) and questions
     recount.py       `livevote recount activities`: counters rebuilt from the responses
 Pages: web/templates/_activities_{attendee,attendee_qa,screen,screen_side,host}.html, included
@@ -45,6 +47,9 @@ Rules and where each lives:
   sums the revealed questions' points by nickname (the attendee's join name).
 - Q&A rules: qa.py docstring (moderation, one upvote each: `one_upvote_per_attendee` in
   indexes/question_votes.json, no upvote of a hidden question).
+- Once the event has ended, creating, making live, answering, asking and upvoting are
+  refused (409 event-ended, ActivityService.refuse_if_ended, called by the controllers on
+  the loaded event); reading, results, exports and closing the live activity still work.
 - Every counter is rebuildable: recount.py.
 Indexes: indexes/activities.json, activity_responses.json, activity_batches.json,
 activity_words.json, questions.json, question_votes.json.

@@ -8,9 +8,8 @@ import msgspec
 from litestar import Controller, Response, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
-from litestar.response import ServerSentEvent
 
-from livevote.activities import stream, views
+from livevote.activities import views
 from livevote.activities.auth import ATTENDEE, HOST, MAYBE_USER, is_host
 from livevote.activities.qa_controllers import route_handlers as qa_routes
 from livevote.activities.schemas import (
@@ -28,14 +27,11 @@ from livevote.activities.schemas import (
     VisibilityIn,
 )
 from livevote.activities.service import ActivityService, provide_activities
-from livevote.config import Settings
 from livevote.errors import NotFound
 from livevote.events import EventService, provide_events
 from livevote.infra.auth import (
     Principal,
 )
-from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
-from livevote.infra.sse import sse_stream
 
 
 class ActivitiesController(Controller):
@@ -44,7 +40,6 @@ class ActivitiesController(Controller):
     dependencies = {
         "events": Provide(provide_events, sync_to_thread=False),
         "activities": Provide(provide_activities, sync_to_thread=False),
-        "broadcaster": Provide(provide_broadcaster, sync_to_thread=False),
     }
 
     async def _list(self, activities: ActivityService, event_id: str, host: bool) -> ActivityList:
@@ -64,6 +59,7 @@ class ActivitiesController(Controller):
         user: Principal,
     ) -> ActivityView:
         event = await events.load_as_host(event_id, user)
+        activities.refuse_if_ended(event)
         doc = await activities.create(event_id=str(event["_id"]), data=data)
         return views.activity_view(doc, host=True)
 
@@ -90,6 +86,8 @@ class ActivitiesController(Controller):
         user: Principal,
     ) -> ActivityList:
         event = await events.load_as_host(event_id, user)
+        if data.activity_id is not None:  # closing the live activity stays possible
+            activities.refuse_if_ended(event)
         await activities.make_live(event_id=str(event["_id"]), activity_id=data.activity_id)
         return await self._list(activities, str(event["_id"]), True)
 
@@ -197,19 +195,6 @@ class ActivitiesController(Controller):
         count, rows = await activities.leaderboard(str(event["_id"]))
         return Leaderboard(str(event["_id"]), count, views.leaderboard(rows, limit=50))
 
-    @get("/activities/stream", dependencies=MAYBE_USER)
-    async def stream(
-        self,
-        event_id: FromPath[str],
-        events: EventService,
-        user: Principal | None,
-        broadcaster: Broadcaster,
-        settings: Settings,
-    ) -> ServerSentEvent:
-        event = await events.load(event_id)
-        key = stream.channel_key(str(event["_id"]), host=is_host(event, user))
-        return sse_stream(broadcaster, key, settings.sse, stream="activities")
-
     @get("/activities/{activity_id:str}", dependencies=MAYBE_USER)
     async def get_activity(
         self,
@@ -248,9 +233,11 @@ class ActivitiesController(Controller):
         event_id: FromPath[str],
         activity_id: FromPath[str],
         data: ResponseIn,
+        events: EventService,
         activities: ActivityService,
         attendee: Principal,
     ) -> ResponseOut:
+        activities.refuse_if_ended(await events.load(event_id))
         await activities.respond(
             event_id=event_id,
             activity_id=activity_id,

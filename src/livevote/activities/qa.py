@@ -5,9 +5,12 @@ Rules and where each lives:
   `pending` until the host approves it; only `approved` and `answered` questions are public.
 - One upvote per attendee per question: unique index `one_upvote_per_attendee`
   (indexes/question_votes.json); a second → 409 already-upvoted.
-- An upvote counts only while the question is public: the `$inc` is a check-and-set on the
-  question's status; a hidden or pending question → 409 question-hidden and the upvote is
-  removed again (nothing written). `recount` rebuilds `votes` from question_votes.
+- An upvote counts only while the question is public: it starts with a check-and-set on the
+  question's status that marks it in flight (`upvoting` +1, `vote_seq` +1); a hidden or
+  pending question → 409 question-hidden (nothing written). Then the vote is stored and the
+  counter counts it (`votes` +1, `upvoting` -1 in one update). `recount` rebuilds `votes`
+  from question_votes only while no upvote is in flight and only if none was claimed since
+  it read the counter (recount.py), so a fix beside live upvotes never leaves it off by one.
 - Pinned questions come first in either order (`top`: votes then oldest; `new`: newest).
 """
 
@@ -68,6 +71,8 @@ class QuestionService:
             "status": "pending" if moderated else "approved",
             "pinned": False,
             "votes": 0,
+            "upvoting": 0,
+            "vote_seq": 0,
             "created_at": now,
             "updated_at": now,
         }
@@ -84,12 +89,19 @@ class QuestionService:
         if question["status"] not in VISIBLE:
             raise _hidden()
         qid = str(question["_id"])
-        vote = await self.repo.insert_upvote(qid, attendee.subject)
-        if vote is None:
-            raise Conflict("you already upvoted this question", type="already-upvoted")
-        if not await self.repo.count_upvote_if_visible(qid, self.clock()):
-            await self.repo.delete_upvote(vote)
+        # Three writes, each counted by the recount (recount.py): the claim (a check-and-set
+        # on the status; `upvoting` +1), the vote, then the counter (`votes` +1, `upvoting` -1).
+        if not await self.repo.claim_upvote(qid, self.clock()):
             raise _hidden()
+        try:
+            vote = await self.repo.insert_upvote(qid, attendee.subject)
+        except BaseException:
+            await self.repo.release_upvote(qid)
+            raise
+        if vote is None:
+            await self.repo.release_upvote(qid)
+            raise Conflict("you already upvoted this question", type="already-upvoted")
+        await self.repo.count_claimed_upvote(qid, self.clock())
         metrics.business("question_upvote")
         found = await self.repo.question(event_id, qid)
         return found or question

@@ -52,9 +52,11 @@ class QuestionsController(Controller):
         self,
         event_id: FromPath[str],
         data: QuestionIn,
+        events: EventService,
         activities: ActivityService,
         attendee: Principal,
     ) -> QuestionOut:
+        activities.refuse_if_ended(await events.load(event_id))
         qa = activities.questions()
         name = None if data.anonymous else await activities.join_name(attendee.subject)
         doc = await qa.ask(event_id=event_id, attendee=attendee, text=data.text, name=name)
@@ -65,9 +67,11 @@ class QuestionsController(Controller):
         self,
         event_id: FromPath[str],
         question_id: FromPath[str],
+        events: EventService,
         activities: ActivityService,
         attendee: Principal,
     ) -> QuestionView:
+        activities.refuse_if_ended(await events.load(event_id))
         qa = activities.questions()
         doc = await qa.upvote(event_id=event_id, question_id=question_id, attendee=attendee)
         return views.question_view(doc)

@@ -12,9 +12,11 @@ Collections (indexes in indexes/<name>.json):
 - `activity_batches`: the batch records of infra/batchcount.py.
 - `activity_words`: {_id: "<activity id>:<word key>", activity_id, word}: the word shown for a
   counted word key (the first spelling seen).
-- `questions`: {_id, event_id, attendee_id, name, text, status, pinned, votes, created_at,
-  updated_at}; `question_votes`: {_id, question_id, attendee_id}, unique (question_id,
-  attendee_id); `qa_settings`: {_id: "<event id>", moderation}.
+- `questions`: {_id, event_id, attendee_id, name, text, status, pinned, votes, upvoting
+  (upvotes in flight), vote_seq (upvotes claimed), upvoting_ms (the last claim, epoch ms:
+  NX-27017 reads a datetime written by an update back as a string), created_at, updated_at};
+  `question_votes`: {_id, question_id, attendee_id}, unique (question_id, attendee_id);
+  `qa_settings`: {_id: "<event id>", moderation}.
 Read only, outside this domain: `attendees` (the events domain's register) for nicknames;
 written outside: `events.activity` (+ `activity_stamp`), a mirror of the live activity
 for the public event view (`mirror_live`).
@@ -321,19 +323,41 @@ class ActivityRepository:
             return None
         return vote_id
 
-    async def count_upvote_if_visible(self, question_id: str, now: datetime) -> bool:
+    async def claim_upvote(self, question_id: str, now: datetime) -> bool:
+        """Announce an upvote on a public question (qa.py): `upvoting` (in flight) and
+        `vote_seq` (every claim) go up; False when the question is not public."""
         doc = await self.questions.find_one_and_update(
             {"_id": ObjectId(question_id), "status": {"$in": VISIBLE}},
-            {"$inc": {"votes": 1}, "$set": {"updated_at": now}},
+            {"$inc": {"upvoting": 1, "vote_seq": 1}, "$set": {"upvoting_ms": epoch_ms(now)}},
             projection={"_id": 1},
         )
         return doc is not None
 
-    async def delete_upvote(self, vote_id: ObjectId) -> None:
-        await self.question_votes.delete_one({"_id": vote_id})
+    async def release_upvote(self, question_id: str) -> None:
+        await self.questions.update_one({"_id": ObjectId(question_id)}, {"$inc": {"upvoting": -1}})
+
+    async def count_claimed_upvote(self, question_id: str, now: datetime) -> None:
+        await self.questions.update_one(
+            {"_id": ObjectId(question_id)},
+            {"$inc": {"votes": 1, "upvoting": -1}, "$set": {"updated_at": now}},
+        )
 
     async def question_ids(self, event_id: str) -> list[Doc]:
-        return await self.questions.find({"event_id": event_id}, {"votes": 1}).to_list()
+        return await self.questions.find({"event_id": event_id}, {"_id": 1}).to_list()
+
+    async def vote_counter(self, question_id: str) -> Doc | None:
+        fields = {"votes": 1, "upvoting": 1, "vote_seq": 1, "upvoting_ms": 1}
+        return await self.questions.find_one({"_id": ObjectId(question_id)}, fields)
+
+    async def set_votes_if_unchanged(self, question_id: str, seen: Doc, votes: int) -> bool:
+        """Write the recounted `votes` (and no upvote in flight) only if no upvote was
+        claimed or counted since `seen` (vote_counter) was read."""
+        query: Doc = {"_id": ObjectId(question_id)}
+        for field in ("votes", "upvoting", "vote_seq"):
+            value = seen.get(field)
+            query[field] = {"$exists": False} if value is None else value
+        done = await self.questions.update_one(query, {"$set": {"votes": votes, "upvoting": 0}})
+        return done.matched_count == 1
 
     async def count_upvotes(self, question_ids: list[str]) -> dict[str, int]:
         cursor = await self.question_votes.aggregate(
@@ -343,9 +367,6 @@ class ActivityRepository:
             ]
         )
         return {str(r["_id"]): int(r["n"]) for r in await cursor.to_list()}
-
-    async def set_votes(self, question_id: str, votes: int) -> None:
-        await self.questions.update_one({"_id": ObjectId(question_id)}, {"$set": {"votes": votes}})
 
     async def event_ids_with_activities(self) -> list[str]:
         ids = set(await self.activities.distinct("event_id"))

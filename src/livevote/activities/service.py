@@ -79,6 +79,13 @@ class ActivityService:
         return await self.repo.live_activity(event_id)
 
     @staticmethod
+    def refuse_if_ended(event: Doc) -> None:
+        """Nothing is prepared, switched live, answered, asked or upvoted once the event
+        has ended (409 event-ended, like every write of the events domain)."""
+        if event.get("status") == "ended":
+            raise Conflict("the event has ended", type="event-ended")
+
+    @staticmethod
     def check_results_access(activity: Doc, host: bool) -> None:
         if not host and not activity.get("results_visible"):
             raise Forbidden("results are hidden until the host shows them", type="results-hidden")

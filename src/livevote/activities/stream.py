@@ -1,7 +1,9 @@
 """Activities over SSE: the channels `activities:<event id>` and `activities:<event id>:host`.
 
-GET /api/events/{id}/activities/stream sends `event: state` snapshots (the same broadcaster
-and framing as the event stream, beside it):
+They are companions of the event's channels (`b.channel(..., beside="event:")`): the
+event's own stream, GET /api/events/{id}/stream, carries `event: activities` frames beside
+its `event: state` frames, on the same subscription (the host's stream gets the host
+variant). Payload:
 
     {event_id, live: ActivityView|null, results: Results|null (when visible; always for
      the host), leaderboard: [LeaderRow]|null (once a quiz answer was revealed),
@@ -26,13 +28,10 @@ from livevote.activities.service import ActivityService
 from livevote.infra.broadcaster import Broadcaster, Doc, document_id
 
 PREFIX = "activities:"
+EVENT_PREFIX = "event:"  # events/stream.py's channels: each one's subscribers join ours
 HOST_SUFFIX = ":host"
 TOP_QUESTIONS = 8
 _owner: dict[str, str] = {}  # activity or question id -> event id
-
-
-def channel_key(event_id: str, *, host: bool = False) -> str:
-    return f"{PREFIX}{event_id}{HOST_SUFFIX if host else ''}"
 
 
 async def state(activities: ActivityService, event_id: str, *, host: bool) -> dict[str, Any]:
@@ -67,7 +66,7 @@ def install(b: Broadcaster) -> None:
     def keys(event_id: str | None) -> Iterable[str] | None:
         if event_id is None:
             return None
-        return (channel_key(event_id), channel_key(event_id, host=True))
+        return (f"{PREFIX}{event_id}", f"{PREFIX}{event_id}{HOST_SUFFIX}")
 
     async def owner(doc_id: str | None, find: Any) -> str | None:
         if doc_id is None:
@@ -98,4 +97,4 @@ def install(b: Broadcaster) -> None:
 
     b.watch("activities", for_activity)
     b.watch("questions", for_question)
-    b.channel(PREFIX, build)
+    b.channel(PREFIX, build, event="activities", beside=EVENT_PREFIX)

@@ -4,7 +4,8 @@ Channels: `event:<id>` (public: results only when visible) and `event:<id>:host`
 always). All public state lives in the one event document, so watching `events` is enough
 and a snapshot is one read. Payload (`event: state`): the public event view fields plus
 `results` (list of {team_id, name, votes, score_sum, average, rank, audience, jury, final})
-or null, and `reveal` (reveal.py) or null.
+or null, and `reveal` (reveal.py) or null. The same stream also carries the companion
+channels registered beside `event:` (activities/stream.py: `event: activities` frames).
 """
 
 from __future__ import annotations

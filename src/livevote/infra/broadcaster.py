@@ -6,13 +6,15 @@ Interface (shared by the events and elections domains)::
     def install(b: Broadcaster) -> None:
         b.watch("events", key_for_change)       # async (change: dict) -> Iterable[str] | None
         b.channel("event:", build_snapshot)     # async (key: str) -> JSON-able dict | None
+        # a companion: every `event:<rest>` subscriber also gets `event: activities` frames
+        b.channel("activities:", build_other, event="activities", beside="event:")
 
     # app.py: lifespan=[..., mongo_lifespan, broadcaster_lifespan(install, other_install), ...]
     # handlers get it with Provide(provide_broadcaster) (app.state.broadcaster)
 
     # in a request handler (usually through livevote.infra.sse.sse_stream):
     sub = b.join("event:<id>", lifetime=3600)   # then, in `finally`: b.leave(sub)
-    message = await sub.next()    # a snapshot, or slots.HEARTBEAT/EXPIRED/CLOSING/GONE
+    message = await sub.next()    # a frame of any joined channel, or HEARTBEAT/EXPIRED/...
 
 Guarantees and shape:
 - ONE change stream per watched collection per process, never one per subscriber. The resume
@@ -27,15 +29,18 @@ Guarantees and shape:
 - A change is mapped to channel keys by the function registered for its collection (it gets
   the raw change document; use `document_id(change)` for the `_id`, which normalises the
   NX-27017 forms). Keys without subscribers are ignored.
-- Each open channel has one pump task: it waits until the channel is dirty, coalesces bursts
-  (at most `max_updates_per_second` rebuilds per channel), builds the full state with the
-  builder registered for the longest matching key prefix, skips unchanged states, encodes the
-  SSE frame ONCE (`event: state`, `id:` monotonic per channel) and hands the same bytes to every
-  subscriber.
-- Every message is a full snapshot, so a subscriber slot keeps only the newest one: a slow
-  reader skips intermediate states, never blocks others, and memory stays bounded. A new
-  subscriber immediately receives the channel's current snapshot (built on first use).
-- The channel and its pump stop when its last subscriber leaves.
+- Each open channel has one pump task (channels.py): it waits until the channel is dirty,
+  coalesces bursts (at most `max_updates_per_second` rebuilds per channel), builds the full
+  state with the builder registered for the longest matching key prefix, skips unchanged
+  states, encodes the SSE frame ONCE (`event: <its event name>`, `id:` monotonic per channel)
+  and hands the same bytes to every subscriber.
+- A subscription joins a channel and its companions (registered `beside` its prefix): one
+  slot, one SSE stream, several frame kinds, each channel with its own ids.
+- Every message is a full snapshot, so a subscriber slot keeps only the newest one per
+  channel: a slow reader skips intermediate states, never blocks others, and memory stays
+  bounded. A new subscriber immediately receives each joined channel's current snapshot
+  (built on first use), so a reconnect (whatever its Last-Event-ID) misses nothing.
+- A channel and its pump stop when its last subscriber leaves.
 - ONE timer task per process (`_tick`, every heartbeat/4 ≤ 1 s) offers slots their heartbeat
   and lifetime end (slots.Subscription.tick): no subscriber owns a task, Event or timer.
 - `CHANGE_STREAM_LAG` observes write → delivery delay from `wallTime` (MongoDB ≥ 6, NX-27017),
@@ -55,7 +60,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from litestar import Litestar
 from litestar.datastructures import State
 from pymongo.asynchronous.database import AsyncDatabase
@@ -63,13 +67,13 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from livevote.config import SseSettings
 from livevote.infra import metrics, slots
+from livevote.infra.channels import Builder, Channel, ChannelKind
 from livevote.infra.slots import CLOSING, Message, Subscription, document_id, encode_frame
 
 log = logging.getLogger("livevote.broadcaster")
 
 Doc = dict[str, Any]
 KeyFunction = Callable[[Doc], Awaitable[Iterable[str] | None]]
-Builder = Callable[[str], Awaitable[Any]]
 Installer = Callable[["Broadcaster"], None]
 
 __all__ = [
@@ -84,21 +88,10 @@ __all__ = [
     "provide_broadcaster",
 ]
 
-_BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
+_BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0  # change-stream reopening
 _IDLE_POLL = 0.02  # seconds between empty change-stream polls
 # Resume token no longer in the oplog / not resumable: start a fresh stream.
 _TOKEN_LOST_CODES = {136, 260, 280, 286}
-
-
-class _Channel:
-    def __init__(self, key: str, builder: Builder) -> None:
-        self.key = key
-        self.builder = builder
-        self.subscribers: set[Subscription] = set()
-        self.dirty = asyncio.Event()
-        self.latest: Message | None = None
-        self.last_data: bytes | None = None
-        self.task: asyncio.Task[None] | None = None
 
 
 class Broadcaster:
@@ -107,8 +100,8 @@ class Broadcaster:
         self.min_interval = 1.0 / max(0.1, settings.max_updates_per_second)
         self.heartbeat = settings.heartbeat_seconds
         self._watches: dict[str, KeyFunction] = {}
-        self._builders: dict[str, Builder] = {}
-        self._channels: dict[str, _Channel] = {}
+        self._kinds: dict[str, ChannelKind] = {}
+        self._channels: dict[str, Channel] = {}
         self._last_ids: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._pumps: set[asyncio.Task[None]] = set()
@@ -126,15 +119,24 @@ class Broadcaster:
             raise ValueError(f"collection {collection!r} is already watched")
         self._watches[collection] = key_for
 
-    def channel(self, prefix: str, builder: Builder) -> None:
-        """Register the snapshot builder for channel keys starting with `prefix`."""
-        self._builders[prefix] = builder
+    def channel(
+        self, prefix: str, builder: Builder, *, event: str = "state", beside: str | None = None
+    ) -> None:
+        """Register the snapshot builder for channel keys starting with `prefix`; its frames
+        are `event: <event>`. With `beside`, every subscriber of a `<beside><rest>` channel
+        also joins `<prefix><rest>` on the same subscription (channels.py)."""
+        self._kinds[prefix] = ChannelKind(prefix, builder, event, beside)
 
-    def _builder_for(self, key: str) -> Builder:
-        matches = [p for p in self._builders if key.startswith(p)]
+    def _kind_for(self, key: str) -> ChannelKind:
+        matches = [p for p in self._kinds if key.startswith(p)]
         if not matches:
             raise KeyError(f"no snapshot builder registered for channel {key!r}")
-        return self._builders[max(matches, key=len)]
+        return self._kinds[max(matches, key=len)]
+
+    def keys_for(self, key: str) -> list[str]:
+        """`key` and the companion channels joined beside it."""
+        found = (kind.companion_of(key) for kind in self._kinds.values())
+        return [key, *(k for k in found if k is not None and k != key)]
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, wait_seconds: float = 5.0) -> None:
@@ -164,30 +166,38 @@ class Broadcaster:
 
     # -- subscribers --------------------------------------------------------------------
     def join(self, key: str, lifetime: float = float("inf")) -> Subscription:
-        channel = self._channels.get(key)
-        if channel is None:
-            channel = _Channel(key, self._builder_for(key))
-            self._channels[key] = channel
-            metrics.SSE_CHANNELS.inc()
-            channel.dirty.set()  # first snapshot, built by the pump right away
-            channel.task = asyncio.create_task(self._pump(channel), name=f"pump:{key}")
-            self._pumps.add(channel.task)  # strong reference until done (even when cancelled)
-            channel.task.add_done_callback(self._pumps.discard)
-        sub = Subscription(key, lifetime)
-        channel.subscribers.add(sub)
-        if channel.latest is not None:
-            sub.offer(channel.latest)
+        """One subscription to channel `key` and its companions (`channel(beside=...)`)."""
+        sub = Subscription(self.keys_for(key), lifetime)
+        for k in sub.keys:
+            channel = self._channels.get(k)
+            if channel is None:
+                channel = self._open(k)
+            channel.subscribers.add(sub)
+            if channel.latest is not None:
+                sub.offer(channel.latest)
         return sub
 
+    def _open(self, key: str) -> Channel:
+        channel = self._channels[key] = Channel(key, self._kind_for(key))
+        metrics.SSE_CHANNELS.inc()
+        channel.dirty.set()  # first snapshot, built by the pump right away
+        pump = channel.pump(self.min_interval, self._next_id, lambda: self.closing)
+        channel.task = asyncio.create_task(pump, name=f"pump:{key}")
+        self._pumps.add(channel.task)  # strong reference until done (even when cancelled)
+        channel.task.add_done_callback(self._pumps.discard)
+        return channel
+
     def leave(self, sub: Subscription) -> None:
-        channel = self._channels.get(sub.key)
-        if channel is not None and sub in channel.subscribers:
+        for key in sub.keys:
+            channel = self._channels.get(key)
+            if channel is None:
+                continue
             channel.subscribers.discard(sub)
-        if channel is not None and not channel.subscribers:
-            del self._channels[sub.key]
-            metrics.SSE_CHANNELS.dec()
-            if channel.task:
-                channel.task.cancel()
+            if not channel.subscribers:
+                del self._channels[key]
+                metrics.SSE_CHANNELS.dec()
+                if channel.task:
+                    channel.task.cancel()
 
     def close_streams(self) -> None:
         """Shutdown began: end every SSE response (and refuse new ones) with a reconnect hint;
@@ -224,7 +234,8 @@ class Broadcaster:
             now = time.monotonic()
             for channel in list(self._channels.values()):
                 for sub in channel.subscribers:
-                    sub.tick(now, self.heartbeat)
+                    if sub.key == channel.key:  # once per slot, from its primary channel
+                        sub.tick(now, self.heartbeat)
 
     def _next_id(self, key: str) -> int:
         # Monotonic per channel, and (being ~epoch milliseconds) across channel restarts.
@@ -233,43 +244,6 @@ class Broadcaster:
         if len(self._last_ids) > 100_000:
             self._last_ids = {k: v for k, v in self._last_ids.items() if k in self._channels}
         return value
-
-    async def _pump(self, channel: _Channel) -> None:
-        last_build = 0.0
-        failures = 0
-        while True:
-            await channel.dirty.wait()
-            wait = last_build + self.min_interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)  # coalesce the burst
-            channel.dirty.clear()
-            last_build = time.monotonic()
-            try:
-                state = await channel.builder(channel.key)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                log.warning("snapshot build failed", exc_info=True, extra={"channel": channel.key})
-                channel.dirty.set()
-                await asyncio.sleep(min(_BACKOFF_MAX, _BACKOFF_START * 2**failures))
-                continue
-            failures = 0
-            if state is None:
-                continue
-            data = msgspec.json.encode(state)
-            if data == channel.last_data:
-                continue
-            channel.last_data = data
-            message = Message(
-                channel.key, (mid := self._next_id(channel.key)), encode_frame("state", mid, data)
-            )
-            channel.latest = message
-            metrics.SSE_SNAPSHOTS.labels(channel.key.split(":", 1)[0]).inc()
-            if self.closing:
-                continue  # every subscriber holds CLOSING: their responses are ending
-            for sub in channel.subscribers:
-                sub.offer(message)
 
     async def _run_stream(self, collection: str) -> None:
         key_for = self._watches[collection]

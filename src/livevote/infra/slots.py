@@ -1,7 +1,9 @@
 """The per-connection side of the broadcaster: an encoded SSE frame (`Message`, built once
 per update and shared by every subscriber) and a subscriber's slot (`Subscription`), which
-holds only the newest frame — so a slow reader skips states, never blocks the others, and a
-stream costs one slot plus its connection, nothing per update.
+holds only the newest frame of each channel it joined — so a slow reader skips states, never
+blocks the others, and a stream costs one slot plus its connection, nothing per update. A
+stream multiplexing several channels (the event's `state` and `activities` frames) still
+has one slot: it keeps at most one pending frame per channel, in arrival order.
 
 A slot has no Event, no task and no timer of its own: `next()` awaits a bare future that
 `offer()` resolves, and ONE per-process timer (the broadcaster's `tick`) offers `HEARTBEAT`
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,22 +63,31 @@ def document_id(change: Doc) -> str | None:
 
 
 class Subscription:
-    """A per-connection slot holding only the newest message (see the module docstring)."""
+    """A per-connection slot holding only the newest message of each channel it joined (see
+    the module docstring): one slot per stream however many channels it multiplexes."""
 
-    __slots__ = ("_latest", "_waiter", "ends", "key", "quiet_since")
+    __slots__ = ("_pending", "_waiter", "ends", "key", "keys", "quiet_since")
 
-    def __init__(self, key: str, lifetime: float = float("inf")) -> None:
-        self.key = key
-        self._latest: Message | None = None
+    def __init__(self, keys: str | Sequence[str], lifetime: float = float("inf")) -> None:
+        self.keys: tuple[str, ...] = (keys,) if isinstance(keys, str) else tuple(keys)
+        self.key = self.keys[0]  # the primary channel (the timer visits the slot from it)
+        self._pending: list[Message] = []  # at most one message per channel, oldest first
         self._waiter: asyncio.Future[None] | None = None
         self.quiet_since = time.monotonic()
         self.ends = self.quiet_since + lifetime
 
     def offer(self, message: Message) -> None:
-        latest = self._latest
-        if latest is not None and latest.id < 0:
+        pending = self._pending
+        if pending and pending[0].id < 0:
             return  # a final message sticks
-        self._latest = message
+        if message.id < 0 or (pending and pending[0] is HEARTBEAT):
+            pending.clear()  # a final message ends the stream; a snapshot beats a keep-alive
+        for i, queued in enumerate(pending):
+            if queued.key == message.key:
+                pending[i] = message  # the channel's newer state replaces its older one
+                break
+        else:
+            pending.append(message)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -84,12 +96,13 @@ class Subscription:
         """The per-process timer's visit: heartbeat when quiet, EXPIRED past the lifetime."""
         if now >= self.ends:
             self.offer(EXPIRED)
-        elif self._latest is None and now - self.quiet_since >= heartbeat:
+        elif not self._pending and now - self.quiet_since >= heartbeat:
             self.offer(HEARTBEAT)
 
     async def next(self, timeout: float | None = None) -> Message | None:  # noqa: ASYNC109
-        """The newest message not yet taken, or None after `timeout` seconds (None: wait)."""
-        if self._latest is None:
+        """The oldest pending message (each channel's newest), or None after `timeout`
+        seconds (None: wait)."""
+        if not self._pending:
             waiter = self._waiter = asyncio.get_running_loop().create_future()
             try:
                 if timeout is None:
@@ -101,7 +114,7 @@ class Subscription:
                 return None
             finally:
                 self._waiter = None
-        message, self._latest = self._latest, None
+        message = self._pending.pop(0)
         self.quiet_since = time.monotonic()
         return message
 

@@ -4,7 +4,8 @@
 
 The stream sends, in order:
 1. `retry: <settings.sse.retry_ms>` (reconnect delay hint);
-2. the channel's full `state` snapshot (`event: state`, `id: <n>`, `data: <json>`), so a
+2. the channel's full snapshot (`event: state`, `id: <n>`, `data: <json>`), and that of
+   every companion channel joined beside it (the event stream's `event: activities`), so a
    (re)connecting client never misses anything;
 3. every newer snapshot (coalesced by the broadcaster; `id:` monotonic per channel);
 4. `: keep-alive` comments after `heartbeat_seconds` without a message;

@@ -144,3 +144,22 @@ async def test_final_messages_stick_and_the_timer_offers_heartbeats_and_lifetime
         other.offer(final)
         other.offer(Message("k", 3, b"z"))
         assert await waiter is final
+
+
+async def test_one_slot_keeps_the_newest_message_of_each_joined_channel() -> None:
+    """A stream multiplexing `event:` and `activities:` frames: one slot, newest per channel,
+    in arrival order; a keep-alive gives way to a snapshot; a final message ends it all."""
+    sub = Subscription(("event:1", "activities:1"))
+    assert sub.key == "event:1" and sub.keys == ("event:1", "activities:1")
+    sub.tick(sub.quiet_since + 5.0, heartbeat=2.0)
+    for i in range(1, 6):
+        sub.offer(Message("event:1", i, b"s%d" % i))
+        sub.offer(Message("activities:1", 100 + i, b"a%d" % i))
+    got = [await sub.next(timeout=0.01) for _ in range(3)]
+    assert [m.frame if m else None for m in got] == [b"s5", b"a5", None]
+    sub.offer(Message("activities:1", 200, b"a"))
+    sub.offer(Message("event:1", 6, b"s"))
+    sub.offer(CLOSING)
+    sub.offer(Message("event:1", 7, b"late"))
+    assert await sub.next(timeout=0.01) is CLOSING
+    assert await sub.next(timeout=0.01) is None

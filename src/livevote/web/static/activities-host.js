@@ -1,6 +1,7 @@
 // Host console: prepare, order and run activities, show/hide results, reveal quiz answers,
-// moderate open answers and audience questions, export. The public activities stream is the
-// trigger; the host's own view is read with the host's token (EventSource sends no header).
+// moderate open answers and audience questions, export. The `activities` frames of the
+// event stream (shared with host.js, LV.live) are the trigger; the host's own view is read
+// with the host's token (EventSource sends no header).
 // Its words go through LV.t like every page's (the console itself is English today).
 "use strict";
 

@@ -266,8 +266,10 @@
     );
   }
 
-  function stream(eventId, onState, indicator) {
-    return LV.live(`/api/events/${eventId}/activities/stream`, { onState, onStatus: indicator });
+  // The activities/Q&A snapshots come as `activities` frames on the event's own stream (the
+  // page's other script shares the connection: LV.live).
+  function stream(eventId, onActivities, indicator) {
+    return LV.live(`/api/events/${eventId}/stream`, { onActivities, onStatus: indicator });
   }
 
   // What a screen reader hears when an activity's results appear (or a quiz answer is revealed).

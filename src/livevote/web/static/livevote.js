@@ -281,26 +281,61 @@
 
   LV.isEnded = (state) => ["ended", "closed", "finished", "archived"].includes(state && state.status);
 
-  // One live state stream: EventSource reconnects by itself after a dropped connection; when
-  // the browser gives up (server answered an error while restarting), reconnect with backoff.
-  // onStatus("live" | "reconnecting") drives a visible indicator; onReconnect lets a page
-  // re-fetch the current state while the stream is down.
-  LV.live = function (url, { onState, onStatus, onReconnect }) {
+  // One live stream per URL, shared by every script of the page: EventSource reconnects by
+  // itself after a dropped connection; when the browser gives up (server answered an error
+  // while restarting), reconnect with backoff. The event stream carries `state` frames
+  // (onState) and `activities` frames (onActivities) on the one connection; each caller
+  // names the frames it wants. onStatus("live" | "reconnecting") drives a visible indicator;
+  // onReconnect lets a page re-fetch the current state while the stream is down.
+  const FRAMES = { state: "onState", activities: "onActivities" };
+  const streams = new Map(); // url -> { listeners: Set, close() }
+
+  LV.live = function (url, listener) {
+    let shared = streams.get(url);
+    if (!shared) {
+      shared = open(url);
+      streams.set(url, shared);
+    }
+    shared.listeners.add(listener);
+    // A script that subscribes after the stream opened gets the newest frames it wants.
+    for (const [callback, state] of shared.last) {
+      if (listener[callback]) setTimeout(() => shared.listeners.has(listener) && listener[callback](state), 0);
+    }
+    return {
+      close() {
+        shared.listeners.delete(listener);
+        if (shared.listeners.size === 0) {
+          streams.delete(url);
+          shared.close();
+        }
+      },
+    };
+  };
+
+  function open(url) {
+    const listeners = new Set();
+    const last = new Map(); // callback name -> the newest frame of its kind
     let source = null;
     let timer = null;
     let attempt = 0;
     let stopped = false;
+    const each = (name, ...args) => {
+      for (const l of listeners) if (l[name]) l[name](...args);
+    };
 
-    function handle(event) {
-      let state;
-      try {
-        state = LV.normalizeState(JSON.parse(event.data));
-      } catch (err) {
-        return;
-      }
-      attempt = 0;
-      if (onStatus) onStatus("live");
-      onState(state);
+    function handler(callback) {
+      return (event) => {
+        let state;
+        try {
+          state = LV.normalizeState(JSON.parse(event.data));
+        } catch (err) {
+          return;
+        }
+        attempt = 0;
+        last.set(callback, state);
+        each("onStatus", "live");
+        each(callback, state);
+      };
     }
 
     function connect() {
@@ -308,17 +343,17 @@
       source = new EventSource(url, { withCredentials: true });
       source.addEventListener("open", () => {
         attempt = 0;
-        if (onStatus) onStatus("live");
+        each("onStatus", "live");
       });
-      source.addEventListener("state", handle);
+      for (const [frame, callback] of Object.entries(FRAMES)) source.addEventListener(frame, handler(callback));
       source.addEventListener("error", () => {
         if (stopped) return;
-        if (onStatus) onStatus("reconnecting");
+        each("onStatus", "reconnecting");
         if (source.readyState === EventSource.CLOSED) {
           source.close();
           schedule();
-        } else if (onReconnect) {
-          onReconnect();
+        } else {
+          each("onReconnect");
         }
       });
     }
@@ -328,20 +363,23 @@
       const delay = Math.min(10000, 500 * 2 ** attempt) + Math.random() * 400;
       attempt += 1;
       timer = setTimeout(() => {
-        if (onReconnect) onReconnect();
+        each("onReconnect");
         connect();
       }, delay);
     }
 
-    connect();
+    // Connect once the page's scripts ran: each one adds its listener first.
+    setTimeout(connect, 0);
     return {
+      listeners,
+      last,
       close() {
         stopped = true;
         clearTimeout(timer);
         if (source) source.close();
       },
     };
-  };
+  }
 
   LV.connIndicator = function (el) {
     return function (status) {
