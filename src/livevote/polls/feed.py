@@ -30,7 +30,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from livevote.polls.cache import PollCache
+from livevote.polls.cache import Lookup, PollCache
 from livevote.polls.repository import PollRepository
 from livevote.polls.views import poll_item
 
@@ -104,23 +104,33 @@ async def feed_page(
 ) -> dict[str, Any]:
     sig = signature(tag, q)
     page_sig = f"{sig}:{cursor or ''}:{page}:{limit}"
-    version = await cache.feed_version(user_id)
-    if version is not None:
-        cached = await cache.get_page(user_id, version, page_sig)
+    skip = 0 if cursor else (page - 1) * limit
+    first = _batch_size(skip + limit + 1)
+    found = await cache.lookup(user_id, sig, page_sig, top_size=first, cursor=cursor)
+    if found is not None and found.page is not None:
         # The version changes on every vote/skip; re-checking the few cached ids against
         # MongoDB still guarantees an answered poll is never served, even if that bump was lost.
-        keys = [i["id"] for i in cached["items"]] if cached else []
-        if cached is not None and not await repo.answered_among(user_id=user_id, keys=keys):
+        keys = [i["id"] for i in found.page["items"]]
+        if not await repo.answered_among(user_id=user_id, keys=keys):
             cache.count("feed", hit=True)
-            return dict(cached)
+            return dict(found.page)
+    if found is not None:
         cache.count("feed", hit=False)
-    skip = 0 if cursor else (page - 1) * limit
     result = await _walk(
-        repo, cache, user_id=user_id, sig=sig, tag=tag, q=q, skip=skip, want=limit, bound=cursor
+        repo,
+        cache,
+        user_id=user_id,
+        sig=sig,
+        tag=tag,
+        q=q,
+        skip=skip,
+        want=limit,
+        bound=cursor,
+        ahead=found,
     )
     result.update(page=page, limit=limit)
-    if version is not None:
-        await cache.put_page(user_id, version, page_sig, result)
+    if found is not None:
+        await cache.put_page(user_id, found.version, page_sig, result)
     return result
 
 
@@ -133,9 +143,10 @@ async def _batch(
     q: str | None,
     bound: str | None,
     size: int,
+    ahead: Lookup | None,
 ) -> list[dict[str, Any]]:
     if bound is None:  # the newest polls: the same for every user, cached briefly
-        top = await cache.get_top(sig, size)
+        top = ahead.top if ahead is not None else await cache.get_top(sig, size)
         cache.count("feed_top", hit=top is not None)
         if top is not None:
             return top
@@ -168,7 +179,10 @@ async def _walk(
     skip: int,
     want: int,
     bound: str | None,
+    ahead: Lookup | None = None,
 ) -> dict[str, Any]:
+    """`ahead`: what the request's lookup already read for the walk's first step (the newest
+    batch of the first size, or the dense run below the cursor)."""
     need = skip + want + 1  # one more than shown tells whether there is more
     found: list[dict[str, Any]] = []
     run = _Run()
@@ -176,14 +190,20 @@ async def _walk(
     size, examined, exhausted = _batch_size(need), 0, False
     while len(found) < need and examined < SCAN_BUDGET:
         if bound is not None:
-            jump = await cache.run_below(user_id, sig, bound)
+            if ahead is not None:  # read with the page, for this bound (the cursor)
+                jump, ahead = ahead.jump, None
+            else:
+                jump = await cache.run_below(user_id, sig, bound)
             if jump is not None:
                 run.jumped(*jump)
                 bound = jump[0]
                 size = _batch_size(need - len(found))
                 continue
         size = min(size, SCAN_BUDGET - examined)
-        batch = await _batch(repo, cache, sig=sig, tag=tag, q=q, bound=bound, size=size)
+        batch = await _batch(
+            repo, cache, sig=sig, tag=tag, q=q, bound=bound, size=size, ahead=ahead
+        )
+        ahead = None  # it answered the walk's first step only
         answered = await repo.answered_among(
             user_id=user_id, keys=[p["id"] for p in batch], contiguous=not (tag or q)
         )
