@@ -100,10 +100,13 @@ class PollCache:
             found.jump = _run_below(walk, cursor)
         return found
 
-    async def put_page(self, user_id: str, version: str, sig: str, page: Any) -> None:
-        key = f"{self.prefix}feed:{user_id}:{sig}"
-        value = json.dumps({"v": version, "page": page})
-        await self._safe("feed", self.redis.set(key, value, ex=FEED_TTL), None)
+    async def put_pages(self, user_id: str, version: str, pages: dict[str, Any]) -> None:
+        """Cache pages (by page signature) made at `version`, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for page_sig, page in pages.items():
+            value = json.dumps({"v": version, "page": page})
+            pipe.set(f"{self.prefix}feed:{user_id}:{page_sig}", value, ex=FEED_TTL)
+        await self._safe("feed", pipe.execute(), None)
 
     async def invalidate_feed(self, user_id: str) -> None:
         """Called after a vote/skip is stored: the user's cached pages become unreachable."""

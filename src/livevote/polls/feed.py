@@ -41,6 +41,7 @@ MIN_RUN = 200  # answered polls in a row worth remembering as a dense run
 # A run never reaches into the last SETTLE_SECONDS: a poll whose key was generated just before
 # the walk may become visible just after it, and must not fall inside a recorded run.
 SETTLE_SECONDS = 30.0
+NEXT = "_next"  # a walk's result: the following page by cursor, when the walk knows it whole
 
 
 def signature(tag: str | None, q: str | None) -> str:
@@ -129,8 +130,16 @@ async def feed_page(
         ahead=found,
     )
     result.update(page=page, limit=limit)
+    following = result.pop(NEXT, None)
     if found is not None:
-        await cache.put_page(user_id, found.version, page_sig, result)
+        pages = {page_sig: result}
+        if following is not None:  # the client's next request, ready (one round trip for both)
+            pages[f"{sig}:{result['next_cursor']}:1:{limit}"] = {
+                **following,
+                "page": 1,
+                "limit": limit,
+            }
+        await cache.put_pages(user_id, found.version, pages)
     return result
 
 
@@ -188,6 +197,8 @@ async def _walk(
     run = _Run()
     settled = _settled_key()
     size, examined, exhausted = _batch_size(need), 0, False
+    spare: list[dict[str, Any]] = []  # unanswered polls of the last batch past the page
+    spare_to_end = False  # ... and the catalogue ends with that batch
     while len(found) < need and examined < SCAN_BUDGET:
         if bound is not None:
             if ahead is not None:  # read with the page, for this bound (the cursor)
@@ -208,7 +219,7 @@ async def _walk(
             user_id=user_id, keys=[p["id"] for p in batch], contiguous=not (tag or q)
         )
         fresh = 0
-        for poll in batch:
+        for at, poll in enumerate(batch):
             examined += 1
             above, bound = bound, poll["id"]
             if poll["id"] in answered:
@@ -218,6 +229,8 @@ async def _walk(
             found.append(poll)
             fresh += 1
             if len(found) >= need:
+                spare = [p for p in batch[at + 1 :] if p["id"] not in answered]
+                spare_to_end = len(batch) < size
                 break
         else:
             if len(batch) < size:
@@ -229,8 +242,27 @@ async def _walk(
         await cache.add_run(user_id, sig, lo, hi)
     items = found[skip : skip + want]
     if len(found) >= need:
-        return {"items": items, "has_more": True, "next_cursor": items[-1]["id"]}
+        following = found[skip + want :] + spare
+        return {
+            "items": items,
+            "has_more": True,
+            "next_cursor": items[-1]["id"],
+            NEXT: _next_page(following, want, spare_to_end),
+        }
     if exhausted:
         return {"items": items, "has_more": False, "next_cursor": None}
     # Budget spent: continue below the last poll examined.
     return {"items": items, "has_more": True, "next_cursor": bound}
+
+
+def _next_page(following: list[dict[str, Any]], want: int, to_end: bool) -> dict[str, Any] | None:
+    """The page `cursor=<next_cursor>` will ask for, from what this walk already read and
+    checked against the user's responses (`following`: the unanswered polls below the page,
+    in order, with no gap): when it is known whole — `want` of them and one more, or the rest of
+    the catalogue. None otherwise."""
+    items = following[:want]
+    if len(following) > want:
+        return {"items": items, "has_more": True, "next_cursor": items[-1]["id"]}
+    if to_end:
+        return {"items": items, "has_more": False, "next_cursor": None}
+    return None
