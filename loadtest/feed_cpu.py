@@ -7,7 +7,9 @@ Starts `livevote serve --workers N` on an embedded stack (limits raised, as the 
 registers the users and creates the polls itself (so the argon2 of setup is not billed to the
 run), then runs loadtest/poll-feed.js with those users (-e PRESET) and reads the CPU time of the
 uvicorn workers and of NX-27017 + redis-server (psutil) over the k6 run only. CPU per request
-is what to compare on a shared box; latency is printed but depends on the neighbours.
+is what to compare on a shared box; latency is printed but depends on the neighbours. The
+servers' idle CPU (--idle seconds before the run) is measured too, and the per-request figures
+are also given net of it (`*_net`).
 `--pyspy FILE` records one worker with py-spy for the run (needs py-spy on PATH; a FILE ending
 in .txt gets collapsed stacks, `--format raw`, else a flame graph).
 """
@@ -25,10 +27,12 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
 from typing import Any
 
 import httpx
 import psutil
+import redis
 
 from livevote.infra.embedded import EmbeddedStack
 from loadtest.lib import LOADTEST, OUT, k6
@@ -66,6 +70,16 @@ def workers_of(pid: int) -> list[int]:
     ]
 
 
+def redis_calls(stack: EmbeddedStack) -> dict[str, int]:
+    """Calls so far per Redis command (INFO commandstats)."""
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        stats: dict[str, Any] = client.info("commandstats")
+    finally:
+        client.close()
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
 def run(args: argparse.Namespace, stack: EmbeddedStack) -> dict[str, Any]:
     with serve(stack, args.workers) as server:
         tokens = asyncio.run(prepare(server.url, args.users, args.polls))
@@ -88,12 +102,19 @@ def run(args: argparse.Namespace, stack: EmbeddedStack) -> dict[str, Any]:
             "USERS": str(args.users),
             "PRESET": str(preset),
         }
+        with Sampler([server.pid]) as idle, Sampler(stack_pids(stack), children=False) as idle_b:
+            time.sleep(args.idle)  # what the server costs with no request at all
+        before = redis_calls(stack)
         with Sampler([server.pid]) as app, Sampler(stack_pids(stack), children=False) as backing:
             summary = k6.run(LOADTEST / "poll-feed.js", "feed-cpu", env)
+        after = redis_calls(stack)
         if spy is not None:
             spy.wait(60)
     requests = int(k6.count(summary, "http_reqs"))
     per = max(1, requests)
+    wall = float(summary["_wall_seconds"])
+    idle_rate = idle.cpu_seconds / args.idle if args.idle else 0.0
+    idle_rate_b = idle_b.cpu_seconds / args.idle if args.idle else 0.0
     return {
         "requests": requests,
         "requests_per_s": round(requests / args.seconds, 1),
@@ -104,6 +125,20 @@ def run(args: argparse.Namespace, stack: EmbeddedStack) -> dict[str, Any]:
         "backing_cpu_s": round(backing.cpu_seconds, 2),
         "app_cpu_ms_per_request": round(1000 * app.cpu_seconds / per, 3),
         "backing_cpu_ms_per_request": round(1000 * backing.cpu_seconds / per, 3),
+        # net of what the same servers burn idle over the run's wall time (change-stream
+        # polling, health checks): at a low rate that fixed cost dominates the per-request one
+        "idle_cpu_per_s": {"app": round(idle_rate, 3), "backing": round(idle_rate_b, 3)},
+        "app_cpu_ms_per_request_net": round(1000 * (app.cpu_seconds - idle_rate * wall) / per, 3),
+        "backing_cpu_ms_per_request_net": round(
+            1000 * (backing.cpu_seconds - idle_rate_b * wall) / per, 3
+        ),
+        # Redis commands per request (a pipeline's commands count one by one; its round trip
+        # is one); EVALSHA is the rate limit
+        "redis_calls_per_request": {
+            k: round((n - before.get(k, 0)) / per, 2)
+            for k, n in sorted(after.items())
+            if n - before.get(k, 0) >= per / 100
+        },
         "k6_exit": summary["_exit_code"],
     }
 
@@ -115,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--polls", type=int, default=300)
+    parser.add_argument("--idle", type=float, default=10, help="seconds of idle CPU first")
     parser.add_argument("--pyspy", default="", help="py-spy record one worker into this file")
     args = parser.parse_args(argv)
     raise_fd_limit()

@@ -16,6 +16,16 @@ between pages (answered polls are only ever above the cursor or filtered out, an
 than the first page show up when the feed is reloaded from the top). `page=N` without a cursor
 is offset paging over the feed as it is now: a page skips (N-1)*limit unanswered polls, so
 answering polls between pages shifts later pages — clients that do that should use the cursor.
+
+Cost per request (issue 13). Redis is read once per request (`PollCache.lookup`: the feed
+version, the cached page, and the walk's first step — the shared newest batch or the dense run
+below the cursor — in one pipeline) and written at most once (the page, and the next one). A
+cached page costs one MongoDB query, the re-check of its ids. A walk that has already read and
+checked the polls of the next page (the rest of its last batch) caches that page too, keyed as
+the client's `cursor=<next_cursor>` request will ask for it: scrolling on is a cache hit. That
+page can lag a fresh walk only the way a cached page does: by a poll made after the walk (and
+only one whose key sorts below the cursor: a same-second key from another process), for at
+most FEED_TTL.
 """
 
 from __future__ import annotations
