@@ -3,7 +3,9 @@
 //   BASE_URL=http://127.0.0.1:8000 k6 run loadtest/poll-feed.js
 //   k6 run -e RATE=200 -e DURATION=30s -e USERS=100 loadtest/poll-feed.js
 //
-// setup() registers USERS users (and logs them in) and creates POLLS polls under a few tags.
+// setup() registers USERS users (and logs them in) and creates POLLS polls under a few tags —
+// or, with -e PRESET=<file.json> ({"tokens": [...]}, written by loadtest/feed_cpu.py), uses
+// those users, so that the server's CPU during the run is the load phase's alone.
 // Each iteration is one user: GET /api/polls (sometimes with a tag or a search), then follows
 // next_cursor for a second page. Iterations arrive at a constant RATE per second
 // (constant-arrival-rate): iterations the server cannot absorb show up as dropped_iterations.
@@ -37,7 +39,10 @@ export const options = {
   },
 };
 
+const PRESET = __ENV.PRESET ? JSON.parse(open(__ENV.PRESET)) : null;
+
 export function setup() {
+  if (PRESET) return { tokens: PRESET.tokens };
   const tokens = registerUsers(USERS, "feed");
   createPolls(tokens[0], POLLS, (i) => ({
     title: `Load poll ${i}: which one do you pick?`,

@@ -44,6 +44,7 @@ Rules and where each lives (file, and the index in indexes/ that enforces it):
 - The feed is newest first and never shows a poll the user answered, filtered by tag and by
   title text: feed.py over polls.feed_order (unique key, newest first), polls.feed_by_tag and
   poll_responses.answered_by_user; a cached page is re-checked against MongoDB before use.
+  One Redis round trip reads a request's caches; a walk caches the next page by cursor too.
 - A `userId` sent by a client must be the caller (else 403 user-mismatch):
   service.check_user_id.
 - Stats are votes per option with percentages (views.stats_view), read from the cached

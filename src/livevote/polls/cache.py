@@ -2,12 +2,17 @@
 to MongoDB, and a Redis error is counted (livevote_cache_errors_total) and otherwise ignored.
 
     poll:feedver:<user>            per-user feed version, INCR on every vote/skip of that user
-    poll:feed:<user>:<ver>:<sig>   a rendered feed page (FEED_TTL); a new version orphans them
+    poll:feed:<user>:<page sig>    a rendered feed page with the version it was made at
+                                   (FEED_TTL); a page of another version is never served
     poll:top:<sig>:<size>          the newest batch of the catalogue for a filter, shared by all
                                    users (TOP_TTL): a new poll shows within TOP_TTL + FEED_TTL
     poll:runs:<user>:<sig>         "dense runs": key ranges [lo, hi) in which the user answered
                                    every poll of the filter; walks jump over them (RUNS_TTL)
     poll:stats:<poll>              a counters snapshot of the poll (STATS_TTL)
+
+A feed request reads what it may need in ONE round trip (`lookup`, a pipeline): the version,
+the cached page, and — before walking — the shared newest batch (first pages) or the dense run
+below the cursor (cursor pages).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -63,25 +69,44 @@ class PollCache:
         metrics.CACHE.labels(cache, "hit" if hit else "miss").inc()
 
     # per-user feed pages -----------------------------------------------------------------
-    async def feed_version(self, user_id: str) -> str | None:
-        """The user's current feed version; None when Redis is down (then bypass the cache)."""
+    async def lookup(
+        self, user_id: str, sig: str, page_sig: str, *, top_size: int, cursor: str | None
+    ) -> Lookup | None:
+        """Everything a feed request may read from Redis, in one round trip: the user's feed
+        version, the page `page_sig` cached at that version, and the first step of a walk over
+        the filter `sig` — the shared newest batch of `top_size` (no cursor) or the dense run
+        below `cursor`. None when Redis is down (then bypass the caches)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(f"{self.prefix}feedver:{user_id}")
+        pipe.get(f"{self.prefix}feed:{user_id}:{page_sig}")
+        if cursor is None:
+            pipe.get(f"{self.prefix}top:{sig}:{top_size}")
+        else:
+            pipe.zrangebylex(f"{self.prefix}runs:{user_id}:{sig}", f"[{cursor}", "+", 0, 4)
         try:
-            value = await self.redis.get(f"{self.prefix}feedver:{user_id}")
+            version, raw_page, walk = await pipe.execute()
         except RedisError as exc:
             metrics.CACHE_ERRORS.labels("feed").inc()
             log.warning("cache unavailable", extra={"cache": "feed", "error": repr(exc)})
             return None
-        return str(value or "0")
+        found = Lookup(str(version or "0"))
+        if raw_page is not None:
+            stored = json.loads(raw_page)
+            if stored.get("v") == found.version:
+                found.page = stored["page"]
+        if cursor is None:
+            found.top = None if walk is None else list(json.loads(walk))
+        else:
+            found.jump = _run_below(walk, cursor)
+        return found
 
-    async def get_page(self, user_id: str, version: str, sig: str) -> Any:
-        raw = await self._safe(
-            "feed", self.redis.get(f"{self.prefix}feed:{user_id}:{version}:{sig}"), None
-        )
-        return None if raw is None else json.loads(raw)
-
-    async def put_page(self, user_id: str, version: str, sig: str, page: Any) -> None:
-        key = f"{self.prefix}feed:{user_id}:{version}:{sig}"
-        await self._safe("feed", self.redis.set(key, json.dumps(page), ex=FEED_TTL), None)
+    async def put_pages(self, user_id: str, version: str, pages: dict[str, Any]) -> None:
+        """Cache pages (by page signature) made at `version`, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for page_sig, page in pages.items():
+            value = json.dumps({"v": version, "page": page})
+            pipe.set(f"{self.prefix}feed:{user_id}:{page_sig}", value, ex=FEED_TTL)
+        await self._safe("feed", pipe.execute(), None)
 
     async def invalidate_feed(self, user_id: str) -> None:
         """Called after a vote/skip is stored: the user's cached pages become unreachable."""
@@ -110,9 +135,7 @@ class PollCache:
         found = await self._safe(
             "feed_runs", self.redis.zrangebylex(key, f"[{bound}", "+", start=0, num=4), []
         )
-        spans = [tuple(str(m).split(":")) for m in found]
-        inside = [(lo, hi) for hi, lo in spans if lo < bound <= hi]
-        return min(inside) if inside else None
+        return _run_below(found, bound)
 
     async def add_run(self, user_id: str, sig: str, lo: str, hi: str) -> None:
         """Record [lo, hi) and drop the runs it covers (so lookups find the widest)."""
@@ -148,3 +171,20 @@ class PollCache:
             args += [f"v{index}", int(count)]
         script = self.redis.register_script(_PUT_IF_NEWER)
         await self._safe("stats", script(keys=[f"{self.prefix}stats:{poll_key}"], args=args), None)
+
+
+@dataclass
+class Lookup:
+    """What `PollCache.lookup` read: `page` is None unless cached at `version`; `top` is the
+    shared newest batch (first pages), `jump` the dense run below the cursor (cursor pages)."""
+
+    version: str
+    page: Any = None
+    top: list[dict[str, Any]] | None = None
+    jump: tuple[str, str] | None = None
+
+
+def _run_below(members: list[Any], bound: str) -> tuple[str, str] | None:
+    spans = [tuple(str(m).split(":")) for m in members]
+    inside = [(lo, hi) for hi, lo in spans if lo < bound <= hi]
+    return min(inside) if inside else None

@@ -16,6 +16,16 @@ between pages (answered polls are only ever above the cursor or filtered out, an
 than the first page show up when the feed is reloaded from the top). `page=N` without a cursor
 is offset paging over the feed as it is now: a page skips (N-1)*limit unanswered polls, so
 answering polls between pages shifts later pages — clients that do that should use the cursor.
+
+Cost per request (issue 13). Redis is read once per request (`PollCache.lookup`: the feed
+version, the cached page, and the walk's first step — the shared newest batch or the dense run
+below the cursor — in one pipeline) and written at most once (the page, and the next one). A
+cached page costs one MongoDB query, the re-check of its ids. A walk that has already read and
+checked the polls of the next page (the rest of its last batch) caches that page too, keyed as
+the client's `cursor=<next_cursor>` request will ask for it: scrolling on is a cache hit. That
+page can lag a fresh walk only the way a cached page does: by a poll made after the walk (and
+only one whose key sorts below the cursor: a same-second key from another process), for at
+most FEED_TTL.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from livevote.polls.cache import PollCache
+from livevote.polls.cache import Lookup, PollCache
 from livevote.polls.repository import PollRepository
 from livevote.polls.views import poll_item
 
@@ -41,6 +51,7 @@ MIN_RUN = 200  # answered polls in a row worth remembering as a dense run
 # A run never reaches into the last SETTLE_SECONDS: a poll whose key was generated just before
 # the walk may become visible just after it, and must not fall inside a recorded run.
 SETTLE_SECONDS = 30.0
+NEXT = "_next"  # a walk's result: the following page by cursor, when the walk knows it whole
 
 
 def signature(tag: str | None, q: str | None) -> str:
@@ -104,23 +115,41 @@ async def feed_page(
 ) -> dict[str, Any]:
     sig = signature(tag, q)
     page_sig = f"{sig}:{cursor or ''}:{page}:{limit}"
-    version = await cache.feed_version(user_id)
-    if version is not None:
-        cached = await cache.get_page(user_id, version, page_sig)
+    skip = 0 if cursor else (page - 1) * limit
+    first = _batch_size(skip + limit + 1)
+    found = await cache.lookup(user_id, sig, page_sig, top_size=first, cursor=cursor)
+    if found is not None and found.page is not None:
         # The version changes on every vote/skip; re-checking the few cached ids against
         # MongoDB still guarantees an answered poll is never served, even if that bump was lost.
-        keys = [i["id"] for i in cached["items"]] if cached else []
-        if cached is not None and not await repo.answered_among(user_id=user_id, keys=keys):
+        keys = [i["id"] for i in found.page["items"]]
+        if not await repo.answered_among(user_id=user_id, keys=keys):
             cache.count("feed", hit=True)
-            return dict(cached)
+            return dict(found.page)
+    if found is not None:
         cache.count("feed", hit=False)
-    skip = 0 if cursor else (page - 1) * limit
     result = await _walk(
-        repo, cache, user_id=user_id, sig=sig, tag=tag, q=q, skip=skip, want=limit, bound=cursor
+        repo,
+        cache,
+        user_id=user_id,
+        sig=sig,
+        tag=tag,
+        q=q,
+        skip=skip,
+        want=limit,
+        bound=cursor,
+        ahead=found,
     )
     result.update(page=page, limit=limit)
-    if version is not None:
-        await cache.put_page(user_id, version, page_sig, result)
+    following = result.pop(NEXT, None)
+    if found is not None:
+        pages = {page_sig: result}
+        if following is not None:  # the client's next request, ready (one round trip for both)
+            pages[f"{sig}:{result['next_cursor']}:1:{limit}"] = {
+                **following,
+                "page": 1,
+                "limit": limit,
+            }
+        await cache.put_pages(user_id, found.version, pages)
     return result
 
 
@@ -133,9 +162,10 @@ async def _batch(
     q: str | None,
     bound: str | None,
     size: int,
+    ahead: Lookup | None,
 ) -> list[dict[str, Any]]:
     if bound is None:  # the newest polls: the same for every user, cached briefly
-        top = await cache.get_top(sig, size)
+        top = ahead.top if ahead is not None else await cache.get_top(sig, size)
         cache.count("feed_top", hit=top is not None)
         if top is not None:
             return top
@@ -168,27 +198,38 @@ async def _walk(
     skip: int,
     want: int,
     bound: str | None,
+    ahead: Lookup | None = None,
 ) -> dict[str, Any]:
+    """`ahead`: what the request's lookup already read for the walk's first step (the newest
+    batch of the first size, or the dense run below the cursor)."""
     need = skip + want + 1  # one more than shown tells whether there is more
     found: list[dict[str, Any]] = []
     run = _Run()
     settled = _settled_key()
     size, examined, exhausted = _batch_size(need), 0, False
+    spare: list[dict[str, Any]] = []  # unanswered polls of the last batch past the page
+    spare_to_end = False  # ... and the catalogue ends with that batch
     while len(found) < need and examined < SCAN_BUDGET:
         if bound is not None:
-            jump = await cache.run_below(user_id, sig, bound)
+            if ahead is not None:  # read with the page, for this bound (the cursor)
+                jump, ahead = ahead.jump, None
+            else:
+                jump = await cache.run_below(user_id, sig, bound)
             if jump is not None:
                 run.jumped(*jump)
                 bound = jump[0]
                 size = _batch_size(need - len(found))
                 continue
         size = min(size, SCAN_BUDGET - examined)
-        batch = await _batch(repo, cache, sig=sig, tag=tag, q=q, bound=bound, size=size)
+        batch = await _batch(
+            repo, cache, sig=sig, tag=tag, q=q, bound=bound, size=size, ahead=ahead
+        )
+        ahead = None  # it answered the walk's first step only
         answered = await repo.answered_among(
             user_id=user_id, keys=[p["id"] for p in batch], contiguous=not (tag or q)
         )
         fresh = 0
-        for poll in batch:
+        for at, poll in enumerate(batch):
             examined += 1
             above, bound = bound, poll["id"]
             if poll["id"] in answered:
@@ -198,6 +239,8 @@ async def _walk(
             found.append(poll)
             fresh += 1
             if len(found) >= need:
+                spare = [p for p in batch[at + 1 :] if p["id"] not in answered]
+                spare_to_end = len(batch) < size
                 break
         else:
             if len(batch) < size:
@@ -209,8 +252,27 @@ async def _walk(
         await cache.add_run(user_id, sig, lo, hi)
     items = found[skip : skip + want]
     if len(found) >= need:
-        return {"items": items, "has_more": True, "next_cursor": items[-1]["id"]}
+        following = found[skip + want :] + spare
+        return {
+            "items": items,
+            "has_more": True,
+            "next_cursor": items[-1]["id"],
+            NEXT: _next_page(following, want, spare_to_end),
+        }
     if exhausted:
         return {"items": items, "has_more": False, "next_cursor": None}
     # Budget spent: continue below the last poll examined.
     return {"items": items, "has_more": True, "next_cursor": bound}
+
+
+def _next_page(following: list[dict[str, Any]], want: int, to_end: bool) -> dict[str, Any] | None:
+    """The page `cursor=<next_cursor>` will ask for, from what this walk already read and
+    checked against the user's responses (`following`: the unanswered polls below the page,
+    in order, with no gap): when it is known whole — `want` of them and one more, or the rest of
+    the catalogue. None otherwise."""
+    items = following[:want]
+    if len(following) > want:
+        return {"items": items, "has_more": True, "next_cursor": items[-1]["id"]}
+    if to_end:
+        return {"items": items, "has_more": False, "next_cursor": None}
+    return None

@@ -339,6 +339,12 @@ async def test_feed_page_costs_one_platform_redis_round_trip(
         cost = await measure(cost_server, recorder, "feed-page", page, 200)
     _print(cost)
     assert [s.redis_platform for s in cost.samples] == [1] * REQUESTS
+    # the feed's own caches: one round trip to read (polls/cache.py `lookup`), one more to
+    # write when the page is walked (every FEED_TTL); a cached page costs one MongoDB query
+    assert all(1 <= s.redis_other <= 2 for s in cost.samples), [s.redis_other for s in cost.samples]
+    cached = [s for s in cost.samples if s.redis_other == 1]
+    assert len(cached) > REQUESTS // 2
+    assert all(sum(s.mongo_request.values()) == 1 for s in cached)
 
 
 async def test_remembered_tokens_still_expire_and_a_changed_token_is_verified() -> None:

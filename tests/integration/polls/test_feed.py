@@ -243,3 +243,54 @@ async def test_cached_page_is_rechecked_when_an_invalidation_was_lost(
         {"poll_id": ids[-1], "user_id": u["id"], "kind": "skip", "created_at": datetime.now(UTC)}
     )
     assert [p["id"] for p in (await feed(client, h, tag=tag))["items"]] == ids[::-1][1:]
+
+
+async def _feed_hits(client: httpx.AsyncClient) -> float:
+    text = (await client.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('livevote_cache_requests_total{cache="feed",result="hit"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_next_page_comes_ready_with_the_first_and_matches_a_fresh_walk(
+    client: httpx.AsyncClient, server_db: Any
+) -> None:
+    """A walk that already read and checked the next page's polls caches that page with its own
+    (feed.py `_next_page`): the follow-up `cursor=` request is a cache hit, gives exactly what a
+    fresh walk gives, and still never serves a poll answered meanwhile."""
+    u = await register_user(client)
+    h = u["headers"]
+    tag = f"t{os.urandom(3).hex()}"
+    newest = (await _many(client, h, 14, tag))[::-1]
+    for poll_id in (newest[6], newest[8]):  # answered polls inside what becomes page 2
+        assert (await client.post(f"/api/polls/{poll_id}/skip", headers=h)).status_code == 201
+    open_polls = [p for p in newest if p not in (newest[6], newest[8])]
+    first = await feed(client, h, tag=tag, limit=5)
+    assert [p["id"] for p in first["items"]] == open_polls[:5]
+    hits = await _feed_hits(client)
+    second = await feed(client, h, tag=tag, limit=5, cursor=first["next_cursor"])
+    assert await _feed_hits(client) == hits + 1  # served from the cache, not walked
+    assert [p["id"] for p in second["items"]] == open_polls[5:10]
+    assert second["has_more"] is True and second["next_cursor"] == open_polls[9]
+    assert second["page"] == 1 and second["limit"] == 5
+    # the same page walked afresh (a vote elsewhere bumps the feed version) is identical
+    other = await new_poll(client, h, "elsewhere", ["a", "b"], [f"x{tag}"])
+    assert (await client.post(f"/api/polls/{other['id']}/skip", headers=h)).status_code == 201
+    assert await feed(client, h, tag=tag, limit=5, cursor=first["next_cursor"]) == second
+    # a response stored without the version bump is still never served from the cached page
+    first = await feed(client, h, tag=tag, limit=5)
+    await server_db["poll_responses"].insert_one(
+        {
+            "poll_id": open_polls[5],
+            "user_id": u["id"],
+            "kind": "skip",
+            "created_at": datetime.now(UTC),
+        }
+    )
+    third = await feed(client, h, tag=tag, limit=5, cursor=first["next_cursor"])
+    assert [p["id"] for p in third["items"]] == open_polls[6:11]
+    # the last page: the catalogue ends on it
+    last = await feed(client, h, tag=tag, limit=5, cursor=third["next_cursor"])
+    assert [p["id"] for p in last["items"]] == open_polls[11:]
+    assert last["has_more"] is False and last["next_cursor"] is None
