@@ -51,6 +51,7 @@ async def profile(streams: int, top: int) -> None:
             log_config=None,
             access_log=False,
             http="httptools",
+            proxy_headers=False,  # as `livevote serve` (no proxy-headers frame per stream)
             backlog=4096,
         )
         server = uvicorn.Server(config)

@@ -167,11 +167,15 @@ class Broadcaster:
     # -- subscribers --------------------------------------------------------------------
     def join(self, key: str, lifetime: float = float("inf")) -> Subscription:
         """One subscription to channel `key` and its companions (`channel(beside=...)`)."""
-        sub = Subscription(self.keys_for(key), lifetime)
-        for k in sub.keys:
-            channel = self._channels.get(k)
-            if channel is None:
-                channel = self._open(k)
+        primary = self._channels.get(key) or self._open(key)
+        group = primary.group
+        if group is None:  # the channels' own key strings in one shared tuple: none per stream
+            group = primary.group = tuple(
+                (self._channels.get(k) or self._open(k)).key for k in self.keys_for(key)
+            )
+        sub = Subscription(group, lifetime)
+        for k in group:
+            channel = self._channels.get(k) or self._open(k)
             channel.subscribers.add(sub)
             if channel.latest is not None:
                 sub.offer(channel.latest)

@@ -49,7 +49,17 @@ class ChannelKind:
 
 
 class Channel:
-    __slots__ = ("builder", "dirty", "event", "key", "last_data", "latest", "subscribers", "task")
+    __slots__ = (
+        "builder",
+        "dirty",
+        "event",
+        "group",
+        "key",
+        "last_data",
+        "latest",
+        "subscribers",
+        "task",
+    )
 
     def __init__(self, key: str, kind: ChannelKind) -> None:
         self.key = key
@@ -60,6 +70,8 @@ class Channel:
         self.latest: Message | None = None
         self.last_data: bytes | None = None
         self.task: asyncio.Task[None] | None = None
+        # The keys its subscribers join (it and its companions), shared by every subscription.
+        self.group: tuple[str, ...] | None = None
 
     async def pump(
         self, min_interval: float, next_id: Callable[[str], int], closing: Callable[[], bool]

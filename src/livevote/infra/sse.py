@@ -24,8 +24,9 @@ iterator wrappers, no thread hop. Once the start and the retry hint went out thr
 middleware, the stream leaves the middleware stack (`slots.detaching`, installed by the
 broadcaster lifespan): the middleware, router and handler frames and Litestar's per-request
 state are freed, so the request metrics count a stream's connect only. Per stream there is
-the connection, one `Subscription` slot, one small task awaiting `http.disconnect` (ASGI
-has no other way to learn it), a `_Stream` and a `Lease`. Heartbeats and lifetimes come from
+the connection, one `Subscription` slot, a `_Stream`, a `Lease` and a `slots.DisconnectSignal`
+(uvicorn's connection tells the slot it was lost; no task per stream; under another server,
+one small task awaiting `http.disconnect`). Heartbeats and lifetimes come from
 the broadcaster's one timer; slot refreshes from ONE per-process timer here, refreshing
 every live slot in a pipelined batch.
 
@@ -61,7 +62,7 @@ from livevote.errors import RateLimited, ServiceUnavailable
 from livevote.infra import metrics
 from livevote.infra.auth import peek_identity
 from livevote.infra.broadcaster import Broadcaster
-from livevote.infra.slots import CLOSING, DETACH, EXPIRED, GONE, Subscription
+from livevote.infra.slots import CLOSING, DETACH, EXPIRED, GONE, DisconnectSignal, Subscription
 
 log = logging.getLogger("livevote.sse")
 
@@ -271,13 +272,17 @@ class _Stream:
     async def run(self, receive: Any, send: Any) -> None:
         sub = self.sub
         assert sub is not None
-        watcher = asyncio.create_task(_until_disconnect(receive, sub))
+        signal = DisconnectSignal.install(receive, sub)
+        watcher = None if signal else asyncio.create_task(_until_disconnect(receive, sub))
         try:
             if self.broadcaster.closing:
                 sub.offer(CLOSING)
             while True:
-                message = await sub.next()
-                if message is GONE or message is None:
+                message = sub.take()
+                if message is None:
+                    await sub.ready()  # a bare future: nothing per stream while it waits
+                    continue
+                if message is GONE:
                     return
                 if message is CLOSING:
                     end = b": server shutting down, reconnect\nretry: %d\n\n" % self.retry
@@ -291,7 +296,10 @@ class _Stream:
         except OSError:
             return  # the client is gone
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            if signal is not None:
+                signal.uninstall()
             await self.close()
 
     async def close(self) -> None:

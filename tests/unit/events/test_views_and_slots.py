@@ -11,7 +11,7 @@ from bson import ObjectId
 from livevote.events import views
 from livevote.infra.broadcaster import Message, Subscription, document_id, encode_frame
 from livevote.infra.recount import Difference, RecountReport
-from livevote.infra.slots import CLOSING, EXPIRED, GONE, HEARTBEAT
+from livevote.infra.slots import CLOSING, EXPIRED, GONE, HEARTBEAT, DisconnectSignal
 
 
 def event(tally: dict[str, tuple[int, int]], **extra: object) -> dict[str, object]:
@@ -163,3 +163,55 @@ async def test_one_slot_keeps_the_newest_message_of_each_joined_channel() -> Non
     sub.offer(Message("event:1", 7, b"late"))
     assert await sub.next(timeout=0.01) is CLOSING
     assert await sub.next(timeout=0.01) is None
+
+
+async def test_take_and_ready_wait_on_a_bare_future() -> None:
+    sub = Subscription("event:1")
+    assert sub.take() is None
+    ready = sub.ready()
+    assert sub.ready() is ready and not ready.done()
+    sub.offer(Message("event:1", 1, b"s1"))
+    await asyncio.wait_for(ready, 1)
+    taken = sub.take()
+    assert taken is not None and taken.frame == b"s1"
+    assert sub.take() is None and sub.ready() is not ready  # a resolved future is not reused
+
+
+class _Flow:
+    def __init__(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+class _Cycle:
+    """The shape of uvicorn's request cycle that DisconnectSignal relies on."""
+
+    def __init__(self) -> None:
+        self.message_event: object = asyncio.Event()
+        self.disconnected = False
+        self.flow = _Flow()
+
+    async def receive(self) -> dict[str, str]:
+        return {"type": "http.disconnect"}
+
+
+async def test_a_lost_connection_ends_the_slot_without_a_task() -> None:
+    cycle, sub = _Cycle(), Subscription("event:1")
+    signal = DisconnectSignal.install(cycle.receive, sub)
+    assert signal is not None and cycle.message_event is signal and cycle.flow.reading
+    signal.set()  # the request's end or the response's: not a disconnect
+    assert sub.take() is None
+    cycle.disconnected = True  # uvicorn's connection_lost: the flag, then set()
+    signal.set()
+    assert sub.take() is GONE
+    signal.uninstall()
+    assert isinstance(cycle.message_event, asyncio.Event) and cycle.message_event.is_set()
+
+
+async def test_another_server_gets_the_disconnect_task() -> None:
+    async def receive() -> dict[str, str]:
+        return {"type": "http.disconnect"}
+
+    assert DisconnectSignal.install(receive, Subscription("event:1")) is None
