@@ -274,7 +274,7 @@ async def _count_batch(
         # A retry gave up waiting for this record and voided the batch: settle each vote.
         return {v: await settle(repo, event_id, await repo.vote(v)) for v in vote_ids}
     repo.hooks.reached("events.vote.after_record")
-    return await _apply(repo, event_id, batch, team, gen, vote_ids)
+    return await _apply(repo, event_id, batch, team, gen, vote_ids, inc)
 
 
 async def _apply(
@@ -284,11 +284,12 @@ async def _apply(
     team: str,
     gen: int,
     vote_ids: list[ObjectId],
+    inc: dict[str, int] | None = None,
 ) -> dict[ObjectId, Fate]:
     """Apply a recorded vote batch under its window; a refused batch is voided (its window
     has passed for ever) and its votes leave, except any that a retry meanwhile moved into a
-    batch of its own (those are settled where they are)."""
-    outcome = await repo.apply_batch(event_id, batch, voting_guard(team, gen))
+    batch of its own (those are settled where they are). `inc`: as its writer recorded it."""
+    outcome = await repo.apply_batch(event_id, batch, voting_guard(team, gen), inc)
     if outcome.state is State.APPLIED:
         return dict.fromkeys(vote_ids, Fate.COUNTED)
     if outcome.refused and await repo.void_batch(event_id, batch) is State.APPLIED:
