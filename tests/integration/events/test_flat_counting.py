@@ -256,10 +256,10 @@ class Commands(monitoring.CommandListener):
 async def test_commands_per_vote(client: httpx.AsyncClient, server: RunningServer) -> None:
     """A vote counted in a batch of its own costs 6 commands whatever the event has seen:
     insert the vote, record the batch (insert), read the chain's position and the batch's
-    state (2 finds; the writer applies the increments it recorded, #13), seal the previous batch (update), one
-    check-and-set (findAndModify); the event itself is read through the pre-check cache.
-    (The old per-vote marker cost 2: insert + findAndModify, on a growing document.) Group
-    commit shares these among a batch's votes."""
+    state (2 finds; the writer applies the increments it recorded, #13), seal the previous
+    batch (update), one check-and-set (findAndModify); the event itself is read through the
+    pre-check cache. (The old per-vote marker cost 2: insert + findAndModify, on a growing
+    document.) Group commit shares these among a batch's votes."""
     host, ev = await new_event(client, teams=1)
     eid, t0 = ev["id"], ev["teams"][0]["id"]
     await open_voting_for(client, host, eid, t0)
