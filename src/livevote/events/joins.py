@@ -42,8 +42,9 @@ async def count_attendees(repo: EventRepository, event_id: str, batch: str, n: i
     for _ in range(MOVES):
         if n == 0:
             return
-        if await repo.record_batch(event_id, batch, {"attendees": n}, "joins") is not State.VOID:
-            await repo.apply_batch(event_id, batch)
+        inc = {"attendees": n}
+        if await repo.record_batch(event_id, batch, inc, "joins") is not State.VOID:
+            await repo.apply_batch(event_id, batch, inc=inc)
             return
         moved_to = new_batch_id()
         n = await repo.move_attendees(event_id, batch, moved_to)

@@ -237,9 +237,12 @@ class EventRepository:
             ObjectId(event_id), batch_id, inc, event_id=event_id, kind=kind, **extra
         )
 
-    async def apply_batch(self, event_id: str, batch_id: str, guard: Doc | None = None) -> Outcome:
-        """Apply a recorded batch exactly once, only while `guard` holds on the event."""
-        return await self.chain.apply(ObjectId(event_id), batch_id, guard)
+    async def apply_batch(
+        self, event_id: str, batch_id: str, guard: Doc | None = None, inc: Doc | None = None
+    ) -> Outcome:
+        """Apply a recorded batch exactly once, only while `guard` holds on the event (`inc`:
+        its increments when the caller recorded it, else read from the record)."""
+        return await self.chain.apply(ObjectId(event_id), batch_id, guard, inc)
 
     async def void_batch(
         self, event_id: str, batch_id: str, *, missing_only: bool = False

@@ -47,6 +47,7 @@ just before the close land after it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,7 @@ from livevote.infra.mongo import Doc
 # Vote pre-checks read the event through this short cache (see _event_for_vote).
 VOTE_CACHE_SECONDS = 2.0
 _vote_cache: dict[str, tuple[float, Doc]] = {}
+_vote_reads: dict[str, asyncio.Task[Doc | None]] = {}  # the read in flight per event
 # How long a vote's batch may stay unrecorded before a retry gives up on its writer.
 GRACE_SECONDS = 2.0
 SETTLE_STEPS = 400
@@ -121,18 +123,37 @@ def _open_for(event: Doc, team_id: str) -> bool:
 async def _event_for_vote(repo: EventRepository, event_id: str, *, fresh: bool) -> Doc:
     """The event as seen by the vote pre-checks, cached for a moment: the pre-checks only
     save work (the batch's guarded check-and-set is authoritative), and a "not open"/"unknown
-    team" answer is always re-read fresh before it is given."""
+    team" answer is always re-read fresh before it is given. When the entry expires, the
+    votes arriving meanwhile share ONE read (not one each: at 200 in flight that was ~5 % of
+    a vote's CPU); a fresh read never joins a read that started before it was asked for."""
     now = time.monotonic()
     hit = None if fresh else _vote_cache.get(event_id)
     if hit is not None and hit[0] > now:
         return hit[1]
-    event = await repo.get(event_id)
+    loop = asyncio.get_running_loop()
+    read = None if fresh else _vote_reads.get(event_id)
+    if read is None or read.get_loop() is not loop:
+        read = loop.create_task(repo.get(event_id))
+        read.add_done_callback(functools.partial(_read_done, event_id, now))
+        _vote_reads[event_id] = read
+    event = await asyncio.shield(read)
     if event is None:
         raise NotFound(f"event {event_id!r} not found")
-    if len(_vote_cache) > 10_000:
-        _vote_cache.clear()
-    _vote_cache[event_id] = (now + VOTE_CACHE_SECONDS, event)
     return event
+
+
+def _read_done(event_id: str, started: float, read: asyncio.Task[Doc | None]) -> None:
+    """The read in flight ends: cached (if it is the latest read of the event) and forgotten."""
+    if _vote_reads.get(event_id) is not read:
+        return
+    del _vote_reads[event_id]
+    if read.cancelled() or read.exception() is not None:  # exception(): seen, each waiter raises it
+        return
+    event = read.result()
+    if event is not None:
+        if len(_vote_cache) > 10_000:
+            _vote_cache.clear()
+        _vote_cache[event_id] = (started + VOTE_CACHE_SECONDS, event)
 
 
 async def cast_vote(
@@ -253,7 +274,7 @@ async def _count_batch(
         # A retry gave up waiting for this record and voided the batch: settle each vote.
         return {v: await settle(repo, event_id, await repo.vote(v)) for v in vote_ids}
     repo.hooks.reached("events.vote.after_record")
-    return await _apply(repo, event_id, batch, team, gen, vote_ids)
+    return await _apply(repo, event_id, batch, team, gen, vote_ids, inc)
 
 
 async def _apply(
@@ -263,11 +284,12 @@ async def _apply(
     team: str,
     gen: int,
     vote_ids: list[ObjectId],
+    inc: dict[str, int] | None = None,
 ) -> dict[ObjectId, Fate]:
     """Apply a recorded vote batch under its window; a refused batch is voided (its window
     has passed for ever) and its votes leave, except any that a retry meanwhile moved into a
-    batch of its own (those are settled where they are)."""
-    outcome = await repo.apply_batch(event_id, batch, voting_guard(team, gen))
+    batch of its own (those are settled where they are). `inc`: as its writer recorded it."""
+    outcome = await repo.apply_batch(event_id, batch, voting_guard(team, gen), inc)
     if outcome.state is State.APPLIED:
         return dict.fromkeys(vote_ids, Fate.COUNTED)
     if outcome.refused and await repo.void_batch(event_id, batch) is State.APPLIED:

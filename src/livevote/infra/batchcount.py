@@ -35,7 +35,7 @@ record is missing (its writer died between storing the facts and recording the b
 voided by inserting a void record under its id: the unique `_id` decides between a late
 writer and the voider, and the facts of a void batch are re-batched by whoever finds them.
 
-Cost: `record` + read + seal + check-and-set = 4 operations per batch, whatever its size and
+Cost: `record` + read + seal + check-and-set = 4 writes and reads per batch, whatever its size and
 however many facts the counter has seen (group commit makes batches large under load).
 """
 
@@ -125,13 +125,23 @@ class BatchCounter:
         doc = await self.batches.find_one({"_id": batch_id}, {"state": 1})
         return State(doc["state"]) if doc else State.MISSING
 
-    async def apply(self, counter_id: Any, batch_id: str, guard: Doc | None = None) -> Outcome:
-        """Apply a recorded batch exactly once (see the module docstring for why)."""
+    async def apply(
+        self,
+        counter_id: Any,
+        batch_id: str,
+        guard: Doc | None = None,
+        inc: dict[str, int] | None = None,
+    ) -> Outcome:
+        """Apply a recorded batch exactly once (see the module docstring for why). `inc`: the
+        increments its writer just recorded (saves reading the record back); None reads them
+        from the record (a retry finishing someone else's batch)."""
         guard = guard or {}
-        batch = await self.batches.find_one({"_id": batch_id})
-        if batch is None:
-            raise LookupError(f"batch {batch_id} was never recorded")
-        inc = {k: int(v) for k, v in batch["inc"].items() if int(v)}
+        if inc is None:
+            batch = await self.batches.find_one({"_id": batch_id})
+            if batch is None:
+                raise LookupError(f"batch {batch_id} was never recorded")
+            inc = batch["inc"]
+        inc = {k: int(v) for k, v in inc.items() if int(v)}
         async with _turn(self.counters.name, counter_id):
             return await self._apply(counter_id, batch_id, inc, guard)
 
