@@ -28,7 +28,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 _AFTER = ReturnDocument.AFTER
 _BEFORE = ReturnDocument.BEFORE
@@ -126,7 +126,7 @@ class JuryRepository:
         await self.jurors.delete_one({"_id": ObjectId(juror_id)})
 
     async def juror_by_token_hash(self, token_hash: str) -> Doc | None:
-        return await self.jurors.find_one({"token_hash": token_hash})
+        return await self.jurors.find_one(eq({"token_hash": token_hash}))
 
     # -- sheets -------------------------------------------------------------------------
     async def mark_scoring(self, event_id: str, criteria_gen: int | None) -> bool:
@@ -153,19 +153,25 @@ class JuryRepository:
         replaced; the insert creates the slot, and the unique index refuses it when the slot
         exists (locked, or created by a racing write: the caller tries again). Not an upsert:
         NX-27017 answers an upsert that hits the unique index with `None`, the same answer
-        as a fresh insert's BEFORE image, so the replaced sheet could not be known."""
-        key = {"event_id": event_id, "juror_id": juror_id, "team_id": team_id}
+        as a fresh insert's BEFORE image, so the replaced sheet could not be known.
+        The slot is found by an indexed read and updated by its `_id`: NX-27017's
+        findAndModify scans the collection whatever the filter (docs/GROUP_COMMIT.md)."""
+        key = eq({"event_id": event_id, "juror_id": juror_id, "team_id": team_id})
         fields = {"scores": scores, "rev": ObjectId(), "at": now}
-        before = await self.sheets.find_one_and_update(
-            {**key, "locked": {"$exists": False}},
-            {"$set": fields},
-            return_document=_BEFORE,
-        )
-        if before is not None:
-            previous = before.get("scores")
-            return SheetStored(dict(previous) if previous else None)
+        slot = await self.sheets.find_one(key, {"_id": 1})
+        if slot is not None:
+            before = await self.sheets.find_one_and_update(
+                {"_id": slot["_id"], "locked": {"$exists": False}},
+                {"$set": fields},
+                return_document=_BEFORE,
+            )
+            if before is not None:
+                previous = before.get("scores")
+                return SheetStored(dict(previous) if previous else None)
         try:
-            await self.sheets.insert_one({**key, **fields})
+            await self.sheets.insert_one(
+                {"event_id": event_id, "juror_id": juror_id, "team_id": team_id, **fields}
+            )
         except DuplicateKeyError:
             slot = await self.sheets.find_one(key, {"locked": 1})
             return SheetRefused(locked=bool(slot and slot.get("locked")))
@@ -188,7 +194,7 @@ class JuryRepository:
         query: Doc = {"event_id": event_id, "scores": {"$exists": True}}
         if juror_id is not None:
             query["juror_id"] = juror_id
-        return await self.sheets.find(query).to_list()
+        return await self.sheets.find(eq(query)).to_list()
 
     # -- the lock -----------------------------------------------------------------------
     async def set_locked_flag(self, event_id: str, locked: bool, now: datetime) -> Doc | None:
