@@ -39,7 +39,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from livevote.infra.batchcount import BatchCounter, Outcome, State
 from livevote.infra.hooks import NO_HOOKS, Hooks
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 Database = AsyncDatabase[Doc]  # the handle a PollRepository is opened on
 
@@ -179,7 +179,7 @@ class PollRepository:
         if key:
             query["poll"] = key
         out: dict[str, set[str]] = {}
-        async for doc in self.batches.find(query, {"poll": 1}):
+        async for doc in self.batches.find(eq(query), {"poll": 1}):
             out.setdefault(str(doc.get("poll")), set()).add(str(doc["_id"]))
         return out
 
@@ -231,7 +231,7 @@ class PollRepository:
 
     async def response(self, *, poll_key: str, user_id: str) -> StoredResponse | None:
         found = await self.responses.find_one(
-            {"poll_id": poll_key, "user_id": user_id}, RESPONSE_FIELDS
+            eq({"poll_id": poll_key, "user_id": user_id}), RESPONSE_FIELDS
         )
         return None if found is None else _response(found)
 
@@ -261,7 +261,7 @@ class PollRepository:
         if not contiguous:
             answered["$in"] = keys
         found = await self.responses.find(
-            {"user_id": user_id, "poll_id": answered}, {"_id": 0, "poll_id": 1}
+            eq({"user_id": user_id, "poll_id": answered}), {"_id": 0, "poll_id": 1}
         ).to_list()
         return {d["poll_id"] for d in found}
 
@@ -270,20 +270,20 @@ class PollRepository:
         match: Doc = {"kind": "vote"}
         if key:
             match["poll_id"] = key
-        async for doc in self.responses.find(match, {**RESPONSE_FIELDS, "poll_id": 1}):
+        async for doc in self.responses.find(eq(match), {**RESPONSE_FIELDS, "poll_id": 1}):
             yield str(doc["poll_id"]), _response(doc)
 
     async def all_counters(self, key: str | None = None) -> list[Doc]:
         """The counters {key, options, votes, total, last_batch} of one poll or of every poll."""
         query: Doc = {"key": key} if key else {}
-        return await self.polls.find(query, {**COUNTER_FIELDS, "last_batch": 1}).to_list()
+        return await self.polls.find(eq(query), {**COUNTER_FIELDS, "last_batch": 1}).to_list()
 
     async def replace_counters(self, key: str, votes: dict[str, int], *, last_batch: Any) -> bool:
         """Write recounted counters (the total follows from the votes), only while the chain
         still ends at `last_batch` (the batch the recount read): True when written."""
         at_last = {"$exists": False} if last_batch is None else last_batch
         done = await self.polls.update_one(
-            {"key": key, "last_batch": at_last},
+            eq({"key": key, "last_batch": at_last}),
             {"$set": {"votes": votes, "total": sum(votes.values())}},
         )
         return done.matched_count == 1
@@ -316,5 +316,5 @@ class PollRepository:
         )
 
     async def daily_count(self, *, user_id: str, day: str) -> int:
-        doc = await self.daily.find_one({"user_id": user_id, "day": day}, {"count": 1})
+        doc = await self.daily.find_one(eq({"user_id": user_id, "day": day}), {"count": 1})
         return int(doc["count"]) if doc else 0
