@@ -127,10 +127,10 @@ def _vote_key(i: int) -> Doc:
     return {k: v[k] for k in ("event_id", "team_id", "attendee_id")}
 
 
-def _attendee(i: int) -> Doc:
+def _attendee(i: int) -> Doc:  # 200 events x 100 attendees
     return {
         "_id": ObjectId(),
-        "event_id": f"ev{i % EVENTS:022d}",
+        "event_id": f"ev{i % 200:022d}",
         "name": f"n{i}",
         "joined_at": NOW,
         "batch": f"j{i // 50}",

@@ -76,14 +76,14 @@ class ActivityRepository:
         return await self.activities.find_one({"_id": key}, {"event_id": 1}) if key else None
 
     async def activities_of(self, event_id: str) -> list[Doc]:
-        cursor = self.activities.find(eq({"event_id": event_id})).sort([("order", 1), ("_id", 1)])
+        cursor = self.activities.find({"event_id": event_id}).sort([("order", 1), ("_id", 1)])
         return await cursor.to_list()
 
     async def all_activity_ids(self) -> list[str]:
         return [str(d["_id"]) async for d in self.activities.find({}, {"_id": 1})]
 
     async def live_activity(self, event_id: str) -> Doc | None:
-        return await self.activities.find_one(eq({"event_id": event_id, "live": event_id}))
+        return await self.activities.find_one({"event_id": event_id, "live": event_id})
 
     async def set_order(self, event_id: str, ids: list[str], now: datetime) -> None:
         if not ids:  # an event with no activities: nothing to order (bulk_write refuses [])
@@ -180,7 +180,7 @@ class ActivityRepository:
         return applied
 
     async def delete_batch_responses(self, batch_id: str) -> None:
-        await self.responses.delete_many(eq({"batch": batch_id}))
+        await self.responses.delete_many({"batch": batch_id})
 
     async def delete_response(self, response_id: ObjectId) -> None:
         await self.responses.delete_one({"_id": response_id})

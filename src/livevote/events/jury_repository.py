@@ -126,7 +126,7 @@ class JuryRepository:
         await self.jurors.delete_one({"_id": ObjectId(juror_id)})
 
     async def juror_by_token_hash(self, token_hash: str) -> Doc | None:
-        return await self.jurors.find_one(eq({"token_hash": token_hash}))
+        return await self.jurors.find_one({"token_hash": token_hash})
 
     # -- sheets -------------------------------------------------------------------------
     async def mark_scoring(self, event_id: str, criteria_gen: int | None) -> bool:
@@ -153,27 +153,21 @@ class JuryRepository:
         replaced; the insert creates the slot, and the unique index refuses it when the slot
         exists (locked, or created by a racing write: the caller tries again). Not an upsert:
         NX-27017 answers an upsert that hits the unique index with `None`, the same answer
-        as a fresh insert's BEFORE image, so the replaced sheet could not be known.
-        The slot is found by an indexed read and updated by its `_id`: NX-27017's
-        findAndModify scans the collection whatever the filter (docs/GROUP_COMMIT.md)."""
-        key = eq({"event_id": event_id, "juror_id": juror_id, "team_id": team_id})
+        as a fresh insert's BEFORE image, so the replaced sheet could not be known."""
+        key = {"event_id": event_id, "juror_id": juror_id, "team_id": team_id}
         fields = {"scores": scores, "rev": ObjectId(), "at": now}
-        slot = await self.sheets.find_one(key, {"_id": 1})
-        if slot is not None:
-            before = await self.sheets.find_one_and_update(
-                {"_id": slot["_id"], "locked": {"$exists": False}},
-                {"$set": fields},
-                return_document=_BEFORE,
-            )
-            if before is not None:
-                previous = before.get("scores")
-                return SheetStored(dict(previous) if previous else None)
+        before = await self.sheets.find_one_and_update(
+            eq({**key, "locked": {"$exists": False}}),
+            {"$set": fields},
+            return_document=_BEFORE,
+        )
+        if before is not None:
+            previous = before.get("scores")
+            return SheetStored(dict(previous) if previous else None)
         try:
-            await self.sheets.insert_one(
-                {"event_id": event_id, "juror_id": juror_id, "team_id": team_id, **fields}
-            )
+            await self.sheets.insert_one({**key, **fields})
         except DuplicateKeyError:
-            slot = await self.sheets.find_one(key, {"locked": 1})
+            slot = await self.sheets.find_one(eq(key), {"locked": 1})
             return SheetRefused(locked=bool(slot and slot.get("locked")))
         return SheetStored(None)
 

@@ -92,11 +92,11 @@ class EventRepository:
         return await self.events.find_one({"_id": key}, _HIDE_MARKERS) if key else None
 
     async def by_code(self, code: str) -> Doc | None:
-        return await self.events.find_one(eq({"code": code}), _HIDE_MARKERS)
+        return await self.events.find_one({"code": code}, _HIDE_MARKERS)
 
     async def by_host(self, host_id: str, limit: int = 100) -> list[Doc]:
         cursor = (
-            self.events.find(eq({"host_id": host_id}), _HIDE_MARKERS)
+            self.events.find({"host_id": host_id}, _HIDE_MARKERS)
             .sort("created_at", -1)
             .limit(limit)
         )

@@ -179,7 +179,7 @@ class PollRepository:
         if key:
             query["poll"] = key
         out: dict[str, set[str]] = {}
-        async for doc in self.batches.find(eq(query), {"poll": 1}):
+        async for doc in self.batches.find(query, {"poll": 1}):
             out.setdefault(str(doc.get("poll")), set()).add(str(doc["_id"]))
         return out
 
@@ -231,7 +231,7 @@ class PollRepository:
 
     async def response(self, *, poll_key: str, user_id: str) -> StoredResponse | None:
         found = await self.responses.find_one(
-            eq({"poll_id": poll_key, "user_id": user_id}), RESPONSE_FIELDS
+            {"poll_id": poll_key, "user_id": user_id}, RESPONSE_FIELDS
         )
         return None if found is None else _response(found)
 
@@ -261,7 +261,7 @@ class PollRepository:
         if not contiguous:
             answered["$in"] = keys
         found = await self.responses.find(
-            eq({"user_id": user_id, "poll_id": answered}), {"_id": 0, "poll_id": 1}
+            {"user_id": user_id, "poll_id": answered}, {"_id": 0, "poll_id": 1}
         ).to_list()
         return {d["poll_id"] for d in found}
 
@@ -276,14 +276,14 @@ class PollRepository:
     async def all_counters(self, key: str | None = None) -> list[Doc]:
         """The counters {key, options, votes, total, last_batch} of one poll or of every poll."""
         query: Doc = {"key": key} if key else {}
-        return await self.polls.find(eq(query), {**COUNTER_FIELDS, "last_batch": 1}).to_list()
+        return await self.polls.find(query, {**COUNTER_FIELDS, "last_batch": 1}).to_list()
 
     async def replace_counters(self, key: str, votes: dict[str, int], *, last_batch: Any) -> bool:
         """Write recounted counters (the total follows from the votes), only while the chain
         still ends at `last_batch` (the batch the recount read): True when written."""
         at_last = {"$exists": False} if last_batch is None else last_batch
         done = await self.polls.update_one(
-            eq({"key": key, "last_batch": at_last}),
+            {"key": key, "last_batch": at_last},
             {"$set": {"votes": votes, "total": sum(votes.values())}},
         )
         return done.matched_count == 1
@@ -293,7 +293,8 @@ class PollRepository:
         self, *, user_id: str, day: str, limit: int, expires_at: datetime
     ) -> int | None:
         """Check-and-set on the (user, day) counter: the new count, or None when full."""
-        query: Doc = {"user_id": user_id, "day": day, "count": {"$lt": limit}}
+        # eq(): NX-27017 answers the bare form of this findAndModify with a scan of daily_votes
+        query: Doc = eq({"user_id": user_id, "day": day, "count": {"$lt": limit}})
         update: Doc = {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}}
         try:
             doc = await self.daily.find_one_and_update(
@@ -312,7 +313,7 @@ class PollRepository:
 
     async def release_daily_slot(self, *, user_id: str, day: str) -> None:
         await self.daily.update_one(
-            {"user_id": user_id, "day": day, "count": {"$gt": 0}}, {"$inc": {"count": -1}}
+            eq({"user_id": user_id, "day": day, "count": {"$gt": 0}}), {"$inc": {"count": -1}}
         )
 
     async def daily_count(self, *, user_id: str, day: str) -> int:
