@@ -76,7 +76,7 @@ async def aiohttp_ceiling(url: str, seconds: float, concurrency: int) -> dict[st
         async def get() -> int:
             async with session.get(PATH) as r:
                 await r.read()
-                return int(r.status)
+                return int(r.status)  # Any when aiohttp (dev extras) is not installed
 
         return await _closed_loop(get, seconds, concurrency)
 

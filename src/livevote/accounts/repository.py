@@ -16,7 +16,7 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError as _MongoDuplicateKey
 
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 Database = AsyncDatabase[Doc]  # the handle a UserRepository is opened on
 
@@ -68,17 +68,17 @@ class UserRepository:
         return result
 
     async def taken(self, *, username: str, email: str) -> Taken | None:
-        """A cheap pre-check (the unique indexes stay the guarantee)."""
-        doc = await self.users.find_one(
-            {"$or": [{"email": email}, {"username_lower": username.lower()}]},
-            projection={"email": 1},
-        )
-        if doc is None:
-            return None
-        return Taken("email" if doc.get("email") == email else "username")
+        """A cheap pre-check (the unique indexes stay the guarantee). Two indexed reads, not
+        one `$or`: NX-27017 answers an `$or` of equalities with a scan of `users`
+        (docs/GROUP_COMMIT.md, "NX-27017 and equality filters")."""
+        if await self.users.find_one(eq({"email": email}), projection={"_id": 1}):
+            return Taken("email")
+        if await self.users.find_one(eq({"username_lower": username.lower()}), {"_id": 1}):
+            return Taken("username")
+        return None
 
     async def by_email(self, email: str) -> Doc | None:
-        return await self.users.find_one({"email": email})
+        return await self.users.find_one(eq({"email": email}))
 
     async def by_id(self, user_id: str) -> Doc | None:
         if not ObjectId.is_valid(user_id):

@@ -33,7 +33,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from livevote.infra.batchcount import BatchCounter
 from livevote.infra.hooks import NO_HOOKS, Hooks
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 Database = AsyncDatabase[Doc]
 DUPLICATE_KEY = 11000
@@ -163,14 +163,14 @@ class ActivityRepository:
 
     async def response_of(self, activity_id: str, attendee_id: str) -> Doc | None:
         return await self.responses.find_one(
-            {"activity_id": activity_id, "attendee_id": attendee_id}
+            eq({"activity_id": activity_id, "attendee_id": attendee_id})
         )
 
     async def applied_batches(self, activity: Doc) -> set[str]:
         """The applied batches among those of the activity's stored responses (read by batch
         id: NX-27017 cannot match the ObjectId `counter` field of a batch record)."""
         aid = str(activity["_id"])
-        ids = [str(b) for b in await self.responses.distinct("batch", {"activity_id": aid})]
+        ids = [str(b) for b in await self.responses.distinct("batch", eq({"activity_id": aid}))]
         batches = self.counter.batches
         applied = {
             str(d["_id"])
@@ -191,11 +191,11 @@ class ActivityRepository:
         query: Doc = {"activity_id": activity_id}
         if batches is not None:
             query["batch"] = {"$in": sorted(batches)}
-        return await self.responses.find(query).sort("at", 1).to_list()
+        return await self.responses.find(eq(query)).sort("at", 1).to_list()
 
     async def texts(self, activity_id: str, statuses: list[str], limit: int = 200) -> list[Doc]:
         cursor = (
-            self.responses.find({"activity_id": activity_id, "status": {"$in": statuses}})
+            self.responses.find(eq({"activity_id": activity_id, "status": {"$in": statuses}}))
             .sort("at", -1)
             .limit(limit)
         )
@@ -300,10 +300,13 @@ class ActivityRepository:
             query["status"] = {"$in": statuses}
         order: list[tuple[str, int]] = [("pinned", -1)]
         order += [("votes", -1), ("created_at", 1)] if sort == "top" else [("created_at", -1)]
-        return await self.questions.find(query).sort(order).limit(limit).to_list()
+        return await self.questions.find(eq(query)).sort(order).limit(limit).to_list()
 
     async def count_questions(self, event_id: str) -> int:
-        return await self.questions.count_documents({"event_id": event_id})
+        """An indexed read of the ids: NX-27017's count_documents scans the whole collection,
+        even with `$eq` (docs/GROUP_COMMIT.md, "NX-27017 and equality filters")."""
+        found = await self.questions.find(eq({"event_id": event_id}), {"_id": 1}).to_list()
+        return len(found)
 
     async def update_question(self, event_id: str, question_id: str, fields: Doc) -> Doc | None:
         return await self.questions.find_one_and_update(
@@ -343,7 +346,7 @@ class ActivityRepository:
         )
 
     async def question_ids(self, event_id: str) -> list[Doc]:
-        return await self.questions.find({"event_id": event_id}, {"_id": 1}).to_list()
+        return await self.questions.find(eq({"event_id": event_id}), {"_id": 1}).to_list()
 
     async def vote_counter(self, question_id: str) -> Doc | None:
         fields = {"votes": 1, "upvoting": 1, "vote_seq": 1, "upvoting_ms": 1}

@@ -33,7 +33,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 _NOT_ENDED = {"$ne": "ended"}
 _HIDE_MARKERS = {"counted": 0}
@@ -103,11 +103,10 @@ class FairnessRepository:
         await self.tickets.insert_many(docs, ordered=False)
 
     async def ticket_counts(self, event_id: str) -> tuple[int, int]:
-        issued = await self.tickets.count_documents({"event_id": event_id})
-        claimed = await self.tickets.count_documents(
-            {"event_id": event_id, "attendee_id": {"$ne": ""}}
-        )
-        return issued, claimed
+        """(issued, claimed) from one indexed read: NX-27017's count_documents scans the whole
+        collection even with `$eq` (docs/GROUP_COMMIT.md, "NX-27017 and equality filters")."""
+        found = await self.tickets.find(eq({"event_id": event_id}), {"attendee_id": 1}).to_list()
+        return len(found), sum(1 for d in found if d.get("attendee_id") != "")
 
     async def claim_ticket(
         self, event_id: str, ticket_hash: str, attendee_id: str, now: datetime
@@ -163,7 +162,7 @@ class FairnessRepository:
 
     async def attendees_of(self, event_id: str) -> list[Doc]:
         cursor = self.attendees.find(
-            {"event_id": event_id},
+            eq({"event_id": event_id}),
             {"name": 1, "addr": 1, "joined_at": 1, "voided": 1, "ticket": 1},
         )
         return await cursor.to_list()
@@ -197,16 +196,19 @@ class FairnessRepository:
         return True
 
     async def audit_of(self, event_id: str) -> list[Doc]:
-        return await self.audit.find({"event_id": event_id}).sort("at", 1).to_list()
+        return await self.audit.find(eq({"event_id": event_id})).sort("at", 1).to_list()
 
     # -- votes (read only) ----------------------------------------------------------------
     async def vote_rows(self, event_id: str) -> list[Doc]:
         """Who voted when, for the integrity report (attendee, team, time)."""
-        cursor = self.votes.find({"event_id": event_id}, {"attendee_id": 1, "team_id": 1, "at": 1})
+        fields = {"attendee_id": 1, "team_id": 1, "at": 1}
+        cursor = self.votes.find(eq({"event_id": event_id}), fields)
         return await cursor.to_list()
 
     async def votes_of(self, event_id: str, attendee_id: str) -> int:
-        return await self.votes.count_documents({"event_id": event_id, "attendee_id": attendee_id})
+        """How many votes the attendee has stored (an indexed read, not count_documents)."""
+        query = eq({"event_id": event_id, "attendee_id": attendee_id})
+        return len(await self.votes.find(query, {"_id": 1}).to_list())
 
     async def counted_event(self, event_id: str) -> Doc | None:
         """The event document as counted at this instant: its tallies with the chain's
@@ -216,14 +218,14 @@ class FairnessRepository:
     async def applied_batches(self, event_id: str, upto: int) -> dict[str, int]:
         """The event's applied batches up to chain position `upto`: {batch id: seq}."""
         cursor = self.batches.find(
-            {"event_id": event_id, "state": "applied", "seq": {"$lte": upto}}, {"seq": 1}
+            eq({"event_id": event_id, "state": "applied", "seq": {"$lte": upto}}), {"seq": 1}
         )
         return {str(d["_id"]): int(d.get("seq") or 0) async for d in cursor}
 
     async def ledger_votes(self, event_id: str) -> list[Doc]:
         """The stored votes with what the ledger shows of them (and their batch)."""
         cursor = self.votes.find(
-            {"event_id": event_id},
+            eq({"event_id": event_id}),
             {"team_id": 1, "score": 1, "receipt_hash": 1, "attendee_id": 1, "batch": 1},
         )
         return await cursor.to_list()

@@ -28,7 +28,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 _AFTER = ReturnDocument.AFTER
 _BEFORE = ReturnDocument.BEFORE
@@ -157,7 +157,7 @@ class JuryRepository:
         key = {"event_id": event_id, "juror_id": juror_id, "team_id": team_id}
         fields = {"scores": scores, "rev": ObjectId(), "at": now}
         before = await self.sheets.find_one_and_update(
-            {**key, "locked": {"$exists": False}},
+            eq({**key, "locked": {"$exists": False}}),
             {"$set": fields},
             return_document=_BEFORE,
         )
@@ -167,7 +167,7 @@ class JuryRepository:
         try:
             await self.sheets.insert_one({**key, **fields})
         except DuplicateKeyError:
-            slot = await self.sheets.find_one(key, {"locked": 1})
+            slot = await self.sheets.find_one(eq(key), {"locked": 1})
             return SheetRefused(locked=bool(slot and slot.get("locked")))
         return SheetStored(None)
 
@@ -188,7 +188,7 @@ class JuryRepository:
         query: Doc = {"event_id": event_id, "scores": {"$exists": True}}
         if juror_id is not None:
             query["juror_id"] = juror_id
-        return await self.sheets.find(query).to_list()
+        return await self.sheets.find(eq(query)).to_list()
 
     # -- the lock -----------------------------------------------------------------------
     async def set_locked_flag(self, event_id: str, locked: bool, now: datetime) -> Doc | None:

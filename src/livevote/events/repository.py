@@ -45,7 +45,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from livevote.infra.batchcount import BatchCounter, Outcome, State
 from livevote.infra.hooks import NO_HOOKS, Hooks
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 Database = AsyncDatabase[Doc]
 
@@ -259,7 +259,7 @@ class EventRepository:
 
     async def batches_of(self, event_id: str) -> list[Doc]:
         """Every batch record of the event (for recounts): id, kind, state, seq, team, gen."""
-        cursor = self.batches.find({"event_id": event_id}, {"inc": 0})
+        cursor = self.batches.find(eq({"event_id": event_id}), {"inc": 0})
         return await cursor.to_list()
 
     async def start_chain(self, event_id: str) -> None:
@@ -298,7 +298,7 @@ class EventRepository:
 
     async def stored_vote(self, event_id: str, team_id: str, attendee_id: str) -> Doc | None:
         return await self.votes.find_one(
-            {"event_id": event_id, "team_id": team_id, "attendee_id": attendee_id}
+            eq({"event_id": event_id, "team_id": team_id, "attendee_id": attendee_id})
         )
 
     async def vote(self, vote_id: ObjectId) -> Doc | None:
@@ -318,7 +318,7 @@ class EventRepository:
 
     async def delete_batch_votes(self, event_id: str, batch_id: str) -> None:
         """Remove the votes of a void batch (refused: voting closed before it applied)."""
-        await self.votes.delete_many({"event_id": event_id, "batch": batch_id})
+        await self.votes.delete_many(eq({"event_id": event_id, "batch": batch_id}))
 
     async def has_marker(self, event_id: str, vote_id: ObjectId) -> bool:
         """Whether the old per-vote counting marked this vote counted (legacy events)."""
@@ -349,15 +349,15 @@ class EventRepository:
         """Every stored vote of the event: _id, team_id, score, batch, attendee_id (for
         recounts: a voided attendee's votes leave the tallies)."""
         fields = {"team_id": 1, "score": 1, "batch": 1, "attendee_id": 1}
-        async for doc in self.votes.find({"event_id": event_id}, fields):
+        async for doc in self.votes.find(eq({"event_id": event_id}), fields):
             yield doc
 
     async def votes_of(self, event_id: str, attendee_id: str) -> list[Doc]:
-        cursor = self.votes.find({"event_id": event_id, "attendee_id": attendee_id})
+        cursor = self.votes.find(eq({"event_id": event_id, "attendee_id": attendee_id}))
         return await cursor.to_list()
 
     async def vote_log(self, event_id: str) -> list[Doc]:
-        return await self.votes.find({"event_id": event_id}).sort("at", 1).to_list()
+        return await self.votes.find(eq({"event_id": event_id})).sort("at", 1).to_list()
 
     # -- attendees ----------------------------------------------------------------------
     async def insert_attendees(
@@ -381,7 +381,7 @@ class EventRepository:
     async def move_attendees(self, event_id: str, from_batch: str, to_batch: str) -> int:
         """Check-and-set the batch of a void batch's attendees; how many this call moved."""
         moved = await self.attendees.update_many(
-            {"event_id": event_id, "batch": from_batch}, {"$set": {"batch": to_batch}}
+            eq({"event_id": event_id, "batch": from_batch}), {"$set": {"batch": to_batch}}
         )
         return moved.modified_count
 
@@ -392,7 +392,7 @@ class EventRepository:
     async def attendee_batches(self, event_id: str) -> dict[str | None, int]:
         """How many attendees each batch holds (None: joined before batches)."""
         counts: dict[str | None, int] = {}
-        async for doc in self.attendees.find({"event_id": event_id}, {"batch": 1}):
+        async for doc in self.attendees.find(eq({"event_id": event_id}), {"batch": 1}):
             key = doc.get("batch")
             counts[key] = counts.get(key, 0) + 1
         return counts

@@ -39,7 +39,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from livevote.infra.batchcount import BatchCounter, Outcome, State
 from livevote.infra.hooks import NO_HOOKS, Hooks
-from livevote.infra.mongo import Doc
+from livevote.infra.mongo import Doc, eq
 
 Database = AsyncDatabase[Doc]  # the handle a PollRepository is opened on
 
@@ -270,7 +270,7 @@ class PollRepository:
         match: Doc = {"kind": "vote"}
         if key:
             match["poll_id"] = key
-        async for doc in self.responses.find(match, {**RESPONSE_FIELDS, "poll_id": 1}):
+        async for doc in self.responses.find(eq(match), {**RESPONSE_FIELDS, "poll_id": 1}):
             yield str(doc["poll_id"]), _response(doc)
 
     async def all_counters(self, key: str | None = None) -> list[Doc]:
@@ -293,7 +293,8 @@ class PollRepository:
         self, *, user_id: str, day: str, limit: int, expires_at: datetime
     ) -> int | None:
         """Check-and-set on the (user, day) counter: the new count, or None when full."""
-        query: Doc = {"user_id": user_id, "day": day, "count": {"$lt": limit}}
+        # eq(): NX-27017 answers the bare form of this findAndModify with a scan of daily_votes
+        query: Doc = eq({"user_id": user_id, "day": day, "count": {"$lt": limit}})
         update: Doc = {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}}
         try:
             doc = await self.daily.find_one_and_update(
@@ -312,9 +313,9 @@ class PollRepository:
 
     async def release_daily_slot(self, *, user_id: str, day: str) -> None:
         await self.daily.update_one(
-            {"user_id": user_id, "day": day, "count": {"$gt": 0}}, {"$inc": {"count": -1}}
+            eq({"user_id": user_id, "day": day, "count": {"$gt": 0}}), {"$inc": {"count": -1}}
         )
 
     async def daily_count(self, *, user_id: str, day: str) -> int:
-        doc = await self.daily.find_one({"user_id": user_id, "day": day}, {"count": 1})
+        doc = await self.daily.find_one(eq({"user_id": user_id, "day": day}), {"count": 1})
         return int(doc["count"]) if doc else 0
