@@ -122,13 +122,7 @@ async def _drive(
                 nonlocal done
                 for token in queue:
                     t0 = time.perf_counter()
-                    async with session.post(
-                        f"/api/events/{event.id}/votes",
-                        json={"team_id": team, "score": 1 + done % 5},
-                        headers={"Authorization": f"Bearer {token}"},
-                    ) as r:
-                        await r.read()
-                        status = r.status
+                    status = await _vote(session, event.id, team, 1 + done % 5, token)
                     latencies.append(time.perf_counter() - t0)
                     if status != 201:
                         failures.append(str(status))
@@ -145,6 +139,25 @@ async def _drive(
         "latency_ms": summary_ms(latencies),
         "windows": windows,
     }
+
+
+async def _vote(
+    session: aiohttp.ClientSession, event_id: str, team: str, score: int, token: str
+) -> int:
+    """One vote; a connection the server dropped (keep-alive race, a slow old server) is
+    retried, and a 409 answering a retry means the lost attempt was stored: counted as 201."""
+    for attempt in range(5):
+        try:
+            async with session.post(
+                f"/api/events/{event_id}/votes",
+                json={"team_id": team, "score": score},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as r:
+                await r.read()
+                return 201 if r.status == 409 and attempt else r.status
+        except (aiohttp.ClientConnectionError, TimeoutError):
+            await asyncio.sleep(0.05 * (attempt + 1))
+    return 0
 
 
 async def _prepare(url: str, teams: int, attendees: int) -> tuple[LiveEvent, list[str], Any]:
