@@ -24,18 +24,22 @@ import os
 import time
 from typing import Any
 
+import jwt
 import msgspec
 from litestar.connection import ASGIConnection
 
 from livevote.errors import PROBLEM_JSON, TYPE_BASE
 from livevote.infra import metrics
+from livevote.infra.auth import ATTENDEE_COOKIE, TokenService
 from livevote.infra.ratelimit import (
     RULES_KEY,
     RateLimiter,
+    Rule,
     limit_detail,
     miss_detail,
     request_rules,
 )
+from livevote.infra.refusals import Refusal
 
 _TITLE = "Too many requests"
 _CONTENT_TYPE = (b"content-type", PROBLEM_JSON.encode())
@@ -54,24 +58,26 @@ class EdgeGuard:
             await self.app(scope, receive, send)
             return
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
-        rules = request_rules(scope, connection, limiter)
-        scope["state"][RULES_KEY] = rules
         memo = limiter.refused
-        for rule in rules:
-            refused = memo.check(limiter.memo_key(rule))
-            if refused is not None:
-                refusal, left = refused
-                retry_after = max(1, math.ceil(left))
-                headers = [
-                    (b"x-ratelimit-limit", str(refusal.limit).encode()),
-                    (b"x-ratelimit-remaining", b"0"),
-                    (b"x-ratelimit-reset", str(math.ceil(time.time() + left)).encode()),
-                ]
-                detail = limit_detail(refusal.limit, refusal.rule, retry_after)
-                await _refuse(
-                    scope, send, refusal.rule, "rate-limited", detail, retry_after, headers
-                )
-                return
+        refused = self._refused_address(scope, connection, limiter)
+        if refused is None:
+            rules = request_rules(scope, connection, limiter)
+            scope["state"][RULES_KEY] = rules
+            for rule in rules:
+                refused = memo.check(limiter.memo_key(rule))
+                if refused is not None:
+                    break
+        if refused is not None:
+            refusal, left = refused
+            retry_after = max(1, math.ceil(left))
+            headers = [
+                (b"x-ratelimit-limit", str(refusal.limit).encode()),
+                (b"x-ratelimit-remaining", b"0"),
+                (b"x-ratelimit-reset", str(math.ceil(time.time() + left)).encode()),
+            ]
+            detail = limit_detail(refusal.limit, refusal.rule, retry_after)
+            await _refuse(scope, send, refusal.rule, "rate-limited", detail, retry_after, headers)
+            return
         name = self._miss_budget(scope)
         if name is not None:
             refused = memo.check(f"{name}:{limiter.client_address(connection)}")
@@ -81,6 +87,22 @@ class EdgeGuard:
                 await _refuse(scope, send, name, name, detail, retry_after, [])
                 return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _refused_address(
+        scope: Any, connection: ASGIConnection[Any, Any, Any, Any], limiter: RateLimiter
+    ) -> tuple[Refusal, float] | None:
+        """An API request from an address refused at factor 1 is refused before its token is
+        verified, unless it claims to be an attendee (whose requests count at the venue
+        factor): a user token, a bad token or none all count at factor 1."""
+        if not scope["path"].startswith("/api/"):
+            return None
+        address = limiter.client_address(connection)
+        rule = Rule("address", f"address:{address}", limiter.settings.address_per_second, 1000)
+        refused = limiter.refused.check(limiter.memo_key(rule))
+        if refused is None or _claims_attendee(connection):
+            return None
+        return refused
 
     def _miss_budget(self, scope: Any) -> str | None:
         if not self.miss_routes:
@@ -94,6 +116,24 @@ class EdgeGuard:
         if not sep or not segment:
             return None
         return self.miss_routes.get((method, head + "/"))
+
+
+def _claims_attendee(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether the request may carry an attendee credential (not verified: a cheap look)."""
+    if connection.cookies.get(ATTENDEE_COOKIE):
+        return True
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    try:
+        claims = jwt.decode(token.strip(), options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    tokens: TokenService = connection.app.state.tokens
+    aud = claims.get("aud")
+    return aud == tokens.attendee_audience or (
+        isinstance(aud, list) and tokens.attendee_audience in aud
+    )
 
 
 async def _refuse(

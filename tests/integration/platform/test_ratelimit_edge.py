@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -160,3 +161,34 @@ async def test_a_spent_code_lookup_budget_is_refused_at_the_edge(
         assert page.status_code == 429 and page.json()["type"].endswith("/code-lookups")
         assert join.status_code == 429 and join.json()["type"].endswith("/code-lookups")
         assert other.status_code == 401
+
+
+async def test_fresh_tokens_from_a_refused_address_are_refused_without_redis(
+    make_server: Callable[..., RunningServer],
+) -> None:
+    """Minting user tokens (anyone may register) or forging attendee ones gets nothing past
+    a refused address: user tokens count at factor 1 and a forgery verifies as no one."""
+    srv = make_server(limits={"address_per_second": 3, "user_per_minute": 100_000})
+    users = [TokenService(srv.settings.jwt).issue_user(f"u{i}") for i in range(40)]
+    forged_secret = dataclasses.replace(srv.settings.jwt, secret="not-the-secret-" * 4)
+    forged = [TokenService(forged_secret).issue_attendee(f"a{i}", "e1") for i in range(10)]
+    async with http_client(srv.url) as c:
+        for _ in range(5):  # the address window is one second: retry if the box was too slow
+            first = await first_refusal(c, "/api/users/me")
+            with redis_sends(srv) as sends:
+                later = await asyncio.gather(
+                    *(
+                        c.get("/api/users/me", headers={"Authorization": f"Bearer {t}"})
+                        for t in users + forged
+                    )
+                )
+            if limiter(srv).refused.check("address:127.0.0.1@3") is None:
+                continue  # the refusal expired meanwhile: not conclusive
+            for r in later:
+                same_refusal(first, r)
+            assert sends.count == 0
+            # refused before verifying: a user token cannot be an attendee's, so no HMAC spent
+            verified = srv.app.state.tokens._verified
+            assert not any(t in verified for t in users)
+            return
+    raise AssertionError("the machine was too slow to test within one window")
