@@ -16,11 +16,13 @@ from livevote.activities.stream import install as install_activity_streams
 from livevote.config import Settings
 from livevote.errors import handle_exception
 from livevote.events.controllers import route_handlers as event_routes
+from livevote.events.http import CODE_LOOKUP_ROUTES
 from livevote.events.jury_controllers import route_handlers as jury_routes
 from livevote.events.pages import route_handlers as event_pages
 from livevote.events.stream import install as install_event_streams
 from livevote.infra import health
 from livevote.infra.broadcaster import broadcaster_lifespan
+from livevote.infra.edge import EdgeGuard
 from livevote.infra.groupcommit import group_commit_lifespan, provide_group_commits
 from livevote.infra.hooks import NO_HOOKS, Hooks, provide_hooks
 from livevote.infra.logs import configure_logging
@@ -105,6 +107,8 @@ def create_app(
         debug=False,
         logging_config=None,
     )
+    # Remembered refusals are answered before Litestar does any work (infra/edge).
+    app.asgi_handler = EdgeGuard(app.asgi_handler, CODE_LOOKUP_ROUTES)
     app.state.settings = settings
     app.state.clock = clock
     app.state.hooks = hooks or NO_HOOKS

@@ -57,7 +57,7 @@ class LimitSettings:
     login_per_address_per_minute: int = 60  # every login attempt, successful or not
     pages_per_address_per_minute: int = 600  # HTML pages; venue-safe (see ratelimit.py)
     code_misses_per_address_per_minute: int = 30  # unknown join codes looked up (ratelimit.py)
-    hashing_concurrency: int = 0  # argon2 hashes at once per process; 0: one per CPU core
+    hashing_concurrency: int = 0  # argon2 hashes at once per process; 0: cores − 1 (≥ 1)
     hashing_wait_ms: int = 500  # longer wait for a hashing slot: 503 + Retry-After
 
 

@@ -121,3 +121,11 @@ def code_lookups(
 
 
 LOOKUPS = {"lookups": Provide(code_lookups, sync_to_thread=False)}
+
+# The routes that check the budget first thing: refused at the edge (infra/edge) once it is spent.
+CODE_LOOKUP_ROUTES = {
+    ("GET", "/api/events/by-code/"): CODE_LOOKUPS,
+    ("POST", "/api/events/join"): CODE_LOOKUPS,
+    ("GET", "/e/"): CODE_LOOKUPS,
+    ("GET", "/screen/"): CODE_LOOKUPS,
+}

@@ -47,7 +47,8 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 
 class PasswordPool:
-    """Bounded argon2: at most `slots` hashes at once per process (one per core by default).
+    """Bounded argon2: at most `slots` hashes at once per process (by default one per core
+    but one, at least one: hashing never takes every core from the other requests).
 
     Each hash costs ~19 MiB and tens of milliseconds of a core; unbounded, a burst of logins
     or registrations queues threads and memory without limit. A request that cannot get a slot
@@ -56,7 +57,7 @@ class PasswordPool:
     """
 
     def __init__(self, slots: int = 0, wait_ms: int = 500) -> None:
-        self.slots = slots if slots > 0 else os.cpu_count() or 1
+        self.slots = slots if slots > 0 else max(1, (os.cpu_count() or 1) - 1)
         self.wait_s = wait_ms / 1000
         self._semaphore = asyncio.Semaphore(self.slots)
 

@@ -38,6 +38,11 @@ IN_PROGRESS = Gauge(
 RATE_LIMITED = Counter(
     "livevote_rate_limit_rejections_total", "Requests rejected by a rate limit", ["rule"]
 )
+EDGE_REFUSED = Counter(
+    "livevote_rate_limit_edge_rejections_total",
+    "Rate-limit rejections answered at the edge from a remembered refusal (no Redis)",
+    ["rule"],
+)
 RATE_LIMIT_FAIL_OPEN = Counter(
     "livevote_rate_limit_fail_open_total", "Rate-limit checks skipped because Redis was down"
 )

@@ -20,6 +20,11 @@ spent its budget every lookup from it — hits too, or a 200 among the 429s woul
 codes apart — answers 429 until the window frees a miss (remembered in-process, so a refused
 address costs neither Redis nor the database).
 
+Refused at the edge: every refusal is remembered in-process until its window frees
+(infra/refusals.RefusalMemo, keyed by what the rule counted), and infra/edge.EdgeGuard — in
+front of Litestar — answers the same 429 to that key's next requests with no Redis, no routing
+and no database (counted in livevote_rate_limit_edge_rejections_total as well).
+
 A client address is the peer, or, when the peer is a trusted proxy
 (limits.trusted_proxies), the nearest untrusted `X-Forwarded-For` hop. Every per-address rule
 groups IPv6 clients by /64 (one subscriber's whole prefix is one address). The same trusted
@@ -38,7 +43,6 @@ import ipaddress
 import logging
 import math
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +54,7 @@ from livevote.config import LimitSettings
 from livevote.errors import RateLimited, ServiceUnavailable
 from livevote.infra import metrics
 from livevote.infra.auth import peek_identity
+from livevote.infra.refusals import RefusalMemo
 
 # Paths outside every per-request rule: assets, probes, scrapes.
 _UNLIMITED = ("/static/", "/health/", "/metrics")
@@ -108,6 +113,8 @@ class Decision:
     reset_epoch: int
     retry_after: int
     rule: str
+    key: str = ""  # the rule's key at its limit (RateLimiter.memo_key)
+    retry_s: float = 0.0  # exact: until the window's oldest entry expires
 
 
 class RateLimiter:
@@ -117,8 +124,17 @@ class RateLimiter:
         self.prefix = prefix
         self._script = redis.register_script(_SLIDING_WINDOW)
         self._trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
-        # "<name>:<address>" -> monotonic time until which its miss budget is spent
-        self.spent: dict[str, float] = {}
+        # rule key at its limit (and "<name>:<address>" of spent miss budgets) -> refused until
+        self.refused = RefusalMemo()
+
+    @staticmethod
+    def memo_key(rule: Rule) -> str:
+        """What a rule counted: its key at its limit (the venue factor makes another key)."""
+        return f"{rule.key}@{rule.limit}"
+
+    def remember(self, decision: Decision) -> None:
+        """Refuse the failed rule's key in-process until its window frees a request."""
+        self.refused.remember(decision.key, decision.limit, decision.rule, decision.retry_s)
 
     def client_ip(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         """The client's own address: the peer, or the nearest untrusted forwarded hop."""
@@ -207,6 +223,8 @@ class RateLimiter:
             reset_epoch=math.ceil(reset_ms / 1000),
             retry_after=max(1, math.ceil((reset_ms - now) / 1000)),
             rule=rule.name,
+            key=self.memo_key(rule),
+            retry_s=max(0, reset_ms - now) / 1000,
         )
 
 
@@ -220,33 +238,32 @@ class MissBudget:
         self.key = f"{name}:{address}"
 
     def check(self) -> None:
-        until = self.limiter.spent.get(self.key)
-        if until is None:
-            return
-        left = until - time.monotonic()
-        if left <= 0:
-            self.limiter.spent.pop(self.key, None)
-            return
-        self._refuse(math.ceil(left))
+        refused = self.limiter.refused.check(self.key)
+        if refused is not None:
+            self._refuse(math.ceil(refused[1]))
 
     async def miss(self) -> None:
         decision = await self.limiter.hit([Rule(self.name, self.key, self.limit, 60_000)])
         if decision is None or decision.allowed:
             return
-        spent = self.limiter.spent
-        if len(spent) > 10_000:  # bounded: entries are worth at most a minute
-            spent.clear()
-        spent[self.key] = time.monotonic() + decision.retry_after
+        self.limiter.refused.remember(self.key, self.limit, self.name, decision.retry_s)
         self._refuse(decision.retry_after)
 
     def _refuse(self, retry_after: int) -> None:
         metrics.RATE_LIMITED.labels(self.name).inc()
         raise RateLimited(
-            f"too many unknown {self.name.removesuffix('-lookups')} lookups from this address; "
-            f"retry in {retry_after}s",
-            retry_after=retry_after,
-            type=self.name,
+            miss_detail(self.name, retry_after), retry_after=retry_after, type=self.name
         )
+
+
+def miss_detail(name: str, retry_after: int) -> str:
+    what = name.removesuffix("-lookups")
+    return f"too many unknown {what} lookups from this address; retry in {retry_after}s"
+
+
+def limit_detail(limit: int, rule: str, retry_after: int) -> str:
+    per = "second" if rule == "address" else "minute"
+    return f"rate limit of {limit} requests per {per} reached ({rule}); retry in {retry_after}s"
 
 
 @functools.lru_cache(maxsize=8192)  # parsed once per client address, not once per request
@@ -271,6 +288,23 @@ def _in(address: str, networks: list[Any]) -> bool:
     return any(ip in net for net in networks)
 
 
+RULES_KEY = "livevote_rate_rules"
+
+
+def request_rules(
+    scope: Any, connection: ASGIConnection[Any, Any, Any, Any], limiter: RateLimiter
+) -> list[Rule]:
+    """The forwarded scheme from trusted proxies, then the rules this request counts against
+    (none for assets, probes and scrapes)."""
+    _forwarded_scheme(scope, connection, limiter)
+    path: str = scope["path"]
+    if path.startswith("/api/"):
+        return limiter.rules_for(connection)
+    if path.startswith(_UNLIMITED):
+        return []
+    return [limiter.page_rule(connection)]
+
+
 class RateLimitMiddleware:
     """ASGI middleware: the forwarded scheme from trusted proxies, then the request limits —
     /api/* (429 with Retry-After, X-RateLimit-* on every answer) and HTML pages per address."""
@@ -282,17 +316,14 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
-        limiter: RateLimiter = connection.app.state.limiter
-        _forwarded_scheme(scope, connection, limiter)
-        path: str = scope["path"]
-        if path.startswith("/api/"):
-            rules = limiter.rules_for(connection)
-        elif path.startswith(_UNLIMITED):
+        limiter: RateLimiter = scope["app"].state.limiter
+        rules = scope["state"].get(RULES_KEY)  # infra/edge.EdgeGuard worked them out
+        if rules is None:
+            connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+            rules = request_rules(scope, connection, limiter)
+        if not rules:
             await self.app(scope, receive, send)
             return
-        else:
-            rules = [limiter.page_rule(connection)]
         decision = await limiter.hit(rules)
         if decision is None:
             await self.app(scope, receive, send)
@@ -304,10 +335,9 @@ class RateLimitMiddleware:
                 "X-RateLimit-Reset": str(decision.reset_epoch),
             }
             metrics.RATE_LIMITED.labels(decision.rule).inc()
+            limiter.remember(decision)
             raise RateLimited(
-                f"rate limit of {decision.limit} requests per "
-                f"{'second' if decision.rule == 'address' else 'minute'} reached "
-                f"({decision.rule}); retry in {decision.retry_after}s",
+                limit_detail(decision.limit, decision.rule, decision.retry_after),
                 retry_after=decision.retry_after,
                 headers=headers,
             )
