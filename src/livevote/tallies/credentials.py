@@ -23,6 +23,8 @@ from livevote.tallies.repository import ElectionRepository
 def new_key(election_id: str, city: str | None, clock: Clock) -> tuple[Doc, str]:
     """A key document (hash only) and the key itself (for the one answer that shows it)."""
     key = secrets.token_urlsafe(32)
+    while key.startswith("-"):  # `livevote report --key -…` would read it as an option
+        key = secrets.token_urlsafe(32)
     now = clock()
     doc: Doc = {
         "_id": secrets.token_hex(8),
