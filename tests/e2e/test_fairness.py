@@ -166,6 +166,14 @@ async def test_tickets_sheet_claim_by_qr_vote_check_and_second_phone(
     await expect(console.locator("#ledger-digest")).to_have_text(
         re.compile(r"^[0-9a-f]{12}$"), timeout=WAIT_MS
     )
+    # The integrity panel follows the live counts: a second ticket claimed (here through the
+    # API) shows without Refresh, within the panel's 3 s throttle (its own timer is 15 s).
+    summary = console.locator("#integrity-summary")
+    await expect(summary).to_contain_text("1 attendee,", timeout=WAIT_MS)
+    async with http_client(server.url) as api:
+        r = await api.post("/api/events/join", json={"code": code, "ticket": tickets[2]})
+        assert r.status_code == 201, r.text
+    await expect(summary).to_contain_text("2 attendees,", timeout=8_000)
     await console.screenshot(path=str(ARTIFACTS / "fairness-console.png"), full_page=True)
     for page in (console, phone, stranger):  # every control of the new panels is labelled
         assert await page.evaluate(UNLABELLED) == [], page.url

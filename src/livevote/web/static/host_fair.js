@@ -150,4 +150,24 @@
   setInterval(() => {
     if (document.visibilityState === "visible") refresh();
   }, 15000);
+
+  // The panel follows the console's live counts (host.js sends each stream state as
+  // `lv:state`): a new attendee or vote re-reads it, at most every 3 s, so it never says
+  // "0 attendees" beside "3 joined".
+  let counted = "";
+  let timer = null;
+  let lastRead = 0;
+  document.addEventListener("lv:state", (event) => {
+    const state = event.detail || {};
+    const votes = (LV.resultList(state.results) || []).reduce((n, r) => n + (r.votes || 0), 0);
+    const now = `${state.attendees || 0}/${votes}`;
+    if (now === counted || timer) return;
+    counted = now;
+    const wait = Math.max(0, lastRead + 3000 - Date.now());
+    timer = setTimeout(() => {
+      timer = null;
+      lastRead = Date.now();
+      loadIntegrity();
+    }, wait);
+  });
 })();
