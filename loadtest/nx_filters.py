@@ -237,6 +237,12 @@ def _pick(i: int) -> int:
     return i * 7919 % N_DOCS[0]
 
 
+def _attendee_votes(i: int) -> Doc:
+    """One attendee's votes of one event (the filter of events/fairness `votes_of`)."""
+    vote = _vote(_pick(i))
+    return {"event_id": vote["event_id"], "attendee_id": vote["attendee_id"]}
+
+
 CASES: list[Case] = [
     # events: the vote path, the ledger/integrity reads, tickets, batches
     Case("events.stored_vote", "event_votes", _vote, _vote_key),
@@ -244,30 +250,21 @@ CASES: list[Case] = [
         "events.votes_of",
         "event_votes",
         _vote,
-        lambda i: {
-            "event_id": _vote(_pick(i))["event_id"],
-            "attendee_id": _vote(_pick(i))["attendee_id"],
-        },
+        _attendee_votes,
         _find_all,
     ),
     Case(
         "fairness.votes_of (count)",
         "event_votes",
         _vote,
-        lambda i: {
-            "event_id": _vote(_pick(i))["event_id"],
-            "attendee_id": _vote(_pick(i))["attendee_id"],
-        },
+        _attendee_votes,
         _count,
     ),
     Case(
         "fairness.votes_of: count -> len(ids)",
         "event_votes",
         _vote,
-        lambda i: {
-            "event_id": _vote(_pick(i))["event_id"],
-            "attendee_id": _vote(_pick(i))["attendee_id"],
-        },
+        _attendee_votes,
         _count,
         run_eq=_count_ids,
     ),
