@@ -53,11 +53,36 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: flo
     raise RuntimeError(f"{name} did not listen on port {port} within {timeout:.0f}s")
 
 
+# NX-27017 keeps change-stream history in one SQLite table (`_neosqlite_changestream`: id,
+# collection_name, document…) with no index but its rowid, and answers every getMore with
+# `WHERE collection_name = ? AND id > <the stream's watermark>`. A stream on a quiet
+# collection (activities, questions, election_totals while an event votes) keeps an old
+# watermark, so each of its polls walks every later row of the busy collection: the history
+# NX retains (1,000 rows per collection) is walked ~50 times a second per idle stream, and
+# NX-27017's CPU per vote stepped from 0.8 to 2.1 ms as that history filled (loadtest flat
+# scenario; measured in docs/GROUP_COMMIT.md). One index on (collection_name, id), created
+# where NX creates the table, turns each poll into a seek. Guarded: an NX-27017 without
+# the hook starts unchanged.
+_NX_CHANGESTREAM_INDEX = (
+    "try:\n"
+    "    from neosqlite.changestream import ChangeStream as _CS\n"
+    "    _setup = _CS._setup_triggers\n"
+    "    def _setup_indexed(self):\n"
+    "        _setup(self)\n"
+    "        self._collection.db.execute('CREATE INDEX IF NOT EXISTS '\n"
+    "            'livevote_changestream_by_collection '\n"
+    "            'ON _neosqlite_changestream (collection_name, id)')\n"
+    "    _CS._setup_triggers = _setup_indexed\n"
+    "except (ImportError, AttributeError) as exc:\n"
+    "    logging.warning('change-stream index not installed: %r', exc)\n"
+)
+
 _NX_RUNNER = (
     "import logging, sys\n"
     "logging.basicConfig(level=logging.WARNING, "
     "format='%(asctime)s %(levelname)s nx-27017 %(message)s')\n"
-    "from nx_27017.nx_27017 import main\n"
+    + _NX_CHANGESTREAM_INDEX
+    + "from nx_27017.nx_27017 import main\n"
     "sys.argv[0] = 'nx-27017'\n"
     "main()\n"
 )
