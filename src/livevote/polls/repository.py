@@ -309,7 +309,14 @@ class PollRepository:
             doc = await self.daily.find_one_and_update(
                 query, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER
             )
-        return None if doc is None else int(doc["count"])
+        if doc is None:
+            return None
+        if "expires_at" not in doc:
+            # NX-27017 drops $setOnInsert beside $inc (and an upsert's $set stores a date as a
+            # string): the new counter gets its expiry by a second write, once per user per day,
+            # or the TTL index never removes it. MongoDB has it already: no write there.
+            await self.daily.update_one({"_id": doc["_id"]}, {"$set": {"expires_at": expires_at}})
+        return int(doc["count"])
 
     async def release_daily_slot(self, *, user_id: str, day: str) -> None:
         await self.daily.update_one(

@@ -98,3 +98,30 @@ async def test_day_boundary_with_fake_clock(make_server: Callable[..., RunningSe
         allowed = await vote(ids[100])
         assert allowed.status_code == 201, allowed.text
         assert allowed.json()["daily_votes_remaining"] == 99
+
+
+async def test_the_days_counters_expire_even_on_nx27017(server_db: Any) -> None:
+    """Issue 12 (no long event exhausts the service): the per-user daily counters expire by
+    their TTL index on `expires_at`. NX-27017 drops `$setOnInsert` when the upsert also
+    `$inc`s, so on the embedded stack no counter had an `expires_at` and daily_votes kept one
+    document per voter per day for ever. 50 first votes of the day at once: one counter, count
+    50, with an expiry; a counter whose day has passed is removed by the TTL index."""
+    repo = PollRepository(server_db)
+    later = datetime.now(UTC) + timedelta(days=1)
+    counts = await asyncio.gather(
+        *(
+            repo.take_daily_slot(user_id="ttl-now", day="2031-05-01", limit=100, expires_at=later)
+            for _ in range(50)
+        )
+    )
+    assert sorted(c for c in counts if c is not None) == list(range(1, 51))
+    docs = await server_db["daily_votes"].find({"user_id": "ttl-now"}).to_list()
+    assert len(docs) == 1 and docs[0]["count"] == 50
+    assert docs[0].get("expires_at") is not None, docs[0]
+
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    assert await repo.take_daily_slot(user_id="ttl-old", day="2020-01-01", limit=1, expires_at=past)
+    deadline = asyncio.get_running_loop().time() + 90  # MongoDB's TTL monitor: every 60 s
+    while await server_db["daily_votes"].find_one({"user_id": "ttl-old"}) is not None:
+        assert asyncio.get_running_loop().time() < deadline, "the expired counter stayed"
+        await asyncio.sleep(0.5)
