@@ -16,6 +16,7 @@ from playwright.async_api import Page, expect
 from livevote.web.i18n import gettext, ngettext
 from tests.e2e.a11y import run_axe, violations
 from tests.support import events
+from tests.support.activities import EACH_KIND, town_hall
 from tests.support.artifacts import ARTIFACTS
 from tests.support.browser import LAPTOP, PHONE, PROJECTOR, Pages
 from tests.support.http import http_client
@@ -368,28 +369,6 @@ KIND_MSGID = {
     "ranking": "Ranking",
     "quiz": "Quiz",
 }
-ACTIVITIES: list[dict[str, Any]] = [
-    {
-        "kind": "choice",
-        "prompt": "Where should the next offsite be?",
-        "options": ["Lisbon", "A cabin in the mountains", "Right here"],
-    },
-    {"kind": "wordcloud", "prompt": "One word for this year?"},
-    {"kind": "rating", "prompt": "How was the keynote?", "scale": 5},
-    {"kind": "open", "prompt": "What should we change?"},
-    {
-        "kind": "ranking",
-        "prompt": "Rank our priorities",
-        "options": ["Hiring", "Product", "Customers"],
-    },
-    {
-        "kind": "quiz",
-        "prompt": "When was the company founded?",
-        "options": ["2012", "2015", "2018", "2020"],
-        "correct": 1,
-        "time_limit_s": 120,
-    },
-]
 # What the other attendees answer, by kind (their answers fill the visualisations).
 CROWD: dict[str, list[dict[str, Any]]] = {
     "choice": [{"options": [0]}, {"options": [1]}],
@@ -448,27 +427,11 @@ async def test_activities_and_questions(server: RunningServer, open_page: Any, l
     with the leaderboard), then the audience questions: 0 axe violations in each language;
     the live regions tell the new activity and the results."""
     async with http_client(server.url) as api:
-        host = await register_user(api)
-        headers = host["headers"]
-        r = await api.post(
-            "/api/events",
-            json={"title": "Town Hall", "teams": [{"name": "Keynote"}]},
-            headers=headers,
-        )
-        assert r.status_code == 201, r.text
-        event = r.json()
-        base = f"/api/events/{event['id']}"
-        made = []
-        for spec in ACTIVITIES:
-            r = await api.post(f"{base}/activities", json=spec, headers=headers)
-            assert r.status_code == 201, r.text
-            made.append(r.json())
-        crowd = []
-        for name in ("Zoé", "Íñigo"):
-            r = await api.post("/api/events/join", json={"code": event["code"], "name": name})
-            assert r.status_code == 201, r.text
-            api.cookies.clear()
-            crowd.append({"Authorization": f"Bearer {r.json()['token']}"})
+        hall, made = await town_hall(api, EACH_KIND)
+        event, headers, base = hall.event, hall.h, f"/api/events/{hall.id}"
+        crowd = [
+            (await events.join(api, event["code"], name))["headers"] for name in ("Zoé", "Íñigo")
+        ]
 
     screen = await open_page(f"{server.url}/screen/{event['code']}", lang, **PROJECTOR)
     phone = await open_page(f"{server.url}/e/{event['code']}", lang, **NARROW_PHONE)

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.support.activities import EACH_KIND, town_hall
 from tests.support.artifacts import ARTIFACTS
 from tests.support.browser import LAPTOP, PHONE, PROJECTOR, Pages
 from tests.support.http import http_client
 from tests.support.servers import RunningServer
-from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 
@@ -63,36 +62,8 @@ async def open_streams(server: RunningServer) -> dict[str, int]:
 
 async def test_six_kinds_and_questions(server: RunningServer, pages: Pages) -> None:
     async with http_client(server.url) as api:
-        host = await register_user(api)
-        r = await api.post(
-            "/api/events",
-            json={"title": "Town Hall", "teams": [{"name": "Keynote"}]},
-            headers=host["headers"],
-        )
-        event = r.json()
-        eid, code = event["id"], event["code"]
-        specs: list[dict[str, Any]] = [
-            {"kind": "wordcloud", "prompt": "One word for this year?"},
-            {"kind": "rating", "prompt": "How was the keynote?", "scale": 5},
-            {"kind": "open", "prompt": "What should we change?"},
-            {
-                "kind": "ranking",
-                "prompt": "Rank our priorities",
-                "options": ["Hiring", "Product", "Customers"],
-            },
-            {
-                "kind": "quiz",
-                "prompt": "When was the company founded?",
-                "options": ["2012", "2015", "2018", "2020"],
-                "correct": 1,
-                "time_limit_s": 60,
-            },
-        ]
-        for spec in specs:
-            made = await api.post(
-                f"/api/events/{eid}/activities", json=spec, headers=host["headers"]
-            )
-            assert made.status_code == 201, made.text
+        hall, _ = await town_hall(api, EACH_KIND[1:])  # the console adds the poll itself
+    host, eid, code = hall.host, hall.id, hall.event["code"]
 
     console = await pages.open(f"{server.url}/host/events/{eid}", host["token"], **LAPTOP)
     await expect(console.locator(".act-row")).to_have_count(5, timeout=WAIT_MS)

@@ -9,27 +9,18 @@ ticket is the same voter: "You already voted".
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import expect
 
 from tests.support.artifacts import ARTIFACTS
-from tests.support.browser import launch
+from tests.support.browser import LAPTOP, PHONE, Pages
 from tests.support.http import http_client
 from tests.support.servers import RunningServer
 from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 360, "height": 740},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-}
-LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}}
 WAIT_MS = 10_000
 MM = 96 / 25.4  # CSS pixels per millimetre
 UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
@@ -39,26 +30,9 @@ UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, bu
     .map((el) => el.outerHTML)"""
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
-
-
-async def open_page(browser: Browser, url: str, errors: list[str], **context: Any) -> Page:
-    ctx = await browser.new_context(**context)
-    page = await ctx.new_page()
-    page.on("pageerror", lambda exc: errors.append(f"{url}: {exc}"))
-    await page.goto(url)
-    return page
-
-
 async def test_tickets_sheet_claim_by_qr_vote_check_and_second_phone(
-    server: RunningServer, browser: Browser
+    server: RunningServer, pages: Pages
 ) -> None:
-    errors: list[str] = []
     async with http_client(server.url) as api:
         host = await register_user(api)
         r = await api.post(
@@ -75,9 +49,7 @@ async def test_tickets_sheet_claim_by_qr_vote_check_and_second_phone(
     eid, code = event["id"], event["code"]
 
     # The host, signed in, opens the console and follows "Print tickets".
-    console = await open_page(browser, f"{server.url}/host", errors, **LAPTOP)
-    await console.evaluate("t => localStorage.setItem('lv:host-token', t)", host["token"])
-    await console.goto(f"{server.url}/host/events/{eid}")
+    console = await pages.open(f"{server.url}/host/events/{eid}", host["token"], **LAPTOP)
     await expect(console.locator("#admission-chip")).to_have_text("Tickets")
     await console.get_by_role("link", name="Print tickets").click()
     await console.wait_for_url(re.compile(rf"/host/events/{eid}/tickets$"))
@@ -128,7 +100,7 @@ async def test_tickets_sheet_claim_by_qr_vote_check_and_second_phone(
         assert r.status_code == 200
 
     # A phone scans the first ticket's QR code: it joins by itself and votes.
-    phone = await open_page(browser, urls[0], errors, **PHONE)
+    phone = await pages.open(urls[0], **PHONE)
     await expect(phone.get_by_role("group", name="Your score for Aurora")).to_be_visible(
         timeout=WAIT_MS
     )
@@ -146,13 +118,13 @@ async def test_tickets_sheet_claim_by_qr_vote_check_and_second_phone(
     await phone.screenshot(path=str(ARTIFACTS / "fairness-phone.png"), full_page=True)
 
     # A second browser with the same ticket is the same voter.
-    second = await open_page(browser, urls[0], errors, **PHONE)
+    second = await pages.open(urls[0], **PHONE)
     await expect(second.locator("#voted-title")).to_have_text("You already voted", timeout=WAIT_MS)
     await expect(second.locator("#voted-detail")).to_have_text("You gave Aurora 4 out of 5.")
     await expect(second.get_by_role("button", name="Send my score")).to_have_count(0)
 
     # A phone without a ticket cannot join.
-    stranger = await open_page(browser, f"{server.url}/e/{code}", errors, **PHONE)
+    stranger = await pages.open(f"{server.url}/e/{code}", **PHONE)
     await expect(stranger.get_by_label("Your ticket")).to_be_visible(timeout=WAIT_MS)
     await stranger.get_by_role("button", name="Join event").click()
     await expect(stranger.locator("#error")).to_contain_text("ticket", timeout=WAIT_MS)
@@ -177,7 +149,7 @@ async def test_tickets_sheet_claim_by_qr_vote_check_and_second_phone(
     await console.screenshot(path=str(ARTIFACTS / "fairness-console.png"), full_page=True)
     for page in (console, phone, stranger):  # every control of the new panels is labelled
         assert await page.evaluate(UNLABELLED) == [], page.url
-    screen = await open_page(browser, f"{server.url}/screen/{code}", errors, **LAPTOP)
+    screen = await pages.open(f"{server.url}/screen/{code}", **LAPTOP)
     await expect(screen.locator("#ledger-short")).to_have_text(
         re.compile(r"^[0-9a-f]{12} · 1 vote$"), timeout=WAIT_MS
     )
@@ -190,4 +162,3 @@ async def test_tickets_sheet_claim_by_qr_vote_check_and_second_phone(
     await console.emulate_media(media="print")
     pdf = await console.pdf(path=str(ARTIFACTS / "fairness-tickets-13.pdf"), format="A4")
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == 2
-    assert not errors, errors

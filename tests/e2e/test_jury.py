@@ -17,28 +17,18 @@ so the reveal runs Borealis (3rd), Comet (2nd), Aurora (winner).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from tests.support.artifacts import ARTIFACTS
-from tests.support.browser import launch
+from tests.support.browser import LAPTOP, PHONE, PROJECTOR, Pages
 from tests.support.http import bearer, http_client
 from tests.support.servers import RunningServer
 from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
 
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 390, "height": 844},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-}
-PROJECTOR: dict[str, Any] = {"viewport": {"width": 1920, "height": 1080}}
-LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 900}}
 WAIT_MS = 10_000
 OUT = ARTIFACTS / "jury"
 TEAMS = ["Aurora", "Borealis", "Comet"]
@@ -47,43 +37,6 @@ JURY = {
     "Grace": {"Aurora": (5, 4), "Borealis": (3, 3), "Comet": (5, 5)},
     "Linus": {"Aurora": (4, 4), "Borealis": (2, 2), "Comet": (5, 4)},
 }
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
-
-
-class Pages:
-    def __init__(self, browser: Browser) -> None:
-        self.browser = browser
-        self.contexts: list[BrowserContext] = []
-        self.errors: list[str] = []
-
-    async def open(self, url: str, init: str | None = None, **context: Any) -> Page:
-        ctx = await self.browser.new_context(**context)
-        if init:
-            await ctx.add_init_script(init)
-        self.contexts.append(ctx)
-        page = await ctx.new_page()
-        page.on("pageerror", lambda exc: self.errors.append(f"{url}: {exc}"))
-        await page.goto(url)
-        return page
-
-    async def close(self) -> None:
-        for ctx in self.contexts:
-            await ctx.close()
-
-
-@pytest.fixture
-async def pages(browser: Browser) -> AsyncIterator[Pages]:
-    p = Pages(browser)
-    yield p
-    await p.close()
-    assert not p.errors, p.errors
 
 
 async def set_up_scoring(console: Page) -> None:
@@ -119,9 +72,8 @@ async def test_the_whole_evening(server: RunningServer, pages: Pages) -> None:
         )
         event = r.json()
     eid, code = event["id"], event["code"]
-    token = host["headers"]["Authorization"].split()[1]
-    signed_in = f"localStorage.setItem('lv:host-token', {token!r})"
-    console = await pages.open(f"{server.url}/host/events/{eid}", init=signed_in, **LAPTOP)
+    token = host["token"]
+    console = await pages.open(f"{server.url}/host/events/{eid}", token, **LAPTOP)
 
     await set_up_scoring(console)
     links = {name: await add_juror(console, name) for name in JURY}

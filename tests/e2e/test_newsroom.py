@@ -7,28 +7,19 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.a11y import run_axe, violations
 from tests.support.artifacts import ARTIFACTS
-from tests.support.browser import UNVERSIONED_ASSETS, launch
+from tests.support.browser import UNVERSIONED_ASSETS
 from tests.support.servers import RunningServer
 from tests.support.users import register_user
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await launch(pw)
-        yield b
-        await b.close()
 
 
 async def cli(*args: str) -> tuple[int, str]:

@@ -8,7 +8,7 @@ import httpx
 
 from tests.support.events import join, new_event
 
-__all__ = ["Room", "join", "new_event", "room"]
+__all__ = ["EACH_KIND", "Room", "join", "new_event", "room", "town_hall"]
 
 
 class Room:
@@ -71,3 +71,38 @@ async def room(client: httpx.AsyncClient, attendees: int = 0, name: str | None =
     if attendees:
         await r.join(attendees, name)
     return r
+
+
+# One activity of each kind, in the order the browser tests run them (the poll first).
+EACH_KIND: list[dict[str, Any]] = [
+    {
+        "kind": "choice",
+        "prompt": "Where should the next offsite be?",
+        "options": ["Lisbon", "A cabin in the mountains", "Right here"],
+    },
+    {"kind": "wordcloud", "prompt": "One word for this year?"},
+    {"kind": "rating", "prompt": "How was the keynote?", "scale": 5},
+    {"kind": "open", "prompt": "What should we change?"},
+    {
+        "kind": "ranking",
+        "prompt": "Rank our priorities",
+        "options": ["Hiring", "Product", "Customers"],
+    },
+    {
+        "kind": "quiz",
+        "prompt": "When was the company founded?",
+        "options": ["2012", "2015", "2018", "2020"],
+        "correct": 1,
+        "time_limit_s": 120,
+    },
+]
+
+
+async def town_hall(
+    client: httpx.AsyncClient, activities: list[dict[str, Any]]
+) -> tuple[Room, list[dict[str, Any]]]:
+    """A new host's event "Town Hall" (one team, Keynote) with `activities` created on it, in
+    order: the room (no attendees yet) and the activities as created."""
+    host, event = await new_event(client, ["Keynote"], title="Town Hall")
+    hall = Room(client, host, event)
+    return hall, [await hall.create(**spec) for spec in activities]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from loadtest.lib import chart, targets
 
 
@@ -65,7 +64,6 @@ def test_a_cost_that_grows_misses_the_flat_target() -> None:
 
 
 def test_chart_draws_both_curves(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")  # a dev extra: the load suite's, not the tests'
     report = {"flat": flat_run(4.0, 4.1), "flat-before": flat_run(5.0, 9.0, "edcc8c6")}
     path = chart.draw(report, tmp_path / "out" / "flat.png")
     assert path is not None

@@ -4,7 +4,8 @@ quizzes run one at a time during a live event, plus questions from the audience.
 Files (controller → service → repository → MongoDB, never a hop skipped):
     controllers.py   the JSON API under /api/events/{id}/activities|activity
     qa_controllers.py  the JSON API under /api/events/{id}/questions|qa
-    auth.py          who calls: the event's host, an attendee, anyone (route dependencies)
+    auth.py          who calls: an attendee, anyone (route dependencies; the host's
+                     event is the events domain's HOST_EVENT)
     service.py       ActivityService: host rules, one live activity, answering, results
     kinds.py         the six kinds: definitions, answer checks, counters, word
                      normalisation, quiz points (pure)
@@ -26,7 +27,8 @@ activities-host.js, activities.css (phone, Q&A), activities-results.css, activit
 
 Rules and where each lives:
 - Only the event's host prepares, orders, switches, reveals, moderates and exports: the
-  controllers load the event through EventService.load_as_host (403).
+  host routes take the event from the events domain's HOST_EVENT dependency
+  (EventService.load_as_host, 403).
 - One live activity per event: the presence field `live` under the unique index
   `one_live_activity_per_event` (indexes/activities.json), switched by
   service.ActivityService.make_live (reasoning in service.py's docstring).

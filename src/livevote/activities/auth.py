@@ -1,4 +1,5 @@
-"""Who is calling an activities route: the event's host, an attendee, or anyone."""
+"""Who is calling an activities route: an attendee, or anyone (the event's host: the events
+domain's HOST_EVENT dependency; is_host for a route everyone may call)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from livevote.infra.auth import (
     Principal,
     bearer_token,
     current_attendee,
-    current_user,
     optional_user,
     verified,
 )
@@ -31,7 +31,6 @@ async def user_or_attendee(request: Request[Any, Any, Any]) -> Principal | None:
         return None
 
 
-HOST = {"user": Provide(current_user)}
 MAYBE_USER = {"user": Provide(user_or_attendee)}
 ATTENDEE = {"attendee": Provide(current_attendee)}
 

@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 
 from livevote.activities import views
-from livevote.activities.auth import ATTENDEE, HOST, MAYBE_USER, is_host
+from livevote.activities.auth import ATTENDEE, MAYBE_USER, is_host
 from livevote.activities.qa_controllers import route_handlers as qa_routes
 from livevote.activities.schemas import (
     ActivityIn,
@@ -28,10 +28,9 @@ from livevote.activities.schemas import (
 )
 from livevote.activities.service import ActivityService, provide_activities
 from livevote.errors import NotFound
-from livevote.events import EventService, provide_events
-from livevote.infra.auth import (
-    Principal,
-)
+from livevote.events import HOST_EVENT, EventService, provide_events
+from livevote.infra.auth import Principal
+from livevote.infra.mongo import Doc
 
 
 class ActivitiesController(Controller):
@@ -49,102 +48,67 @@ class ActivitiesController(Controller):
         return ActivityList(event_id, live, [views.activity_view(a, host=host) for a in shown])
 
     # -- hosts --------------------------------------------------------------------------
-    @post("/activities", status_code=201, dependencies=HOST)
+    @post("/activities", status_code=201, dependencies=HOST_EVENT)
     async def create(
-        self,
-        event_id: FromPath[str],
-        data: ActivityIn,
-        events: EventService,
-        activities: ActivityService,
-        user: Principal,
+        self, event: Doc, data: ActivityIn, activities: ActivityService
     ) -> ActivityView:
-        event = await events.load_as_host(event_id, user)
         activities.refuse_if_ended(event)
         doc = await activities.create(event_id=str(event["_id"]), data=data)
         return views.activity_view(doc, host=True)
 
-    @put("/activities/order", dependencies=HOST)
-    async def reorder(
-        self,
-        event_id: FromPath[str],
-        data: OrderIn,
-        events: EventService,
-        activities: ActivityService,
-        user: Principal,
-    ) -> ActivityList:
-        event = await events.load_as_host(event_id, user)
+    @put("/activities/order", dependencies=HOST_EVENT)
+    async def reorder(self, event: Doc, data: OrderIn, activities: ActivityService) -> ActivityList:
         await activities.reorder(event_id=str(event["_id"]), ids=data.ids)
         return await self._list(activities, str(event["_id"]), True)
 
-    @put("/activity", dependencies=HOST)
+    @put("/activity", dependencies=HOST_EVENT)
     async def make_live(
-        self,
-        event_id: FromPath[str],
-        data: LiveIn,
-        events: EventService,
-        activities: ActivityService,
-        user: Principal,
+        self, event: Doc, data: LiveIn, activities: ActivityService
     ) -> ActivityList:
-        event = await events.load_as_host(event_id, user)
         if data.activity_id is not None:  # closing the live activity stays possible
             activities.refuse_if_ended(event)
         await activities.make_live(event_id=str(event["_id"]), activity_id=data.activity_id)
         return await self._list(activities, str(event["_id"]), True)
 
-    @put("/activities/{activity_id:str}/results", dependencies=HOST)
+    @put("/activities/{activity_id:str}/results", dependencies=HOST_EVENT)
     async def results_visibility(
         self,
-        event_id: FromPath[str],
+        event: Doc,
         activity_id: FromPath[str],
         data: VisibilityIn,
-        events: EventService,
         activities: ActivityService,
-        user: Principal,
     ) -> ActivityView:
-        event = await events.load_as_host(event_id, user)
         activity = await activities.load(str(event["_id"]), activity_id)
         updated = await activities.set_results_visible(activity=activity, visible=data.visible)
         return views.activity_view(updated, host=True)
 
-    @post("/activities/{activity_id:str}/reveal", status_code=200, dependencies=HOST)
+    @post("/activities/{activity_id:str}/reveal", status_code=200, dependencies=HOST_EVENT)
     async def reveal(
-        self,
-        event_id: FromPath[str],
-        activity_id: FromPath[str],
-        events: EventService,
-        activities: ActivityService,
-        user: Principal,
+        self, event: Doc, activity_id: FromPath[str], activities: ActivityService
     ) -> ActivityView:
-        event = await events.load_as_host(event_id, user)
         activity = await activities.load(str(event["_id"]), activity_id)
         return views.activity_view(await activities.reveal(activity=activity), host=True)
 
-    @put("/activities/{activity_id:str}/responses/{response_id:str}", dependencies=HOST)
+    @put("/activities/{activity_id:str}/responses/{response_id:str}", dependencies=HOST_EVENT)
     async def moderate(
         self,
-        event_id: FromPath[str],
+        event: Doc,
         activity_id: FromPath[str],
         response_id: FromPath[str],
         data: ModerateIn,
-        events: EventService,
         activities: ActivityService,
-        user: Principal,
     ) -> Results:
-        event = await events.load_as_host(event_id, user)
         activity = await activities.load(str(event["_id"]), activity_id)
         await activities.moderate(activity=activity, response_id=response_id, status=data.status)
         return await activities.results(activity, host=True)
 
-    @get("/activities/export", dependencies=HOST)
+    @get("/activities/export", dependencies=HOST_EVENT)
     async def export(
         self,
-        event_id: FromPath[str],
-        events: EventService,
+        event: Doc,
         activities: ActivityService,
-        user: Principal,
         format: FromQuery[Literal["csv", "json"]] = "json",
     ) -> Response[Any]:
-        event = await events.load_as_host(event_id, user)
         eid = str(event["_id"])
         docs = await activities.activities_of(eid)
         results = [await activities.results(a, host=True) for a in docs]

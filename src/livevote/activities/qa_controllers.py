@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 
 from livevote.activities import views
-from livevote.activities.auth import ATTENDEE, HOST, MAYBE_USER, is_host
+from livevote.activities.auth import ATTENDEE, MAYBE_USER, is_host
 from livevote.activities.schemas import (
     QaSettings,
     QaSettingsIn,
@@ -20,8 +20,9 @@ from livevote.activities.schemas import (
     QuestionView,
 )
 from livevote.activities.service import ActivityService, provide_activities
-from livevote.events import EventService, provide_events
+from livevote.events import HOST_EVENT, EventService, provide_events
 from livevote.infra.auth import Principal
+from livevote.infra.mongo import Doc
 
 
 class QuestionsController(Controller):
@@ -76,17 +77,14 @@ class QuestionsController(Controller):
         doc = await qa.upvote(event_id=event_id, question_id=question_id, attendee=attendee)
         return views.question_view(doc)
 
-    @put("/questions/{question_id:str}", dependencies=HOST)
+    @put("/questions/{question_id:str}", dependencies=HOST_EVENT)
     async def moderate(
         self,
-        event_id: FromPath[str],
+        event: Doc,
         question_id: FromPath[str],
         data: QuestionModerationIn,
-        events: EventService,
         activities: ActivityService,
-        user: Principal,
     ) -> QuestionView:
-        event = await events.load_as_host(event_id, user)
         qa = activities.questions()
         doc = await qa.moderate(
             event_id=str(event["_id"]),
@@ -104,16 +102,10 @@ class QuestionsController(Controller):
         eid = str(event["_id"])
         return QaSettings(eid, await activities.questions().moderation(eid))
 
-    @put("/qa", dependencies=HOST)
+    @put("/qa", dependencies=HOST_EVENT)
     async def set_settings(
-        self,
-        event_id: FromPath[str],
-        data: QaSettingsIn,
-        events: EventService,
-        activities: ActivityService,
-        user: Principal,
+        self, event: Doc, data: QaSettingsIn, activities: ActivityService
     ) -> QaSettings:
-        event = await events.load_as_host(event_id, user)
         eid = str(event["_id"])
         qa = activities.questions()
         return QaSettings(eid, await qa.set_moderation(eid, data.moderation))

@@ -33,11 +33,13 @@ Files (controller → service → repository → MongoDB, never a hop skipped):
     fairness.py      FairnessService: the host's side over fairness_repository.py
     fairness_repository.py  the Mongo code of the three above (tickets, audit, voids)
     fairness_controllers.py the API: admission, tickets, integrity, void, ledger
-    http.py          request helpers: who calls, the attendee cookies (one per event for
-                     the join endpoint)
+    http.py          request helpers: who calls, the host's event (HOST_EVENT: the host
+                     routes' dependency), the attendee cookies (one per event for the join
+                     endpoint)
 
 Rules and where each lives:
-- Only the host changes an event: service.EventService.load_as_host (403).
+- Only the host changes an event: service.EventService.load_as_host (403), which every host
+  route on an event runs as its `event` dependency (http.HOST_EVENT).
 - One team on stage, at most: the event document's single `stage` field, switched with the
   voting window closed in one atomic write (repository.switch_stage; why this and not a
   mirror under a unique index: service.py docstring).
@@ -99,8 +101,9 @@ Indexes: indexes/events.json, teams.json, attendees.json, event_votes.json,
 event_batches.json, event_tickets.json, event_audit.json, jurors.json, jury_sheets.json.
 """
 
+from livevote.events.http import HOST_EVENT
 from livevote.events.service import EventService, provide_events
 
-# The domain's public API for other domains (activities shares attendees and hosts):
-# everything else in this package is internal.
-__all__ = ["EventService", "provide_events"]
+# The domain's public API for other domains (activities shares attendees and hosts, and the
+# host's event as a route dependency): everything else in this package is internal.
+__all__ = ["HOST_EVENT", "EventService", "provide_events"]

@@ -17,6 +17,7 @@ from livevote.events.fairness_controllers import FairnessController
 from livevote.events.http import (
     ATTENDEE,
     HOST,
+    HOST_EVENT,
     LOOKUPS,
     MAYBE_USER,
     attendee_cookies,
@@ -45,6 +46,7 @@ from livevote.events.schemas import (
 from livevote.events.service import EventService, UnknownCode, provide_events
 from livevote.infra.auth import Principal, TokenService, current_attendee
 from livevote.infra.broadcaster import Broadcaster, provide_broadcaster
+from livevote.infra.mongo import Doc
 from livevote.infra.ratelimit import MissBudget, RateLimiter
 from livevote.infra.sse import sse_stream
 
@@ -84,98 +86,52 @@ class EventsController(Controller):
     async def mine(self, events: EventService, user: Principal) -> EventList:
         return EventList([views.public_view(e) for e in await events.hosted_by(user)])
 
-    @post("/{event_id:str}/teams", status_code=201, dependencies=HOST)
-    async def add_team(
-        self,
-        event_id: FromPath[str],
-        data: TeamIn,
-        request: Request[Any, Any, Any],
-        events: EventService,
-        user: Principal,
-    ) -> TeamView:
-        event = await events.load_as_host(event_id, user)
+    @post("/{event_id:str}/teams", status_code=201, dependencies=HOST_EVENT)
+    async def add_team(self, event: Doc, data: TeamIn, events: EventService) -> TeamView:
         team = await events.add_team(event=event, name=data.name)
         return TeamView(team["id"], team["name"], False)
 
-    @put("/{event_id:str}/stage", dependencies=HOST)
-    async def put_stage(
-        self,
-        event_id: FromPath[str],
-        data: StageIn,
-        request: Request[Any, Any, Any],
-        events: EventService,
-        user: Principal,
-    ) -> EventView:
-        event = await events.load_as_host(event_id, user)
+    @put("/{event_id:str}/stage", dependencies=HOST_EVENT)
+    async def put_stage(self, event: Doc, data: StageIn, events: EventService) -> EventView:
         updated = await events.put_on_stage(event=event, team_id=data.team_id)
         return views.public_view(updated)
 
-    @delete("/{event_id:str}/stage", status_code=200, dependencies=HOST)
-    async def clear_stage(
-        self, event_id: FromPath[str], events: EventService, user: Principal
-    ) -> EventView:
-        event = await events.load_as_host(event_id, user)
+    @delete("/{event_id:str}/stage", status_code=200, dependencies=HOST_EVENT)
+    async def clear_stage(self, event: Doc, events: EventService) -> EventView:
         updated = await events.put_on_stage(event=event, team_id=None)
         return views.public_view(updated)
 
-    @put("/{event_id:str}/voting", dependencies=HOST)
-    async def voting(
-        self,
-        event_id: FromPath[str],
-        data: VotingIn,
-        request: Request[Any, Any, Any],
-        events: EventService,
-        user: Principal,
-    ) -> EventView:
-        event = await events.load_as_host(event_id, user)
+    @put("/{event_id:str}/voting", dependencies=HOST_EVENT)
+    async def voting(self, event: Doc, data: VotingIn, events: EventService) -> EventView:
         updated = await events.set_voting(event=event, open_=data.open)
         return views.public_view(updated)
 
-    @put("/{event_id:str}/results", dependencies=HOST)
+    @put("/{event_id:str}/results", dependencies=HOST_EVENT)
     async def results_visibility(
-        self,
-        event_id: FromPath[str],
-        data: ResultsVisibilityIn,
-        request: Request[Any, Any, Any],
-        events: EventService,
-        user: Principal,
+        self, event: Doc, data: ResultsVisibilityIn, events: EventService
     ) -> EventView:
-        event = await events.load_as_host(event_id, user)
         updated = await events.set_results_visible(event=event, visible=data.visible)
         return views.public_view(updated)
 
-    @put("/{event_id:str}/language", dependencies=HOST)
-    async def language(
-        self,
-        event_id: FromPath[str],
-        data: LanguageIn,
-        request: Request[Any, Any, Any],
-        events: EventService,
-        user: Principal,
-    ) -> EventView:
+    @put("/{event_id:str}/language", dependencies=HOST_EVENT)
+    async def language(self, event: Doc, data: LanguageIn, events: EventService) -> EventView:
         """The language of the event's attendee, screen, juror and ticket pages (null: each
         browser's own); a link's ?lang= still wins (web/i18n.py)."""
-        event = await events.load_as_host(event_id, user)
         return views.public_view(await events.set_language(event=event, language=data.language))
 
-    @post("/{event_id:str}/end", status_code=200, dependencies=HOST)
-    async def end(
-        self, event_id: FromPath[str], events: EventService, user: Principal
-    ) -> EventView:
-        event = await events.load_as_host(event_id, user)
+    @post("/{event_id:str}/end", status_code=200, dependencies=HOST_EVENT)
+    async def end(self, event: Doc, events: EventService) -> EventView:
         return views.public_view(await events.end_event(event=event))
 
-    @get("/{event_id:str}/export", dependencies=HOST)
+    @get("/{event_id:str}/export", dependencies=HOST_EVENT)
     async def export(
         self,
-        event_id: FromPath[str],
+        event: Doc,
         events: EventService,
         fairness: FairnessService,
-        user: Principal,
         settings: Settings,
         format: FromQuery[Literal["csv", "json"]] = "json",
     ) -> Response[Any]:
-        event = await events.load_as_host(event_id, user)
         rows = views.results(event)
         log = views.export_rows(event, await events.vote_log(event), settings.jwt.secret)
         voids = views.export_voids(event, await fairness.voids(event=event), settings.jwt.secret)
@@ -191,11 +147,8 @@ class EventsController(Controller):
             body, headers={"Content-Disposition": f'attachment; filename="{name}.json"'}
         )
 
-    @post("/{event_id:str}/recount", status_code=200, dependencies=HOST)
-    async def recount(
-        self, event_id: FromPath[str], events: EventService, user: Principal
-    ) -> RecountOut:
-        event = await events.load_as_host(event_id, user)
+    @post("/{event_id:str}/recount", status_code=200, dependencies=HOST_EVENT)
+    async def recount(self, event: Doc, events: EventService) -> RecountOut:
         return views.recount_view(await events.recount(event=event, fix=True))
 
     # -- everyone -----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from livevote.config import Settings
 from livevote.events import views
 from livevote.events.admission import MAX_TICKETS_PER_EVENT, mode_of
 from livevote.events.fairness import FairnessService, provide_fairness
-from livevote.events.http import HOST, MAYBE_USER
+from livevote.events.http import HOST_EVENT, MAYBE_USER
 from livevote.events.schemas import (
     AdmissionIn,
     EventView,
@@ -51,32 +51,22 @@ class FairnessController(Controller):
         "fairness": Provide(provide_fairness, sync_to_thread=False),
     }
 
-    @put("/{event_id:str}/admission", dependencies=HOST)
+    @put("/{event_id:str}/admission", dependencies=HOST_EVENT)
     async def admission(
-        self,
-        event_id: FromPath[str],
-        data: AdmissionIn,
-        request: Request[Any, Any, Any],
-        events: EventService,
-        fairness: FairnessService,
-        user: Principal,
+        self, event: Doc, data: AdmissionIn, fairness: FairnessService
     ) -> EventView:
-        event = await events.load_as_host(event_id, user)
         return views.public_view(await fairness.set_admission(event=event, mode=data.admission))
 
-    @post("/{event_id:str}/tickets", status_code=201, dependencies=HOST)
+    @post("/{event_id:str}/tickets", status_code=201, dependencies=HOST_EVENT)
     async def issue_tickets(
         self,
-        event_id: FromPath[str],
+        event: Doc,
         data: TicketsIn,
         request: Request[Any, Any, Any],
-        events: EventService,
         fairness: FairnessService,
         settings: Settings,
-        user: Principal,
         qr: FromQuery[bool] = False,
     ) -> TicketsOut:
-        event = await events.load_as_host(event_id, user)
         tickets = await fairness.issue_tickets(event=event, count=data.count)
         base = f"{render.public_base(request, settings)}/e/{event['code']}?ticket="
         draw = qr and len(tickets) <= QR_MAX
@@ -89,54 +79,32 @@ class FairnessController(Controller):
             ]
         )
 
-    @get("/{event_id:str}/tickets", dependencies=HOST)
-    async def ticket_counts(
-        self,
-        event_id: FromPath[str],
-        events: EventService,
-        fairness: FairnessService,
-        user: Principal,
-    ) -> TicketCounts:
-        event = await events.load_as_host(event_id, user)
+    @get("/{event_id:str}/tickets", dependencies=HOST_EVENT)
+    async def ticket_counts(self, event: Doc, fairness: FairnessService) -> TicketCounts:
         issued, claimed = await fairness.ticket_counts(event=event)
         return TicketCounts(issued, claimed, mode_of(event), MAX_TICKETS_PER_EVENT)
 
-    @post("/{event_id:str}/tickets/revoke", status_code=200, dependencies=HOST)
+    @post("/{event_id:str}/tickets/revoke", status_code=200, dependencies=HOST_EVENT)
     async def revoke_tickets(
-        self,
-        event_id: FromPath[str],
-        data: RevokeTicketsIn,
-        request: Request[Any, Any, Any],
-        events: EventService,
-        fairness: FairnessService,
-        user: Principal,
+        self, event: Doc, data: RevokeTicketsIn, fairness: FairnessService
     ) -> RevokedOut:
-        event = await events.load_as_host(event_id, user)
         return RevokedOut(await fairness.revoke_tickets(event=event, tickets=data.tickets))
 
-    @get("/{event_id:str}/integrity", dependencies=HOST)
-    async def integrity(
-        self,
-        event_id: FromPath[str],
-        events: EventService,
-        fairness: FairnessService,
-        user: Principal,
-    ) -> Doc:
-        event = await events.load_as_host(event_id, user)
+    @get("/{event_id:str}/integrity", dependencies=HOST_EVENT)
+    async def integrity(self, event: Doc, fairness: FairnessService) -> Doc:
         return await fairness.integrity(event=event)
 
-    @post("/{event_id:str}/attendees/{attendee_id:str}/void", status_code=200, dependencies=HOST)
+    @post(
+        "/{event_id:str}/attendees/{attendee_id:str}/void", status_code=200, dependencies=HOST_EVENT
+    )
     async def void(
         self,
-        event_id: FromPath[str],
+        event: Doc,
         attendee_id: FromPath[str],
         data: VoidIn,
-        request: Request[Any, Any, Any],
-        events: EventService,
         fairness: FairnessService,
         user: Principal,
     ) -> Doc:
-        event = await events.load_as_host(event_id, user)
         return await fairness.void(
             event=event, attendee_id=attendee_id, reason=data.reason, by=user.subject
         )

@@ -1,4 +1,5 @@
-"""Request-level helpers of the events controllers: who is calling, and the attendee cookies.
+"""Request-level helpers of the events controllers: who is calling, the host's event, and the
+attendee cookies.
 
 Attendee cookies. `lv_attendee` is scoped to one event's API (`/api/events/<id>`: votes,
 `me`, the stream), so joining another event never replaces it — and so it never reaches
@@ -15,10 +16,12 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.di import Provide
+from litestar.params import FromPath
 
 from livevote.config import Settings
 from livevote.errors import Unauthorized
 from livevote.events.admission import Caller
+from livevote.events.service import EventService
 from livevote.infra.auth import (
     ATTENDEE_COOKIE,
     Principal,
@@ -28,6 +31,7 @@ from livevote.infra.auth import (
     optional_user,
     verified,
 )
+from livevote.infra.mongo import Doc
 from livevote.infra.ratelimit import MissBudget, RateLimiter, Rule
 
 JOIN_PATH = "/api/events/join"
@@ -52,7 +56,15 @@ async def user_or_attendee(request: Request[Any, Any, Any]) -> Principal | None:
         return None
 
 
+async def host_event(event_id: FromPath[str], events: EventService, user: Principal) -> Doc:
+    """The path's event, for its host only (EventService.load_as_host: 404, else 403)."""
+    return await events.load_as_host(event_id, user)
+
+
 HOST = {"user": Provide(current_user)}
+# A host's route on one event (`{event_id}` in its path, `events` provided by its controller):
+# the handler takes `event: Doc`, already loaded and checked as the caller's.
+HOST_EVENT = {**HOST, "event": Provide(host_event)}
 MAYBE_USER = {"user": Provide(user_or_attendee)}
 ATTENDEE = {"attendee": Provide(current_attendee)}
 

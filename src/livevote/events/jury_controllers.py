@@ -15,6 +15,7 @@ from litestar.response import Template
 from livevote.config import Settings
 from livevote.events import report, views
 from livevote.events.fairness import FairnessService, provide_fairness
+from livevote.events.http import HOST_EVENT
 from livevote.events.jury import JuryService, NewJuror
 from livevote.events.jury_schemas import (
     CriteriaIn,
@@ -29,11 +30,11 @@ from livevote.events.jury_schemas import (
 from livevote.events.reveal import reveal_state
 from livevote.events.schemas import EventView
 from livevote.events.service import EventService, provide_events
-from livevote.infra.auth import Principal, bearer_token, current_user
+from livevote.infra.auth import Principal, bearer_token
+from livevote.infra.mongo import Doc
 from livevote.web import render
 
-HOST = {"user": Provide(current_user)}
-REPORT = {**HOST, "fairness": Provide(provide_fairness, sync_to_thread=False)}
+REPORT = {**HOST_EVENT, "fairness": Provide(provide_fairness, sync_to_thread=False)}
 
 
 def provide_jury(events: EventService) -> JuryService:
@@ -53,88 +54,55 @@ class JuryController(Controller):
     }
 
     # -- hosts --------------------------------------------------------------------------
-    @put("/{event_id:str}/criteria", dependencies=HOST)
-    async def criteria(
-        self,
-        event_id: FromPath[str],
-        data: CriteriaIn,
-        events: EventService,
-        jury: JuryService,
-        user: Principal,
-    ) -> EventView:
-        event = await events.load_as_host(event_id, user)
+    @put("/{event_id:str}/criteria", dependencies=HOST_EVENT)
+    async def criteria(self, event: Doc, data: CriteriaIn, jury: JuryService) -> EventView:
         wanted = [msgspec.to_builtins(c) for c in data.criteria]
         updated = await jury.set_criteria(event=event, criteria=wanted, max_score=data.max_score)
         return views.public_view(updated)
 
-    @post("/{event_id:str}/jurors", status_code=201, dependencies=HOST)
+    @post("/{event_id:str}/jurors", status_code=201, dependencies=HOST_EVENT)
     async def add_juror(
         self,
-        event_id: FromPath[str],
+        event: Doc,
         data: JurorIn,
         request: Request[Any, Any, Any],
-        events: EventService,
         jury: JuryService,
-        user: Principal,
         settings: Settings,
     ) -> JurorOut:
-        event = await events.load_as_host(event_id, user)
         base = render.public_base(request, settings)
         return _juror_out(await jury.add_juror(event=event, name=data.name, base=base))
 
-    @get("/{event_id:str}/jury", dependencies=HOST)
-    async def progress(
-        self, event_id: FromPath[str], events: EventService, jury: JuryService, user: Principal
-    ) -> dict[str, Any]:
-        event = await events.load_as_host(event_id, user)
+    @get("/{event_id:str}/jury", dependencies=HOST_EVENT)
+    async def progress(self, event: Doc, jury: JuryService) -> dict[str, Any]:
         return await jury.progress(event=event)
 
-    @put("/{event_id:str}/jury", dependencies=HOST)
-    async def set_jury(
-        self,
-        event_id: FromPath[str],
-        data: JuryIn,
-        events: EventService,
-        jury: JuryService,
-        user: Principal,
-    ) -> dict[str, Any]:
-        event = await events.load_as_host(event_id, user)
+    @put("/{event_id:str}/jury", dependencies=HOST_EVENT)
+    async def set_jury(self, event: Doc, data: JuryIn, jury: JuryService) -> dict[str, Any]:
         updated = await jury.set_jury(event=event, locked=data.locked, weight=data.jury_weight)
         return await jury.progress(event=updated)
 
-    @post("/{event_id:str}/reveal/next", status_code=200, dependencies=HOST)
-    async def reveal_next(
-        self, event_id: FromPath[str], events: EventService, jury: JuryService, user: Principal
-    ) -> RevealOut:
-        event = await events.load_as_host(event_id, user)
+    @post("/{event_id:str}/reveal/next", status_code=200, dependencies=HOST_EVENT)
+    async def reveal_next(self, event: Doc, jury: JuryService) -> RevealOut:
         updated = await jury.reveal_next(event=event)
         return RevealOut(views.public_view(updated), reveal_state(updated))
 
-    @post("/{event_id:str}/duplicate", status_code=201, dependencies=HOST)
+    @post("/{event_id:str}/duplicate", status_code=201, dependencies=HOST_EVENT)
     async def duplicate(
         self,
-        event_id: FromPath[str],
+        event: Doc,
         request: Request[Any, Any, Any],
-        events: EventService,
         jury: JuryService,
         user: Principal,
         settings: Settings,
     ) -> DuplicateOut:
-        event = await events.load_as_host(event_id, user)
         base = render.public_base(request, settings)
         copy, jurors = await jury.duplicate(event=event, user=user, base=base)
         return DuplicateOut(views.public_view(copy), [_juror_out(j) for j in jurors])
 
     @get("/{event_id:str}/report", dependencies=REPORT, include_in_schema=False)
     async def report(
-        self,
-        event_id: FromPath[str],
-        events: EventService,
-        fairness: FairnessService,
-        user: Principal,
-        settings: Settings,
+        self, event: Doc, events: EventService, fairness: FairnessService, settings: Settings
     ) -> Template:
-        event = await events.load_as_host(event_id, user)
         secret, eid = settings.jwt.secret, str(event["_id"])
         summary = await fairness.integrity_summary(
             event=event,  # attendees as the export's voter ids

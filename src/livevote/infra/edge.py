@@ -6,7 +6,10 @@ legitimate requests for the cores. Once Redis has refused a rule's key, the wind
 before its oldest entry expires (infra/refusals), so the guard answers that key's next requests
 itself, until then: the same 429 problem+json (type, title, detail, instance) with the same
 Retry-After and X-RateLimit-* headers, computed from the remembered time — no Redis, no routing,
-no database. It also works out the request's rules once for RateLimitMiddleware.
+no database. It also works out the request's rules once for RateLimitMiddleware. With no
+refusal remembered it has nothing to answer and passes every request straight on: the rules are
+then left to RateLimitMiddleware, which Litestar runs for routed requests only, so an unknown
+path costs no rule work (no token verified, no address worked out).
 
 Miss budgets (join-code lookups): an address whose budget is spent is refused here too, on the
 routes that spend it (`miss_routes`: method, path → budget name; a path ending in "/" stands for
@@ -54,7 +57,7 @@ class EdgeGuard:
         limiter: RateLimiter | None = None
         if scope["type"] == "http":
             limiter = getattr(scope["app"].state, "limiter", None)
-        if limiter is None:
+        if limiter is None or not limiter.refused:  # nothing remembered, nothing to refuse
             await self.app(scope, receive, send)
             return
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
