@@ -33,8 +33,8 @@ Rules, and where each lives (file; index in indexes/):
 - one plain report per ballot box: a second is a 409 box-already-reported
   (service._store_plain; election_reports.one_report_per_box)
 - a city never counts more boxes than it expects: each plain report takes a city slot
-  below ballot_boxes, 409 city-fully-reported (service._store_plain;
-  election_reports.one_box_per_city_slot)
+  below ballot_boxes, 409 city-fully-reported (boxes.BoxSlots: slots handed out in blocks
+  by a per-city allocator, election_slot_blocks; election_reports.one_box_per_city_slot)
 - a report is corrected (`corrects`, older name `supersedes`) at most once, by a report of
   the same box and city, so corrections form a chain; the difference is applied once and
   audited as a correction (service._check_supersedable; election_reports.superseded_once)
@@ -45,7 +45,7 @@ Rules, and where each lives (file; index in indexes/):
   `ballot_reports` group commit per app, keyed by the election; batching.ReportBatches):
   one insert_many(ordered=False), one check-and-set per shard that counts and marks every box
   of the batch in it, one audit insert, one mark-applied bulk write; a report refused by an
-  index or beyond its city's frontier goes alone (service.store_plain) for its own answer;
+  index or beyond its city's allocator goes alone (service.store_plain) for its own answer;
   corrections stay one by one
 - filters are written with `$eq` (infra.mongo.eq): NX-27017 scans the whole collection for
   a bare `{field: value}` (docs/GROUP_COMMIT.md)

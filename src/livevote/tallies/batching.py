@@ -4,11 +4,11 @@
 
 1. resends: one read of the batch's report ids; a stored one is answered as a resend (the
    same answer, or 409 report-id-reused), alone;
-2. store: each report takes a slot of its city (boxes.BoxSlots.reserve: consecutive slots
-   above the city's frontier) and the batch goes in with ONE insert_many(ordered=False). A
+2. store: each report takes a slot of its city (boxes.BoxSlots.reserve: from this process's
+   block of the city's slots) and the batch goes in with ONE insert_many(ordered=False). A
    report the unique indexes refuse (its box has a report: 409 box-already-reported; a
-   slot another process took; a report id twice in the batch) and a report beyond its city's
-   frontier (the free slots below, 409 city-fully-reported) fails alone: it goes through the
+   slot taken without the allocator; a report id twice in the batch) and a report beyond its
+   city's allocator (the free slots below, 409 city-fully-reported) fails alone: it goes through the
    one-report path (service.store_plain) after the batch, which answers it;
 3. city totals: ONE check-and-set per shard touched (per ~50 boxes: an NX-27017 limit):
    every box of the batch in that shard is counted and marked together, only while none of
@@ -25,8 +25,8 @@ resend or the pending-report worker finishes each of them, exactly once. Correct
 rare and chain through their predecessor: they stay on the one-report path.
 
 Cost per batch: 1 read + 1 insert + one write per shard touched + 1 insert + 1 update, and
-at the start of a city's night one read of its highest slot; a lone report still costs about
-what it cost before, a busy election's reports share their writes.
+one `$inc` of a city's slot allocator per BLOCK (32) of its reports in this process; a lone
+report still costs about what it cost before, a busy election's reports share their writes.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from collections import defaultdict
 
 from livevote.infra import metrics
 from livevote.infra.mongo import Doc
-from livevote.tallies.keys import epoch_ms
+from livevote.tallies.keys import epoch_ms, party_key
 from livevote.tallies.repository import SLOT_TAKEN, STORED
-from livevote.tallies.service import ElectionService, PlainReport, audit_entries, counts_of
+from livevote.tallies.service import ElectionService, PlainReport, audit_entries
 
 Result = tuple[str, str] | BaseException
 MAX_UPDATE_PATHS = 56  # paths one update may touch on NX-27017 (see `apply`), with a margin
@@ -78,13 +78,16 @@ class ReportBatches:
             alone.extend(members[len(slots) :])
         outcomes = await repo.insert_reports([items[i].doc for i in batch]) if batch else []
         stored = []
+        crowded: set[int] = set()  # cities where a handed-out slot was taken anyway
         for i, outcome in zip(batch, outcomes, strict=True):
             if outcome == STORED:
                 stored.append(i)
                 continue
             if outcome == SLOT_TAKEN:
-                svc.boxes.forget(election, int(items[i].doc["city_index"]))
+                crowded.add(int(items[i].doc["city_index"]))
             alone.append(i)
+        for ci in crowded:
+            await svc.boxes.forget(election, ci)
         if stored:
             svc.hooks.reached("after_store")
             await self.apply(election, [items[i].doc for i in stored])
@@ -107,6 +110,8 @@ class ReportBatches:
         by_shard: dict[str, list[Doc]] = defaultdict(list)
         for report in reports:
             by_shard[report["shard_id"]].append(report)
+        index = {p: party_key(i) for i, p in enumerate(election["parties"])}
+        by_report = {r["report_id"]: {index[p]: int(n) for p, n in r["votes"]} for r in reports}
 
         # NX-27017 drops the `$inc` of an update that sets more than ~63 paths (measured: 62
         # box markers + 2 fields counted reported_boxes but not the votes), so one write
@@ -115,7 +120,9 @@ class ReportBatches:
 
         async def shard_step(shard: str, members: list[Doc]) -> None:
             ci = int(members[0]["city_index"])
-            boxes = [(r["ballot_box_id"], r["report_id"], counts_of(election, r)) for r in members]
+            boxes = [
+                (r["ballot_box_id"], r["report_id"], by_report[r["report_id"]]) for r in members
+            ]
             for at in range(0, len(boxes), per_write):
                 part = boxes[at : at + per_write]
                 if not await svc.repo.add_first_reports_of_boxes(shard, ci, part):
@@ -125,7 +132,7 @@ class ReportBatches:
         await asyncio.gather(*(shard_step(s, m) for s, m in by_shard.items()))
         svc.hooks.reached("after_city_totals")
         await svc.repo.add_audit_entries(
-            [e for r in reports for e in audit_entries(election, r, counts_of(election, r), {})]
+            [e for r in reports for e in audit_entries(election, r, by_report[r["report_id"]], {})]
         )
         svc.hooks.reached("after_audit")
         svc.hooks.reached("before_mark_applied")

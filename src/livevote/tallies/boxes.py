@@ -6,13 +6,16 @@ boxes than it expects. Both hold in the report's one insert (nothing is half-wri
 - `slot` (unique per city: one_box_per_city_slot), a number below the city's ballot boxes:
   a city holds at most that many plain reports. A full city answers 409 city-fully-reported.
 
-Slots are taken above the highest taken one (a per-process hint, read again after a
-conflict); a report that finds its slot taken by another box jumps past the new highest,
-spread by a small random step so that concurrent reports of one city stop aiming at the
-same number. The steps leave gaps: once the top is reached, the
-free slots below are found by walking the city's slots (once per report at the end of the
-night, not per report before). A full city is a permanent fact (slots are never released),
-remembered per process so refusals cost nothing.
+Slots come from a per-city allocator (election_slot_blocks, one `$inc`): a process takes a
+block of BLOCK consecutive slots at once and hands them to its reports, so two processes
+never aim at the same slot (before: both took "the next above the highest", and under load
+every batch of one process collided with the other's, each collision sending its reports
+down the one-by-one path). A block cut short by a restart leaves gaps; once the allocator
+reaches the city's size, the free slots below are found by walking the city's slots (once
+per report at the end of the night, not per report before). A slot found taken anyway (a
+report stored by older code, or by that walk) drops the process's block and moves the
+allocator past the highest taken slot. A full city is a permanent fact (slots are never
+released), remembered per process so refusals cost nothing.
 """
 
 from __future__ import annotations
@@ -25,22 +28,23 @@ from livevote.infra.mongo import Doc
 from livevote.tallies.repository import SLOT_TAKEN, STORED, ElectionRepository
 
 MAX_ATTEMPTS = 200
-_FULL_CITIES: set[tuple[str, str, int]] = set()  # (database, election, city index)
-# The next slot this process expects to be free per city: a hint (a wrong one costs one
-# failed insert), so a quiet city's reports need no slot read at all.
-_FRONTIER: dict[tuple[str, str, int], int] = {}
+BLOCK = 32  # slots a process takes from a city's allocator at once (fewer in a small city)
+City = tuple[str, str, int]  # (database, election, city index)
+_FULL_CITIES: set[City] = set()
+# The blocks of slots this process holds per city: [next, end), below the city's size.
+_BLOCKS: dict[City, list[list[int]]] = {}
 MAX_CITIES_REMEMBERED = 10_000
 
 
-def _remember_frontier(city: tuple[str, str, int], slot: int) -> None:
-    if city not in _FRONTIER and len(_FRONTIER) >= MAX_CITIES_REMEMBERED:
-        _FRONTIER.pop(next(iter(_FRONTIER)))
-    _FRONTIER[city] = max(slot, _FRONTIER.get(city, 0))
-
-
 class BoxSlots:
-    def __init__(self, repo: ElectionRepository) -> None:
+    """`blocks`: the blocks this process holds (the module's; a test passes its own to play
+    a second process)."""
+
+    def __init__(
+        self, repo: ElectionRepository, blocks: dict[City, list[list[int]]] | None = None
+    ) -> None:
         self.repo = repo
+        self.blocks = _BLOCKS if blocks is None else blocks
 
     async def store(self, election: Doc, doc: Doc) -> bool:
         """Store `doc` (a plain report); False if its report_id is already stored (a resend:
@@ -53,11 +57,8 @@ class BoxSlots:
         # the box's own rule is left to its unique index (read only when an insert fails).
         if await self.repo.report(eid, rid) is not None:
             return False
-        city = (self.repo.reports.database.name, eid, ci)
-        slot = _FRONTIER.get(city)
-        if slot is None:
-            slot = await self.repo.highest_slot(eid, ci) + 1
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        slot = await self._one_slot(election, ci, expected)
+        for _ in range(MAX_ATTEMPTS):
             if slot >= expected:
                 free = await self._free_slot(eid, ci, expected)
                 if free is None:  # full: unless this very report or box got in meanwhile
@@ -72,37 +73,62 @@ class BoxSlots:
             doc["slot"] = slot
             outcome = await self.repo.insert_report(doc)
             if outcome == STORED:
-                _remember_frontier(city, slot + 1)
                 return True
             if outcome != SLOT_TAKEN:  # the report id or the box: which, and whose?
                 if not await self._may_store(eid, box, rid):
                     return False
                 continue
-            frontier = await self.repo.highest_slot(eid, ci) + 1
-            _remember_frontier(city, frontier)
-            slot = max(slot + 1, frontier) + random.randrange(min(attempt, 8))
+            await self.forget(election, ci)
+            slot = await self._one_slot(election, ci, expected)
         raise RuntimeError(f"no city slot for report {rid} after {MAX_ATTEMPTS} attempts")
 
+    async def _one_slot(self, election: Doc, ci: int, expected: int) -> int:
+        slots = await self.reserve(election, ci, 1)
+        return slots[0] if slots else expected
+
     async def reserve(self, election: Doc, ci: int, n: int) -> list[int]:
-        """Up to `n` slots of city `ci` for a batch of plain reports (batching.py): the next
-        ones above the highest taken (a hint, like `store`'s: an insert may still find one
-        taken, and that report then goes through `store`). Fewer near the top of the city:
-        the rest go through `store` too (the free slots below, or city-fully-reported)."""
+        """Up to `n` slots of city `ci` that no process was handed before (from this
+        process's block, and new blocks from the city's allocator): for a batch of plain
+        reports (batching.py) and for `store`. Fewer once the allocator reaches the city's
+        size: the rest go through `store` (the free slots below, or city-fully-reported).
+        An insert may still find one taken (module docstring): that report goes through
+        `store`, and the caller `forget`s the block."""
         eid = str(election["_id"])
         city = (self.repo.reports.database.name, eid, ci)
         if city in _FULL_CITIES:
             return []
-        slot = _FRONTIER.get(city)
-        if slot is None:
-            slot = await self.repo.highest_slot(eid, ci) + 1
-        slots = list(range(slot, min(int(election["cities"][ci]["ballot_boxes"]), slot + n)))
-        if slots:
-            _remember_frontier(city, slots[-1] + 1)
+        expected = int(election["cities"][ci]["ballot_boxes"])
+        if city not in self.blocks and len(self.blocks) >= MAX_CITIES_REMEMBERED:
+            self.blocks.pop(next(iter(self.blocks)))
+        # concurrent reserves of the city may each take a block: every block is kept
+        held = self.blocks.setdefault(city, [])
+        slots: list[int] = []
+        allocator_full = False
+        while len(slots) < n:
+            while held and held[0][0] >= held[0][1]:
+                held.pop(0)
+            if not held:
+                if allocator_full:
+                    break
+                size = max(BLOCK, n - len(slots))
+                first = await self.repo.take_slot_block(eid, ci, size)
+                if first >= expected:  # (another reserve may have left slots in `held`)
+                    allocator_full = True
+                else:
+                    held.append([first, min(first + size, expected)])
+                continue
+            block = held[0]
+            take = min(n - len(slots), block[1] - block[0])
+            slots.extend(range(block[0], block[0] + take))
+            block[0] += take
         return slots
 
-    def forget(self, election: Doc, ci: int) -> None:
-        """A reserved slot was taken by another process: read the city's frontier again."""
-        _FRONTIER.pop((self.repo.reports.database.name, str(election["_id"]), ci), None)
+    async def forget(self, election: Doc, ci: int) -> None:
+        """A slot handed out here was taken by a report stored without the allocator: drop
+        this process's block and move the allocator past the highest taken slot."""
+        eid = str(election["_id"])
+        self.blocks.pop((self.repo.reports.database.name, eid, ci), None)
+        await self.repo.skip_slot_blocks(eid, ci, await self.repo.highest_slot(eid, ci) + 1)
 
     async def _may_store(self, eid: str, box: str, report_id: str) -> bool:
         """False: this report is stored already; raises if the box has another report."""

@@ -5,6 +5,7 @@
     election_reports   raw reports, unique (election_id, report_id) = the idempotency key;
                        a plain report also holds its box (`original_box`, unique: one per
                        box) and a city slot (`slot` < the city's boxes, unique per city)
+    election_slot_blocks  per city, `next`: the first slot no process was handed (boxes.py)
     election_totals    counter shards: one per (election, city, bucket), created by the first
                        report that lands in them (upsert), see service.py
     election_audit     one entry per (report, party), unique, so rewriting it is harmless
@@ -18,6 +19,7 @@ Datetimes are only written by inserts (received_at, created_at) and compared in 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 
@@ -49,6 +51,7 @@ class ElectionRepository:
         self.totals = db["election_totals"]
         self.audit = db["election_audit"]
         self.keys = db["election_keys"]
+        self.slot_blocks = db["election_slot_blocks"]
 
     # -- elections ---------------------------------------------------------------------------
     async def create_election(self, election: Doc, key: Doc) -> bool:
@@ -138,14 +141,33 @@ class ElectionRepository:
         return await self.reports.find_one(eq({"election_id": election_id, "original_box": box}))
 
     async def highest_slot(self, election_id: str, city_index: int) -> int:
-        """The highest city slot taken (-1: none): new boxes take slots above it
-        (boxes.BoxSlots)."""
+        """The highest city slot taken (-1: none): the allocator skips past it (boxes.py)."""
         found = await self.reports.find_one(
             eq({"election_id": election_id, "city_index": city_index, "slot": {"$exists": True}}),
             {"slot": 1},
             sort=[("slot", -1)],
         )
         return -1 if found is None else int(found["slot"])
+
+    async def take_slot_block(self, election_id: str, city_index: int, n: int) -> int:
+        """The first of `n` new consecutive city slots: one `$inc` of the allocator (boxes.py)."""
+        query, inc = {"_id": f"{election_id}:{city_index}"}, {"$inc": {"next": n}}
+        take = self.slot_blocks.find_one_and_update
+        try:
+            done = await take(query, inc, upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:  # two first blocks of the city at once: it exists now
+            done = await take(query, inc, return_document=ReturnDocument.AFTER)
+        assert done is not None  # (an upsert, or an existing document)
+        return int(done["next"]) - n
+
+    async def skip_slot_blocks(self, election_id: str, city_index: int, at_least: int) -> None:
+        """Move the city's allocator up to `at_least`, never down."""
+        with contextlib.suppress(DuplicateKeyError):  # (it is there already)
+            await self.slot_blocks.update_one(
+                {"_id": f"{election_id}:{city_index}", "next": {"$lt": at_least}},
+                {"$set": {"next": at_least}},
+                upsert=True,
+            )
 
     async def taken_slots(self, election_id: str, city_index: int) -> AsyncIterator[int]:
         """The city's taken slots in ascending order (an index walk)."""
