@@ -5,13 +5,22 @@ A key is 256 random bits, shown once (the 201 of its creation) and stored as its
 (election_keys.key_sha256, unique). Every report looks its key up in MongoDB — no
 per-process cache — so a revocation (DELETE …/reporter-keys/{key_id} → 204) refuses the next
 report in every process. A city key reports only for its city (403 reporter-key-city).
+
+Concurrent reports with the same key share one read (`_FreshReads`): a report waits for the
+first read that *starts after it arrived* (never joins one already in flight), so it still
+sees every revocation answered before it came, and a busy election's reports cost one key
+read per round trip instead of one each (issue 13: 1 of the ~3 reads per report).
 Elections created before keys had documents keep their one key as a hash on the election.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from livevote.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from livevote.infra.mongo import Doc
@@ -35,6 +44,52 @@ def new_key(election_id: str, city: str | None, clock: Clock) -> tuple[Doc, str]
         "created_ms": epoch_ms(now),
     }
     return doc, key
+
+
+class _FreshReads:
+    """Reads of one key shared by the requests waiting for them, in one event loop: each
+    request is answered by a read that started after it arrived. One lane task per key runs
+    the reads one after another; the requests arriving during a read wait for the next."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[Any, asyncio.Future[Any]] = {}  # next read's answer, per key
+        self.lanes: set[Any] = set()
+
+    async def get(self, key: Any, read: Callable[[], Awaitable[Any]]) -> Any:
+        future = self.waiting.get(key)
+        if future is None:
+            future = self.waiting[key] = asyncio.get_running_loop().create_future()
+            if key not in self.lanes:
+                self.lanes.add(key)
+                asyncio.get_running_loop().create_task(self._lane(key, read))
+        return await asyncio.shield(future)
+
+    async def _lane(self, key: Any, read: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            while (future := self.waiting.pop(key, None)) is not None:
+                try:
+                    future.set_result(await read())
+                except asyncio.CancelledError:
+                    future.cancel()
+                    raise
+                except Exception as exc:  # every waiter of this read gets it
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: no warning if they all went away
+        finally:
+            self.lanes.discard(key)
+
+
+_READS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _FreshReads] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _fresh_reads() -> _FreshReads:
+    loop = asyncio.get_running_loop()
+    reads = _READS.get(loop)
+    if reads is None:
+        reads = _READS[loop] = _FreshReads()
+    return reads
 
 
 class ReporterKeys:
@@ -65,7 +120,11 @@ class ReporterKeys:
         if not key:
             raise Unauthorized("the X-Reporter-Key header is required", headers={})
         digest = hash_key(key)
-        doc = await self.repo.key_by_hash(digest)
+        keys = self.repo.keys
+        doc = await _fresh_reads().get(
+            (keys.database.client, keys.database.name, digest),
+            lambda: self.repo.key_by_hash(digest),
+        )
         if doc is None or doc["election_id"] != str(election["_id"]):
             legacy = election.get("reporter_key_sha256")
             if doc is None and legacy and hmac.compare_digest(digest, legacy):
