@@ -34,6 +34,7 @@ from tests.support.users import register_user
 COLLECTIONS = [
     "users", "events", "teams", "attendees", "event_votes", "polls", "poll_responses",
     "daily_votes", "elections", "election_reports", "election_totals", "election_audit",
+    "election_slot_blocks",
 ]  # fmt: skip
 TALLY = Counter[str]()  # kind -> attempts; every one of them was rejected
 
