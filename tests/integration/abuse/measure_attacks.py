@@ -8,7 +8,8 @@ machine can play many addresses), with legitimate traffic running beside them.
 Per attack: what was sent, how many requests got through (`accepted`: answers other than 429
 and 503) with every status code, the serve process's CPU seconds and RSS (before, peak,
 after; the embedded servers are not included), and the p99 latency of legitimate traffic
-during the attack against a quiet run before the attacks (the bound: within 2x). Legitimate
+during the attack against a quiet run before the attacks (the bound: within 2x), and the
+attacking process's own CPU per request (it shares the box with the server). Legitimate
 traffic is a separate process (so the attacking client's CPU does not inflate it): every
 0.1 s one request from one of 250 addresses, alternating the public event view and a lookup
 of the real join code. Prints the markdown table for docs/RELIABILITY.md (and writes it to
@@ -139,8 +140,9 @@ async def measure(
             await asyncio.sleep(0.05)
 
     sampler = asyncio.create_task(sample())
-    t0, m0 = time.time(), time.monotonic()
+    t0, m0, own0 = time.time(), time.monotonic(), time.process_time()
     codes = await attack()
+    own = time.process_time() - own0  # the attacking process's CPU (every thread)
     elapsed = time.monotonic() - m0
     done.set()
     await sampler
@@ -155,6 +157,8 @@ async def measure(
         "window": [t0, t0 + elapsed],
         "server_cpu_s": round(cpu1 - cpu0, 2),
         "server_rss_mib": [round(rss0, 1), round(peak, 1), round(rss1, 1)],
+        "attacker_cpu_s": round(own, 3),
+        "attacker_cpu_ms_per_request": round(own * 1000 / max(1, len(codes)), 3),
     }
 
 
@@ -315,8 +319,8 @@ def table(results: list[dict[str, Any]], quiet: tuple[float, int], scale: float)
         f"Scale {scale:g}; legitimate traffic quiet p99 {q99} ms over {qn} requests.",
         "",
         "| attack (what was sent) | accepted / answers | server CPU s | server RSS MiB "
-        "(before → peak → after) | legit p99 ms (n) | × quiet |",
-        "|---|---|---|---|---|---|",
+        "(before → peak → after) | legit p99 ms (n) | × quiet | attacker CPU ms/request |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         status = ", ".join(f"{v} × {k}" for k, v in r["status"].items())
@@ -327,7 +331,8 @@ def table(results: list[dict[str, Any]], quiet: tuple[float, int], scale: float)
         rss = " → ".join(f"{x:g}" for x in r["server_rss_mib"])
         lines.append(
             f"| {r['sent']} | **{r['accepted']}** / {r['requests']} ({status}) "
-            f"| {r['server_cpu_s']} in {r['seconds']} s | {rss} | {p99} ({count}) | {ratio} |"
+            f"| {r['server_cpu_s']} in {r['seconds']} s | {rss} | {p99} ({count}) | {ratio} "
+            f"| {r['attacker_cpu_ms_per_request']} |"
         )
     return "\n".join(lines) + "\n"
 
