@@ -11,7 +11,7 @@ after; the embedded servers are not included), the p99 latency of legitimate tra
 during the attack against a quiet run before the attacks (the bound: within 2x), and the
 attacker's own CPU per request (this process's CPU time: it shares the box with the server,
 which a real attacker on another machine would not). The attacker is aiohttp (up to 600
-connections): httpx.AsyncClient cost ~4-14 ms of CPU a request, starving the server and the
+connections): httpx.AsyncClient cost ~2-12 ms of CPU a request, starving the server and the
 legitimate client (aiohttp is a dev extra). Legitimate traffic is a separate process (httpx,
 one request at a time): every 0.1 s one request from one of 250 addresses, alternating the
 public event view and a lookup of the real join code. Prints the markdown table for
@@ -118,8 +118,8 @@ class Reply:
 
 class Attacker:
     """The attacking client: aiohttp, up to 600 connections. (httpx.AsyncClient cost the box
-    ~4-14 ms of CPU per request on this script, as much as the server's refusals; aiohttp
-    ~0.1-0.5 ms: see docs/RELIABILITY.md.)"""
+    ~2-12 ms of CPU per request on this script, more than the server spent refusing; aiohttp
+    ~0.1-0.6 ms: see docs/RELIABILITY.md.)"""
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
