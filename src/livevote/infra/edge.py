@@ -15,6 +15,12 @@ Miss budgets (join-code lookups): an address whose budget is spent is refused he
 routes that spend it (`miss_routes`: method, path → budget name; a path ending in "/" stands for
 that prefix plus one path segment).
 
+Password hashing at capacity (`hashing_routes`, e.g. login and registration): when the
+requests already waiting for a hashing slot would hold every slot past the wait limit
+(infra/auth.PasswordPool.saturated), a request on those routes gets the pool's 503 `busy`
+(Retry-After: 1) here, before its body is read, its limits are counted in Redis or its account
+is read: the 503 it would have got after all that and up to `hashing_wait_ms` of waiting.
+
 Installed by wrapping `Litestar.asgi_handler` (app.py), which Litestar calls with the app and
 state already in the scope. Redis down: nothing new is refused (fail open, as before); refusals
 remembered before stay exact until they expire.
@@ -33,7 +39,7 @@ from litestar.connection import ASGIConnection
 
 from livevote.errors import PROBLEM_JSON, TYPE_BASE
 from livevote.infra import metrics
-from livevote.infra.auth import ATTENDEE_COOKIE, TokenService
+from livevote.infra.auth import ATTENDEE_COOKIE, BUSY_DETAIL, PasswordPool, TokenService
 from livevote.infra.ratelimit import (
     RULES_KEY,
     RateLimiter,
@@ -45,20 +51,28 @@ from livevote.infra.ratelimit import (
 from livevote.infra.refusals import Refusal
 
 _TITLE = "Too many requests"
+_BUSY_TITLE = "Service temporarily unavailable"
 _CONTENT_TYPE = (b"content-type", PROBLEM_JSON.encode())
 
 
 class EdgeGuard:
-    def __init__(self, app: Any, miss_routes: dict[tuple[str, str], str] | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        miss_routes: dict[tuple[str, str], str] | None = None,
+        hashing_routes: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self.app = app
         self.miss_routes = miss_routes or {}
+        self.hashing_routes = hashing_routes
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         limiter: RateLimiter | None = None
         if scope["type"] == "http":
             limiter = getattr(scope["app"].state, "limiter", None)
         if limiter is None or not limiter.refused:  # nothing remembered, nothing to refuse
-            await self.app(scope, receive, send)
+            if not await self._hashing_busy(scope, send):
+                await self.app(scope, receive, send)
             return
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
         memo = limiter.refused
@@ -89,7 +103,19 @@ class EdgeGuard:
                 detail = miss_detail(name, retry_after)
                 await _refuse(scope, send, name, name, detail, retry_after, [])
                 return
-        await self.app(scope, receive, send)
+        if not await self._hashing_busy(scope, send):
+            await self.app(scope, receive, send)
+
+    async def _hashing_busy(self, scope: Any, send: Any) -> bool:
+        """A login or registration while password hashing is at capacity: answered 503 here."""
+        if scope["type"] != "http" or (scope["method"], scope["path"]) not in self.hashing_routes:
+            return False
+        pool: PasswordPool | None = getattr(scope["app"].state, "passwords", None)
+        if pool is None or not pool.saturated():
+            return False
+        metrics.HASHING_BUSY.labels("edge").inc()
+        await _send_problem(scope, send, 503, "busy", _BUSY_TITLE, BUSY_DETAIL, 1, [])
+        return True
 
     @staticmethod
     def _refused_address(
@@ -151,11 +177,24 @@ async def _refuse(
     """The 429 problem+json handle_exception would render, sent straight to the server."""
     metrics.RATE_LIMITED.labels(rule).inc()
     metrics.EDGE_REFUSED.labels(rule).inc()
+    await _send_problem(scope, send, 429, type_, _TITLE, detail, retry_after, headers)
+
+
+async def _send_problem(
+    scope: Any,
+    send: Any,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    retry_after: int,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
     body = msgspec.json.encode(
         {
             "type": TYPE_BASE + type_,
-            "title": _TITLE,
-            "status": 429,
+            "title": title,
+            "status": status,
             "detail": detail,
             "instance": scope["path"],
         }
@@ -163,7 +202,7 @@ async def _refuse(
     await send(
         {
             "type": "http.response.start",
-            "status": 429,
+            "status": status,
             "headers": [
                 _CONTENT_TYPE,
                 (b"content-length", str(len(body)).encode()),

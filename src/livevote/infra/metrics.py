@@ -43,6 +43,11 @@ EDGE_REFUSED = Counter(
     "Rate-limit rejections answered at the edge from a remembered refusal (no Redis)",
     ["rule"],
 )
+HASHING_BUSY = Counter(
+    "livevote_password_hashing_busy_total",
+    "Requests refused (503 busy) because no password-hashing slot would free in time",
+    ["where"],  # "edge": before the request was read; "pool": after
+)
 RATE_LIMIT_FAIL_OPEN = Counter(
     "livevote_rate_limit_fail_open_total", "Rate-limit checks skipped because Redis was down"
 )

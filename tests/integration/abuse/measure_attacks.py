@@ -7,12 +7,16 @@ machine can play many addresses), with legitimate traffic running beside them.
 
 Per attack: what was sent, how many requests got through (`accepted`: answers other than 429
 and 503) with every status code, the serve process's CPU seconds and RSS (before, peak,
-after; the embedded servers are not included), and the p99 latency of legitimate traffic
-during the attack against a quiet run before the attacks (the bound: within 2x). Legitimate
-traffic is a separate process (so the attacking client's CPU does not inflate it): every
-0.1 s one request from one of 250 addresses, alternating the public event view and a lookup
-of the real join code. Prints the markdown table for docs/RELIABILITY.md (and writes it to
---table, the raw figures to --out). `--scale 0.05` shrinks every attack for a smoke run.
+after; the embedded servers are not included), the p99 latency of legitimate traffic
+during the attack against a quiet run before the attacks (the bound: within 2x), and the
+attacker's own CPU per request (this process's CPU time: it shares the box with the server,
+which a real attacker on another machine would not). The attacker is aiohttp (up to 600
+connections): httpx.AsyncClient cost ~2-12 ms of CPU a request, starving the server and the
+legitimate client (aiohttp is a dev extra). Legitimate traffic is a separate process (httpx,
+one request at a time): every 0.1 s one request from one of 250 addresses, alternating the
+public event view and a lookup of the real join code. Prints the markdown table for
+docs/RELIABILITY.md (and writes it to --table, the raw figures to --out). `--scale 0.05`
+shrinks every attack for a smoke run.
 Takes about 3 minutes at scale 1 on a quiet 2-core box (at most 8); not part of the test run.
 """
 
@@ -33,9 +37,11 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import jwt
 import psutil
@@ -98,22 +104,63 @@ def p99_ms(samples: list[tuple[float, float, str]], t0: float, t1: float) -> tup
 
 
 # -- attacks -----------------------------------------------------------------------------------
-async def gather_codes(*requests: Awaitable[httpx.Response]) -> list[Any]:
+@dataclass(frozen=True)
+class Reply:
+    """An answer, read in full (its connection back in the pool)."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Attacker:
+    """The attacking client: aiohttp, up to 600 connections. (httpx.AsyncClient cost the box
+    ~2-12 ms of CPU per request on this script, more than the server spent refusing; aiohttp
+    ~0.1-0.6 ms: see docs/RELIABILITY.md.)"""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Reply:
+        async with self.session.request(method, path, json=body, headers=headers) as r:
+            return await read(r)
+
+    async def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return await self.request("GET", path, headers)
+
+    async def post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Reply:
+        return await self.request("POST", path, headers, body)
+
+
+async def read(r: aiohttp.ClientResponse) -> Reply:
+    content_type: str = r.headers.get("content-type", "")
+    body: bytes = await r.read()
+    return Reply(int(r.status), content_type, body)
+
+
+async def gather_codes(*requests: Awaitable[Reply]) -> list[Any]:
     """Status codes, or the name of the transport error a request ended with."""
     out = await asyncio.gather(*requests, return_exceptions=True)
-    return [answer(r) if isinstance(r, httpx.Response) else type(r).__name__ for r in out]
+    return [answer(r) if isinstance(r, Reply) else type(r).__name__ for r in out]
 
 
-def answer(r: httpx.Response) -> int | str:
+def answer(r: Reply) -> int | str:
     """The status code; a refusal (429, 503) with its problem type, e.g. "429 code-lookups"."""
-    if r.status_code in (429, 503) and "problem+json" in r.headers.get("content-type", ""):
-        return f"{r.status_code} {str(r.json().get('type', '')).rsplit('/', 1)[-1]}"
-    return r.status_code
+    if r.status in (429, 503) and "problem+json" in r.content_type:
+        return f"{r.status} {str(r.json().get('type', '')).rsplit('/', 1)[-1]}"
+    return r.status
 
 
-async def in_batches(
-    n: int, size: int, one: Callable[[int], Awaitable[httpx.Response]]
-) -> list[Any]:
+async def in_batches(n: int, size: int, one: Callable[[int], Awaitable[Reply]]) -> list[Any]:
     codes: list[Any] = []
     for first in range(0, n, size):
         codes += await gather_codes(*(one(i) for i in range(first, min(n, first + size))))
@@ -139,8 +186,9 @@ async def measure(
             await asyncio.sleep(0.05)
 
     sampler = asyncio.create_task(sample())
-    t0, m0 = time.time(), time.monotonic()
+    t0, m0, own0 = time.time(), time.monotonic(), time.process_time()
     codes = await attack()
+    own = time.process_time() - own0  # the attacking process's CPU (every thread)
     elapsed = time.monotonic() - m0
     done.set()
     await sampler
@@ -155,11 +203,13 @@ async def measure(
         "window": [t0, t0 + elapsed],
         "server_cpu_s": round(cpu1 - cpu0, 2),
         "server_rss_mib": [round(rss0, 1), round(peak, 1), round(rss1, 1)],
+        "attacker_cpu_s": round(own, 3),
+        "attacker_cpu_ms_per_request": round(own * 1000 / max(1, len(codes)), 3),
     }
 
 
 async def run(
-    c: httpx.AsyncClient,
+    c: Attacker,
     proc: psutil.Process,
     scale: float,
     ready: Callable[[str, str], Awaitable[None]],
@@ -177,10 +227,10 @@ async def run(
     host = {"username": name, "email": f"{name}@example.com", "password": "password123"}
     xff = {"X-Forwarded-For": "198.51.100.1"}
     login = {"email": host["email"], "password": host["password"]}
-    assert (await c.post("/api/auth/register", json=host, headers=xff)).status_code == 201
-    r = await c.post("/api/auth/login", json=login, headers=xff)
+    assert (await c.post("/api/auth/register", host, xff)).status == 201
+    r = await c.post("/api/auth/login", login, xff)
     auth = {"Authorization": f"Bearer {r.json()['access_token']}", **xff}
-    r = await c.post("/api/events", json={"title": "T", "teams": [{"name": "A"}]}, headers=auth)
+    r = await c.post("/api/events", {"title": "T", "teams": [{"name": "A"}]}, auth)
     eid, real_code = r.json()["id"], r.json()["code"]
     await ready(eid, real_code)
 
@@ -196,18 +246,19 @@ async def run(
         async with AsyncExitStack() as stack:
             for _ in range(n(50)):
                 resp = await stack.enter_async_context(
-                    c.stream("GET", f"/api/events/{eid}/stream", headers=auth)
-                )
-                if resp.status_code != 200:
-                    await resp.aread()  # a refusal's problem body
-                codes.append(answer(resp))
+                    c.session.get(f"/api/events/{eid}/stream", headers=auth)
+                )  # held open (unread) until every stream is
+                if resp.status != 200:
+                    codes.append(answer(await read(resp)))  # a refusal's problem body
+                else:
+                    codes.append(resp.status)
         return codes
 
     await attack("sse-one-credential", f"{n(50)} streams held open, one user token", streams)
 
-    def register(i: int, email: str, address: str) -> Awaitable[httpx.Response]:
+    def register(i: int, email: str, address: str) -> Awaitable[Reply]:
         body = {"username": f"{name}r{i}", "email": email, "password": "password123"}
-        return c.post("/api/auth/register", json=body, headers=at(address))
+        return c.post("/api/auth/register", body, at(address))
 
     await attack(
         "register-duplicates",
@@ -224,9 +275,9 @@ async def run(
         ),
     )
 
-    def log_in(password: str, address: str) -> Awaitable[httpx.Response]:
+    def log_in(password: str, address: str) -> Awaitable[Reply]:
         body = {"email": host["email"], "password": password}
-        return c.post("/api/auth/login", json=body, headers=at(address))
+        return c.post("/api/auth/login", body, at(address))
 
     await attack(
         "login-guesses",
@@ -315,8 +366,8 @@ def table(results: list[dict[str, Any]], quiet: tuple[float, int], scale: float)
         f"Scale {scale:g}; legitimate traffic quiet p99 {q99} ms over {qn} requests.",
         "",
         "| attack (what was sent) | accepted / answers | server CPU s | server RSS MiB "
-        "(before → peak → after) | legit p99 ms (n) | × quiet |",
-        "|---|---|---|---|---|---|",
+        "(before → peak → after) | legit p99 ms (n) | × quiet | attacker CPU ms/request |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         status = ", ".join(f"{v} × {k}" for k, v in r["status"].items())
@@ -327,7 +378,8 @@ def table(results: list[dict[str, Any]], quiet: tuple[float, int], scale: float)
         rss = " → ".join(f"{x:g}" for x in r["server_rss_mib"])
         lines.append(
             f"| {r['sent']} | **{r['accepted']}** / {r['requests']} ({status}) "
-            f"| {r['server_cpu_s']} in {r['seconds']} s | {rss} | {p99} ({count}) | {ratio} |"
+            f"| {r['server_cpu_s']} in {r['seconds']} s | {rss} | {p99} ({count}) | {ratio} "
+            f"| {r['attacker_cpu_ms_per_request']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -354,10 +406,14 @@ async def session(
         quiet = p99_ms(read_samples(legit_log), t0, time.time())
         print(f"  quiet run: p99 {quiet[0]} ms over {quiet[1]} requests", file=sys.stderr)
 
-    limits = httpx.Limits(max_connections=600, max_keepalive_connections=600)
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
-            results = await run(c, proc, scale, ready)
+        async with aiohttp.ClientSession(
+            url,
+            connector=aiohttp.TCPConnector(limit=600),  # as many connections as httpx had
+            # httpx's timeout=60: per connect (pool wait included) and per read, no total
+            timeout=aiohttp.ClientTimeout(total=None, connect=60, sock_read=60),
+        ) as session:
+            results = await run(Attacker(session), proc, scale, ready)
     finally:
         stop.set()
         for worker in workers:
