@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from loadtest.lib.api import LiveEvent, join_attendees, no_cookies, prepare_event
-from loadtest.lib.procs import raise_fd_limit, tree_rss
+from loadtest.lib.procs import raise_fd_limit, tree_cpu_seconds, tree_rss
 from loadtest.lib.stats import summary_ms
 
 
@@ -171,6 +171,7 @@ async def measure_streams(run: StreamRun) -> dict[str, Any]:
     rss_after = tree_rss(run.server_pid) if run.server_pid else 0
 
     base = max(s.seen_votes for s in streams if s.seen_votes >= 0)
+    cpu_votes0 = tree_cpu_seconds(run.server_pid) if run.server_pid else 0.0
     sent, vote_http, vote_errors = await _cast_votes(run, event, tokens, base)
     last = base + len(tokens)  # wait until every live stream saw the last vote (or give up)
     deadline = time.perf_counter() + run.drain_timeout
@@ -178,6 +179,9 @@ async def measure_streams(run: StreamRun) -> dict[str, Any]:
         if all(s.seen_votes >= last for s in streams if s.live):
             break
         await asyncio.sleep(0.1)
+    # the server's CPU from the first vote until every stream saw the last one: the votes'
+    # own handling plus one fan-out per update (heartbeats are rarer than this phase)
+    cpu_votes = tree_cpu_seconds(run.server_pid) - cpu_votes0 if run.server_pid else 0.0
     stop.set()
     for t in tasks:
         t.cancel()
@@ -210,6 +214,10 @@ async def measure_streams(run: StreamRun) -> dict[str, Any]:
         "server_rss_before_mib": round(rss_before / 2**20, 1),
         "server_rss_after_mib": round(rss_after / 2**20, 1),
         "rss_per_stream_kib": round(per_stream / 1024, 2) if run.server_pid else None,
+        "server_cpu_vote_phase_s": round(cpu_votes, 3) if run.server_pid else None,
+        "server_cpu_ms_per_vote": (
+            round(1000 * cpu_votes / max(1, len(tokens)), 2) if run.server_pid else None
+        ),
         "client_cpu_seconds": round(time.process_time() - cpu0, 2),
     }
 
