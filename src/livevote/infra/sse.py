@@ -16,6 +16,10 @@ The stream sends, in order:
 A client disconnect (`http.disconnect`) ends the stream; the subscription and the slots are
 released and the `livevote_sse_streams_open{stream}` gauge is decremented in `finally` either
 way. Frames are the broadcaster's pre-encoded bytes: nothing is re-encoded per connection.
+Under uvicorn + httptools, once the initial snapshots are out the stream's task attaches
+its `DisconnectSignal` as the slot's sink: the broadcaster's fan-out then writes each frame
+(as a ready HTTP chunk) to the transport itself and the task sleeps until the stream ends
+or its client falls behind (slots.py, "Direct writes").
 
 Memory per stream (issue 13; tests/integration/platform/test_sse_memory.py): the handler
 returns a `ServerSentEvent` (routing, OpenAPI and headers stay Litestar's), but the ASGI side
@@ -280,6 +284,8 @@ class _Stream:
             while True:
                 message = sub.take()
                 if message is None:
+                    if signal is not None and signal.writable():
+                        sub.sink = signal  # frames now go straight to the connection
                     await sub.ready()  # a bare future: nothing per stream while it waits
                     continue
                 if message is GONE:
