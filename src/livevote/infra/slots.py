@@ -21,8 +21,9 @@ detaches the sink) and for a slow reader: when the transport has paused writing 
 buffer passed the high-water mark: the client is not reading), the sink refuses, the slot
 keeps the newest frame of each channel as before and the stream's task writes it through
 uvicorn's `send`, which waits for the buffer to drain — a stalled client holds at most the
-transport's high-water mark plus one frame per channel. The task re-attaches the sink once
-its slot is empty and the transport writable again.
+transport's high-water mark plus one frame per channel, and is disconnected when the drain
+takes longer than `sse.stall_seconds` (sse.py). The task re-attaches the sink once its slot
+is empty and the transport writable again.
 """
 
 from __future__ import annotations
@@ -202,6 +203,15 @@ class DisconnectSignal:
             and not transport.is_closing()
             and not cycle.flow.write_paused
         )
+
+    def behind(self) -> bool:
+        """The transport paused writing: the client has not read what is buffered."""
+        return self.cycle is not None and bool(self.cycle.flow.write_paused)
+
+    def drop(self) -> None:
+        """Close a stalled client's connection at once (its buffer discarded)."""
+        if self.cycle is not None:
+            self.cycle.transport.abort()
 
     def write(self, message: Message) -> bool:
         """The slot's sink: one frame as an HTTP chunk on the transport, as uvicorn's `send`

@@ -19,7 +19,11 @@ way. Frames are the broadcaster's pre-encoded bytes: nothing is re-encoded per c
 Under uvicorn + httptools, once the initial snapshots are out the stream's task attaches
 its `DisconnectSignal` as the slot's sink: the broadcaster's fan-out then writes each frame
 (as a ready HTTP chunk) to the transport itself and the task sleeps until the stream ends
-or its client falls behind (slots.py, "Direct writes").
+or its client falls behind (slots.py, "Direct writes"). A client behind (the transport
+paused writing) gets the newest frame once the buffer drained; if that takes longer than
+`sse.stall_seconds` the connection is dropped (`livevote_sse_stalled_total`): its memory
+stays bounded and its stream slots are released; a client that resumes reconnects with
+Last-Event-ID and gets the current state.
 
 Memory per stream (issue 13; tests/integration/platform/test_sse_memory.py): the handler
 returns a `ServerSentEvent` (routing, OpenAPI and headers stay Litestar's), but the ASGI side
@@ -263,12 +267,13 @@ class _Stream:
     """One live stream after its start: the slot, the lease and the gauge; `run` writes the
     frames until the stream ends and `close` gives everything back."""
 
-    __slots__ = ("broadcaster", "gauge", "lease", "retry", "sub")
+    __slots__ = ("broadcaster", "gauge", "lease", "retry", "stall", "sub")
 
     def __init__(self, broadcaster: Broadcaster, settings: SseSettings, lease: Lease, name: str):
         self.broadcaster = broadcaster
         self.lease: Lease | None = lease
         self.retry = settings.retry_ms
+        self.stall = settings.stall_seconds
         self.sub: Subscription | None = None
         self.gauge = metrics.SSE_OPEN.labels(name)
         self.gauge.inc()
@@ -296,7 +301,18 @@ class _Stream:
                 if message is EXPIRED:
                     end = b": stream lifetime reached, reconnect\nretry: %d\n\n" % self.retry
                     break
-                await send(_body(message.frame))
+                if signal is not None and signal.behind():
+                    # a slow reader: wait for the drain, but not forever
+                    try:
+                        async with asyncio.timeout(self.stall):
+                            await send(_body(message.frame))
+                    except TimeoutError:
+                        log.info("sse client stalled: disconnected", extra={"key": sub.key})
+                        metrics.SSE_STALLED.inc()
+                        signal.drop()
+                        return
+                else:
+                    await send(_body(message.frame))
             await send(_body(end))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from tests.integration.events.test_stream import gauge
 from tests.support.events import join, live_event
+from tests.support.http import http_client
 from tests.support.servers import RunningServer
 
 STREAMS = 20
@@ -93,3 +98,57 @@ async def test_updates_are_written_to_the_connections_without_waking_the_streams
     finally:
         for s in streams:
             s.writer.close()
+
+
+async def _vote(client: httpx.AsyncClient, ev: dict[str, Any], team: str) -> int:
+    attendee = await join(client, ev["code"])
+    r = await client.post(
+        f"/api/events/{ev['id']}/votes",
+        json={"team_id": team, "score": 2},
+        headers=attendee["headers"],
+    )
+    return r.status_code
+
+
+async def _stalled_total(client: httpx.AsyncClient) -> float:
+    text = (await client.get("/metrics")).text
+    m = re.search(r"^livevote_sse_stalled_total (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_the_others_keep_up(
+    make_server: Callable[..., RunningServer],
+) -> None:
+    srv = make_server(sse={"stall_seconds": 0.5, "max_updates_per_second": 50.0})
+    u = urlsplit(srv.url)
+    async with http_client(srv.url) as client:
+        # 50 long team names: every state frame is ≈ 10 KiB, the stalled buffers fill fast
+        names = [f"Team {i} {'x' * 90}" for i in range(50)]
+        _host, ev, team = await live_event(client, teams=names)
+        path = f"/api/events/{ev['id']}/stream"
+        stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect((u.hostname, u.port))
+        stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())  # never read
+        reader = await _Raw.open(srv.url, path)
+        await reader.state()
+        before = await _stalled_total(client)
+        voted = 0
+        try:
+            deadline = time.monotonic() + 60
+            while await _stalled_total(client) == before:
+                assert time.monotonic() < deadline, "the stalled client was never dropped"
+                codes = await asyncio.gather(*(_vote(client, ev, team) for _ in range(4)))
+                assert codes == [201] * 4
+                voted += 4
+            # the reader that keeps reading saw every update, up to the last vote
+            while (await reader.state())[1]["results"][0]["votes"] < voted:
+                pass
+            assert await gauge(client) == 1.0  # the stalled stream's slot is released
+            # the server closed the stalled connection: reading it to the end terminates
+            stalled.settimeout(10)
+            while stalled.recv(65536):
+                pass
+        finally:
+            stalled.close()
+            reader.writer.close()
