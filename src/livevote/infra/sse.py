@@ -301,20 +301,11 @@ class _Stream:
                 if message is EXPIRED:
                     end = b": stream lifetime reached, reconnect\nretry: %d\n\n" % self.retry
                     break
-                if signal is not None and signal.behind():
-                    # a slow reader: wait for the drain, but not forever
-                    try:
-                        async with asyncio.timeout(self.stall):
-                            await send(_body(message.frame))
-                    except TimeoutError:
-                        log.info("sse client stalled: disconnected", extra={"key": sub.key})
-                        metrics.SSE_STALLED.inc()
-                        signal.drop()
-                        return
-                else:
-                    await send(_body(message.frame))
-            await send(_body(end))
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if not await self._send(send, signal, _body(message.frame)):
+                    return
+            if await self._send(send, signal, _body(end)):
+                last = {"type": "http.response.body", "body": b"", "more_body": False}
+                await self._send(send, signal, last)
         except OSError:
             return  # the client is gone
         finally:
@@ -323,6 +314,23 @@ class _Stream:
             if signal is not None:
                 signal.uninstall()
             await self.close()
+
+    async def _send(self, send: Any, signal: DisconnectSignal | None, message: Any) -> bool:
+        """`send(message)`; when the client is behind (the transport paused writing) it
+        waits for the drain, but at most `sse.stall_seconds`: then the connection is
+        dropped and the answer is False."""
+        if signal is None or not signal.behind():
+            await send(message)
+            return True
+        try:
+            async with asyncio.timeout(self.stall):
+                await send(message)
+        except TimeoutError:
+            log.info("sse client stalled: disconnected")
+            metrics.SSE_STALLED.inc()
+            signal.drop()
+            return False
+        return True
 
     async def close(self) -> None:
         if self.lease is None:
