@@ -5,6 +5,7 @@ in order, and no stream's task is woken for them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -131,7 +132,13 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_others_keep_up(
         stalled.connect((u.hostname, u.port))
         stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())  # never read
         reader = await _Raw.open(srv.url, path)
-        await reader.state()
+        seen = [(await reader.state())[1]["results"][0]["votes"]]
+
+        async def keep_reading() -> None:  # a client that keeps up, reading all along
+            while True:
+                seen.append((await reader.state())[1]["results"][0]["votes"])
+
+        reading = asyncio.create_task(keep_reading())
         before = await _stalled_total(client)
         voted = 0
         try:
@@ -141,14 +148,21 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_others_keep_up(
                 codes = await asyncio.gather(*(_vote(client, ev, team) for _ in range(4)))
                 assert codes == [201] * 4
                 voted += 4
-            # the reader that keeps reading saw every update, up to the last vote
-            while (await reader.state())[1]["results"][0]["votes"] < voted:
-                pass
+            # the reader that keeps reading sees every update, up to the last vote
+            deadline = time.monotonic() + 20
+            while seen[-1] < voted:
+                assert not reading.done(), reading
+                assert time.monotonic() < deadline, seen[-5:]
+                await asyncio.sleep(0.05)
             assert await gauge(client) == 1.0  # the stalled stream's slot is released
+            assert await _stalled_total(client) == before + 1  # only the stalled one
             # the server closed the stalled connection: reading it to the end terminates
             stalled.settimeout(10)
             while stalled.recv(65536):
                 pass
         finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reading
             stalled.close()
             reader.writer.close()
