@@ -147,6 +147,17 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its uvicorn workers (as `tree_rss`)."""
+    root = psutil.Process(pid)
+    total = proc_cpu_seconds(pid)
+    for child in root.children(recursive=True):
+        with contextlib.suppress(psutil.Error, OSError):
+            if "spawn_main" in " ".join(child.cmdline()):
+                total += proc_cpu_seconds(child.pid)
+    return total
+
+
 def raise_fd_limit() -> int:
     """Soft open-file limit up to the hard one (children inherit it); returns the new soft."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -8,7 +8,11 @@ own send time of vote k (one monotonic clock, `time.perf_counter`: everything ru
 process). A state's vote count is the sum of its result rows' own `votes` (parsed, not
 grepped: a row also nests `audience.votes`, and counting both matched a state to a vote sent
 later: negative latencies). The client shares the machine with the server: its own event-loop
-delay is included (the figures are upper bounds).
+delay is included (the figures are upper bounds). A frame's arrival is when the client's
+event loop read its last bytes off the socket (`_TimedReader.feed_data`), not when the
+stream's task got round to parsing it: at 10k streams the client parses 10k frames per
+update on one core, and that queue is the client's, not the server's (issue 13, py-spy of
+the client: ≈ 90 % busy during the vote phase, JSON parsing and task wakeups).
 """
 
 from __future__ import annotations
@@ -16,15 +20,28 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, SupportsIndex
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 
 from loadtest.lib.api import LiveEvent, join_attendees, no_cookies, prepare_event
-from loadtest.lib.procs import raise_fd_limit, tree_rss
+from loadtest.lib.procs import raise_fd_limit, tree_cpu_seconds, tree_rss
 from loadtest.lib.stats import summary_ms
+
+
+class _Row(msgspec.Struct):
+    votes: int = 0  # the row's own count; the nested `audience.votes` is not decoded
+
+
+class _State(msgspec.Struct):
+    results: list[_Row] | None = None
+
+
+_decode_state = msgspec.json.Decoder(_State).decode  # decodes only what it counts
 
 
 def state_votes(frame: bytes) -> int | None:
@@ -36,12 +53,12 @@ def state_votes(frame: bytes) -> int | None:
         line[5:].lstrip(b" ") for line in frame.split(b"\n") if line.startswith(b"data:")
     )
     try:
-        rows = json.loads(data).get("results")
-    except ValueError:
+        rows = _decode_state(data).results
+    except msgspec.DecodeError:
         return None
-    if not isinstance(rows, list):
+    if rows is None:
         return None
-    return sum(int(row.get("votes", 0)) for row in rows)
+    return sum(row.votes for row in rows)
 
 
 def record_arrivals(arrivals: dict[int, float], seen: int, count: int, now: float) -> int:
@@ -88,12 +105,32 @@ class Stream:
         self.seen_votes = record_arrivals(self.arrivals, self.seen_votes, total, now)
 
 
+class _TimedReader(asyncio.StreamReader):
+    """A StreamReader that notes when the event loop last fed it bytes."""
+
+    arrived = 0.0
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:  # typeshed's signature
+        self.arrived = time.perf_counter()
+        super().feed_data(data)
+
+
+async def _open(host: str, port: int) -> tuple[_TimedReader, asyncio.StreamWriter]:
+    """asyncio.open_connection with a `_TimedReader`."""
+    loop = asyncio.get_running_loop()
+    reader = _TimedReader(limit=1 << 20, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(lambda: protocol, host, port)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
 async def hold_stream(host: str, port: int, path: str, s: Stream, stop: asyncio.Event) -> None:
-    """GET `path` as text/event-stream and feed every frame to `s` until `stop`."""
+    """GET `path` as text/event-stream and feed every frame to `s` until `stop`; a frame's
+    time is when its last bytes were read off the socket (see the module docstring)."""
     writer = None
     try:
         start = time.perf_counter()
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        reader, writer = await _open(host, port)
         writer.write(
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
             "Cache-Control: no-cache\r\n\r\n".encode()
@@ -118,7 +155,7 @@ async def hold_stream(host: str, port: int, path: str, s: Stream, stop: asyncio.
                 data = await reader.read(65536)
                 if not data:
                     break
-            now = time.perf_counter()
+            now = reader.arrived
             buf += data.replace(b"\r\n", b"\n")
             while b"\n\n" in buf:
                 frame, buf = buf.split(b"\n\n", 1)
@@ -171,6 +208,7 @@ async def measure_streams(run: StreamRun) -> dict[str, Any]:
     rss_after = tree_rss(run.server_pid) if run.server_pid else 0
 
     base = max(s.seen_votes for s in streams if s.seen_votes >= 0)
+    cpu_votes0 = tree_cpu_seconds(run.server_pid) if run.server_pid else 0.0
     sent, vote_http, vote_errors = await _cast_votes(run, event, tokens, base)
     last = base + len(tokens)  # wait until every live stream saw the last vote (or give up)
     deadline = time.perf_counter() + run.drain_timeout
@@ -178,6 +216,9 @@ async def measure_streams(run: StreamRun) -> dict[str, Any]:
         if all(s.seen_votes >= last for s in streams if s.live):
             break
         await asyncio.sleep(0.1)
+    # the server's CPU from the first vote until every stream saw the last one: the votes'
+    # own handling plus one fan-out per update (heartbeats are rarer than this phase)
+    cpu_votes = tree_cpu_seconds(run.server_pid) - cpu_votes0 if run.server_pid else 0.0
     stop.set()
     for t in tasks:
         t.cancel()
@@ -210,6 +251,10 @@ async def measure_streams(run: StreamRun) -> dict[str, Any]:
         "server_rss_before_mib": round(rss_before / 2**20, 1),
         "server_rss_after_mib": round(rss_after / 2**20, 1),
         "rss_per_stream_kib": round(per_stream / 1024, 2) if run.server_pid else None,
+        "server_cpu_vote_phase_s": round(cpu_votes, 3) if run.server_pid else None,
+        "server_cpu_ms_per_vote": (
+            round(1000 * cpu_votes / max(1, len(tokens)), 2) if run.server_pid else None
+        ),
         "client_cpu_seconds": round(time.process_time() - cpu0, 2),
     }
 

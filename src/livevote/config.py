@@ -97,6 +97,7 @@ class SseSettings:
     max_per_address: int = 2000  # per client address (IPv6: per /64); venue-safe
     max_per_process: int = 20000
     slot_ttl_seconds: float = 60.0  # a crashed process's slots expire after this
+    stall_seconds: float = 30.0  # a client this long behind (buffer full) is disconnected
 
 
 @dataclass(frozen=True)

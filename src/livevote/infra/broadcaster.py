@@ -33,7 +33,10 @@ Guarantees and shape:
   coalesces bursts (at most `max_updates_per_second` rebuilds per channel), builds the full
   state with the builder registered for the longest matching key prefix, skips unchanged
   states, encodes the SSE frame ONCE (`event: <its event name>`, `id:` monotonic per channel)
-  and hands the same bytes to every subscriber.
+  and hands the same bytes to every subscriber: one synchronous loop that writes them to
+  each connection directly (no task woken per subscriber; slots.py "Direct writes"), with a
+  yield to the event loop every `channels.FANOUT_CHUNK` subscribers. Updates arriving during
+  a fan-out are coalesced into the next build (latest state wins).
 - A subscription joins a channel and its companions (registered `beside` its prefix): one
   slot, one SSE stream, several frame kinds, each channel with its own ids.
 - Every message is a full snapshot, so a subscriber slot keeps only the newest one per

@@ -9,6 +9,12 @@ multiplexes the frames of several channels, each with its own ids.
 The pump (one task per open channel) waits until the channel is dirty, coalesces bursts (at
 most one build per `min_interval`), builds the full state, skips unchanged states, encodes
 the frame ONCE and offers the same bytes to every subscriber.
+
+The fan-out is one synchronous loop over the subscribers (each `offer` writes the frame to
+the connection itself, slots.py "Direct writes"), in chunks of `FANOUT_CHUNK` with a yield
+to the event loop between them: a vote's HTTP answer is not held behind a 10k-stream
+fan-out. Coalescing: the pump builds the next state only after the fan-out finished, so the
+updates arriving meanwhile become ONE newer state (latest wins), never a queue of fan-outs.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ log = logging.getLogger("livevote.broadcaster")
 
 Builder = Callable[[str], Awaitable[Any]]
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
+FANOUT_CHUNK = 500  # subscribers offered a frame between two yields to the event loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,5 +115,19 @@ class Channel:
             metrics.SSE_SNAPSHOTS.labels(self.key.split(":", 1)[0]).inc()
             if closing():
                 continue  # every subscriber holds CLOSING: their responses are ending
-            for sub in self.subscribers:
-                sub.offer(message)
+            await self.fan_out(message, closing)
+
+    async def fan_out(self, message: Message, closing: Callable[[], bool]) -> None:
+        """`message` to every subscriber, `FANOUT_CHUNK` at a time with a yield between.
+        The subscribers are copied first: joins and leaves during the yields change the
+        set; a joiner already got `latest` (this message) from `join`, a leaver's slot is
+        detached from its connection and drops what it is offered."""
+        subscribers = list(self.subscribers)
+        for start in range(0, len(subscribers), FANOUT_CHUNK):
+            if start:
+                await asyncio.sleep(0)  # let other requests (a vote's answer) run
+                if closing():
+                    return
+            now = time.monotonic()
+            for sub in subscribers[start : start + FANOUT_CHUNK]:
+                sub.offer(message, now)

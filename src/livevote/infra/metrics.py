@@ -177,6 +177,10 @@ SSE_SNAPSHOTS = Counter(
     "Channel snapshots built and fanned out (one encoding per update, shared by subscribers)",
     ["channel"],
 )
+SSE_STALLED = Counter(
+    "livevote_sse_stalled_total",
+    "SSE streams closed because their client stopped reading (sse.stall_seconds)",
+)
 SSE_CHANNELS = Gauge(
     "livevote_sse_channels_open",
     "Broadcaster channels with at least one subscriber",

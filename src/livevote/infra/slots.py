@@ -10,6 +10,20 @@ A slot has no Event, no task and no timer of its own: `next()` awaits a bare fut
 to slots that stayed quiet for a heartbeat period and `EXPIRED` to slots past their
 lifetime. Final messages (`CLOSING`, `EXPIRED`, `GONE`; id < 0) stick: a later snapshot
 never hides them.
+
+Direct writes (issue 13, 10k streams per process): a stream served by uvicorn attaches a
+`sink` to its slot (`DisconnectSignal`, which already holds the connection's request cycle)
+while nothing is pending. `offer` then writes the frame's pre-encoded HTTP chunk
+(`Message.chunk`, built once per update) straight to the connection's transport, in the
+broadcaster's fan-out loop: no future resolved, no task woken, no `send` coroutine per
+subscriber per update. The stream's own task wakes only for the ending (a final message
+detaches the sink) and for a slow reader: when the transport has paused writing (its
+buffer passed the high-water mark: the client is not reading), the sink refuses, the slot
+keeps the newest frame of each channel as before and the stream's task writes it through
+uvicorn's `send`, which waits for the buffer to drain — a stalled client holds at most the
+transport's high-water mark plus one frame per channel, and is disconnected when the drain
+takes longer than `sse.stall_seconds` (sse.py). The task re-attaches the sink once its slot
+is empty and the transport writable again.
 """
 
 from __future__ import annotations
@@ -18,8 +32,8 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 Doc = dict[str, Any]
 
@@ -31,6 +45,12 @@ class Message:
     key: str
     id: int
     frame: bytes
+    # The frame as one HTTP/1.1 chunk (what a direct write puts on a chunked response).
+    chunk: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        chunk = b"%x\r\n%s\r\n" % (len(self.frame), self.frame) if self.frame else b""
+        object.__setattr__(self, "chunk", chunk)  # frozen: set once, here
 
 
 # Offered to every subscriber when the process starts shutting down (SIGTERM/SIGINT): the SSE
@@ -63,11 +83,19 @@ def document_id(change: Doc) -> str | None:
     return str(value)
 
 
+class Sink(Protocol):
+    """Where a slot writes frames directly (see the module docstring)."""
+
+    def write(self, message: Message) -> bool:
+        """Write `message` to the connection now; False (nothing written) when it cannot."""
+        ...
+
+
 class Subscription:
     """A per-connection slot holding only the newest message of each channel it joined (see
     the module docstring): one slot per stream however many channels it multiplexes."""
 
-    __slots__ = ("_pending", "_waiter", "ends", "key", "keys", "quiet_since")
+    __slots__ = ("_pending", "_waiter", "ends", "key", "keys", "quiet_since", "sink")
 
     def __init__(self, keys: str | Sequence[str], lifetime: float = float("inf")) -> None:
         self.keys: tuple[str, ...] = (keys,) if isinstance(keys, str) else tuple(keys)
@@ -76,8 +104,19 @@ class Subscription:
         self._waiter: asyncio.Future[None] | None = None
         self.quiet_since = time.monotonic()
         self.ends = self.quiet_since + lifetime
+        self.sink: Sink | None = None  # set (by the stream) only while nothing is pending
 
-    def offer(self, message: Message) -> None:
+    def offer(self, message: Message, now: float | None = None) -> None:
+        """Hand `message` to the stream: written at once through the sink when there is
+        one and it accepts (`now`: the caller's monotonic clock, saving a call per slot in
+        a fan-out), else kept as the channel's newest pending message and the stream's task
+        woken. A final message always goes the second way (it detaches the sink)."""
+        sink = self.sink
+        if sink is not None:
+            if message.id >= 0 and sink.write(message):
+                self.quiet_since = time.monotonic() if now is None else now
+                return
+            self.sink = None  # a final message, or a slow/lost connection: the task's turn
         pending = self._pending
         if pending and pending[0].id < 0:
             return  # a final message sticks
@@ -149,6 +188,45 @@ class DisconnectSignal:
         self.cycle: Any = cycle
         self.sub: Subscription | None = sub
 
+    def writable(self) -> bool:
+        """Whether frames may go straight to the connection (`write`): a started, chunked,
+        unfinished httptools response on an open transport whose buffer is below its
+        high-water mark. Anything else (h11, a paused or closing transport): no."""
+        cycle = self.cycle
+        if cycle is None or cycle.disconnected or cycle.response_complete:
+            return False
+        transport: Any = getattr(cycle, "transport", None)
+        return (
+            cycle.chunked_encoding is True
+            and callable(getattr(transport, "write", None))
+            and callable(getattr(transport, "is_closing", None))  # uvloop's: not an ABC's
+            and not transport.is_closing()
+            and not cycle.flow.write_paused
+        )
+
+    def behind(self) -> bool:
+        """The transport paused writing: the client has not read what is buffered."""
+        return self.cycle is not None and bool(self.cycle.flow.write_paused)
+
+    def drop(self) -> None:
+        """Close a stalled client's connection at once (its buffer discarded)."""
+        if self.cycle is not None:
+            self.cycle.transport.abort()
+
+    def write(self, message: Message) -> bool:
+        """The slot's sink: one frame as an HTTP chunk on the transport, as uvicorn's `send`
+        would write it, without a coroutine. Refused (False) when the transport paused
+        writing (the client is behind: the stream's task waits for the drain instead) or the
+        connection is going."""
+        cycle = self.cycle
+        if cycle is None or cycle.disconnected or cycle.flow.write_paused:
+            return False
+        transport = cycle.transport
+        if transport.is_closing():
+            return False
+        transport.write(message.chunk)
+        return True
+
     @classmethod
     def install(cls, receive: Any, sub: Subscription) -> DisconnectSignal | None:
         cycle: Any = getattr(receive, "__self__", None)
@@ -185,6 +263,8 @@ class DisconnectSignal:
         event = asyncio.Event()
         event.set()
         self.cycle.message_event = event
+        if self.sub is not None and self.sub.sink is self:
+            self.sub.sink = None
         self.cycle = self.sub = None
 
 

@@ -16,6 +16,14 @@ The stream sends, in order:
 A client disconnect (`http.disconnect`) ends the stream; the subscription and the slots are
 released and the `livevote_sse_streams_open{stream}` gauge is decremented in `finally` either
 way. Frames are the broadcaster's pre-encoded bytes: nothing is re-encoded per connection.
+Under uvicorn + httptools, once the initial snapshots are out the stream's task attaches
+its `DisconnectSignal` as the slot's sink: the broadcaster's fan-out then writes each frame
+(as a ready HTTP chunk) to the transport itself and the task sleeps until the stream ends
+or its client falls behind (slots.py, "Direct writes"). A client behind (the transport
+paused writing) gets the newest frame once the buffer drained; if that takes longer than
+`sse.stall_seconds` the connection is dropped (`livevote_sse_stalled_total`): its memory
+stays bounded and its stream slots are released; a client that resumes reconnects with
+Last-Event-ID and gets the current state.
 
 Memory per stream (issue 13; tests/integration/platform/test_sse_memory.py): the handler
 returns a `ServerSentEvent` (routing, OpenAPI and headers stay Litestar's), but the ASGI side
@@ -259,12 +267,13 @@ class _Stream:
     """One live stream after its start: the slot, the lease and the gauge; `run` writes the
     frames until the stream ends and `close` gives everything back."""
 
-    __slots__ = ("broadcaster", "gauge", "lease", "retry", "sub")
+    __slots__ = ("broadcaster", "gauge", "lease", "retry", "stall", "sub")
 
     def __init__(self, broadcaster: Broadcaster, settings: SseSettings, lease: Lease, name: str):
         self.broadcaster = broadcaster
         self.lease: Lease | None = lease
         self.retry = settings.retry_ms
+        self.stall = settings.stall_seconds
         self.sub: Subscription | None = None
         self.gauge = metrics.SSE_OPEN.labels(name)
         self.gauge.inc()
@@ -280,6 +289,8 @@ class _Stream:
             while True:
                 message = sub.take()
                 if message is None:
+                    if signal is not None and signal.writable():
+                        sub.sink = signal  # frames now go straight to the connection
                     await sub.ready()  # a bare future: nothing per stream while it waits
                     continue
                 if message is GONE:
@@ -290,9 +301,11 @@ class _Stream:
                 if message is EXPIRED:
                     end = b": stream lifetime reached, reconnect\nretry: %d\n\n" % self.retry
                     break
-                await send(_body(message.frame))
-            await send(_body(end))
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if not await self._send(send, signal, _body(message.frame)):
+                    return
+            if await self._send(send, signal, _body(end)):
+                last = {"type": "http.response.body", "body": b"", "more_body": False}
+                await self._send(send, signal, last)
         except OSError:
             return  # the client is gone
         finally:
@@ -301,6 +314,23 @@ class _Stream:
             if signal is not None:
                 signal.uninstall()
             await self.close()
+
+    async def _send(self, send: Any, signal: DisconnectSignal | None, message: Any) -> bool:
+        """`send(message)`; when the client is behind (the transport paused writing) it
+        waits for the drain, but at most `sse.stall_seconds`: then the connection is
+        dropped and the answer is False."""
+        if signal is None or not signal.behind():
+            await send(message)
+            return True
+        try:
+            async with asyncio.timeout(self.stall):
+                await send(message)
+        except TimeoutError:
+            log.info("sse client stalled: disconnected")
+            metrics.SSE_STALLED.inc()
+            signal.drop()
+            return False
+        return True
 
     async def close(self) -> None:
         if self.lease is None:
