@@ -8,11 +8,10 @@ own send time of vote k (one monotonic clock, `time.perf_counter`: everything ru
 process). A state's vote count is the sum of its result rows' own `votes` (parsed, not
 grepped: a row also nests `audience.votes`, and counting both matched a state to a vote sent
 later: negative latencies). The client shares the machine with the server: its own event-loop
-delay is included (the figures are upper bounds). A frame's arrival is when the client's
-event loop read its last bytes off the socket (`_TimedReader.feed_data`), not when the
-stream's task got round to parsing it: at 10k streams the client parses 10k frames per
-update on one core, and that queue is the client's, not the server's (issue 13, py-spy of
-the client: ≈ 90 % busy during the vote phase, JSON parsing and task wakeups).
+delay is included (the figures are upper bounds). Each stream is an asyncio.Protocol that
+parses its frames in `data_received`, and a frame's arrival is that call's time: a
+StreamReader and a task per stream (the client before) woke 10k tasks per update and kept
+one core ≈ 90 % busy in the vote phase (issue 13, py-spy of the client).
 """
 
 from __future__ import annotations
@@ -20,9 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, SupportsIndex
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -105,69 +103,104 @@ class Stream:
         self.seen_votes = record_arrivals(self.arrivals, self.seen_votes, total, now)
 
 
-class _TimedReader(asyncio.StreamReader):
-    """A StreamReader that notes when the event loop last fed it bytes."""
+class _StreamProtocol(asyncio.Protocol):
+    """One stream as a protocol: the event loop hands it the bytes and it parses the chunked
+    body and the frames right there — no StreamReader, no task woken per frame. A frame's
+    time is when the loop read its last bytes (the `data_received` call)."""
 
-    arrived = 0.0
+    def __init__(self, s: Stream, request: bytes) -> None:
+        self.s = s
+        self.request = request
+        self.started = time.perf_counter()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.raw = b""  # bytes not parsed yet (head, or an incomplete chunk)
+        self.text = b""  # body text not yet ended by a blank line
+        self.chunked: bool | None = None  # None until the head is read
 
-    def feed_data(self, data: Iterable[SupportsIndex]) -> None:  # typeshed's signature
-        self.arrived = time.perf_counter()
-        super().feed_data(data)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(self.request)
 
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.raw += data
+        if self.chunked is None and not self._head(now):
+            return
+        if self.chunked:
+            self._chunks()
+        else:
+            self.text, self.raw = self.text + self.raw, b""
+        if b"\n\n" in self.text:
+            *frames, self.text = self.text.replace(b"\r\n", b"\n").split(b"\n\n")
+            for frame in frames:
+                self.s.on_frame(frame, now)
 
-async def _open(host: str, port: int) -> tuple[_TimedReader, asyncio.StreamWriter]:
-    """asyncio.open_connection with a `_TimedReader`."""
-    loop = asyncio.get_running_loop()
-    reader = _TimedReader(limit=1 << 20, loop=loop)
-    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-    transport, _ = await loop.create_connection(lambda: protocol, host, port)
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+    def _head(self, now: float) -> bool:
+        end = self.raw.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head, self.raw = self.raw[: end + 4], self.raw[end + 4 :]
+        status = int(head.split(b" ", 2)[1])
+        if status != 200:
+            self.s.error = f"HTTP {status}"
+            self._close()
+            return False
+        self.s.connected_at = now - self.started
+        self.chunked = b"transfer-encoding: chunked" in head.lower()
+        return True
+
+    def _chunks(self) -> None:
+        while (eol := self.raw.find(b"\r\n")) >= 0:
+            size = int(self.raw[:eol].split(b";")[0].strip(), 16)
+            if size == 0:
+                self._close()
+                return
+            end = eol + 2 + size
+            if len(self.raw) < end + 2:
+                return
+            self.text += self.raw[eol + 2 : end]
+            self.raw = self.raw[end + 2 :]
+
+    def _close(self) -> None:
+        self.s.ready.set()
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and not self.s.error:
+            self.s.error = f"{type(exc).__name__}: {exc}"[:200]
+        self.s.ready.set()
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 async def hold_stream(host: str, port: int, path: str, s: Stream, stop: asyncio.Event) -> None:
-    """GET `path` as text/event-stream and feed every frame to `s` until `stop`; a frame's
-    time is when its last bytes were read off the socket (see the module docstring)."""
-    writer = None
+    """GET `path` as text/event-stream and feed every frame to `s` until `stop` (or until the
+    task is cancelled, or the server ends the stream)."""
+    loop = asyncio.get_running_loop()
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\n\r\n"
+    ).encode()
+    transport: asyncio.BaseTransport | None = None
     try:
-        start = time.perf_counter()
-        reader, writer = await _open(host, port)
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
-            "Cache-Control: no-cache\r\n\r\n".encode()
+        transport, protocol = await loop.create_connection(
+            lambda: _StreamProtocol(s, request), host, port
         )
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        if status != 200:
-            s.error = f"HTTP {status}"
-            s.ready.set()
-            return
-        s.connected_at = time.perf_counter() - start
-        chunked = b"transfer-encoding: chunked" in head.lower()
-        buf = b""
-        while not stop.is_set():
-            if chunked:
-                line = await reader.readuntil(b"\r\n")
-                size = int(line.split(b";")[0].strip(), 16)
-                if size == 0:
-                    break
-                data = (await reader.readexactly(size + 2))[:-2]
-            else:
-                data = await reader.read(65536)
-                if not data:
-                    break
-            now = reader.arrived
-            buf += data.replace(b"\r\n", b"\n")
-            while b"\n\n" in buf:
-                frame, buf = buf.split(b"\n\n", 1)
-                s.on_frame(frame, now)
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((protocol.closed, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
     except asyncio.CancelledError:
         pass
     except Exception as exc:
         s.error = f"{type(exc).__name__}: {exc}"[:200]
     finally:
         s.ready.set()
-        if writer is not None:
-            writer.close()
+        if transport is not None:
+            transport.close()
 
 
 # -- the streams run ----------------------------------------------------------------------------

@@ -60,3 +60,20 @@ def test_a_state_showing_fewer_votes_does_not_move_arrivals() -> None:
     s.on_frame(state([4]), now=2.0)  # out of order / recount: ignored
     s.on_frame(state([7]), now=3.0)
     assert s.arrivals == {6: 1.0, 7: 3.0}
+
+
+async def test_the_stream_protocol_parses_frames_split_anywhere() -> None:
+    """The raw-socket client parses a chunked SSE body in `data_received`: a response cut into
+    pieces at every possible place (head, chunk sizes, frames) gives the same states."""
+    from loadtest.lib.sse import _StreamProtocol
+
+    frames = [state([1, 0]), b"event: activities\nid: 8\ndata: {}", state([1, 1])]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(f) + 2, f + b"\n\n") for f in frames)
+    response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
+    for step in (1, 7, 64, len(response)):
+        s = Stream()
+        proto = _StreamProtocol(s, b"")
+        for i in range(0, len(response), step):
+            proto.data_received(response[i : i + step])
+        assert (s.frames, s.seen_votes) == (2, 2), step
+        assert s.ready.is_set() and not s.error
