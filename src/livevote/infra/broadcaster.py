@@ -25,7 +25,9 @@ Guarantees and shape:
   unavailable this degrades into polling at the backoff rate).
 - The stream is read with `try_next()` plus a short idle sleep (`_IDLE_POLL`): NX-27017
   answers an empty getMore at once, so `async for` would spin a core; real MongoDB waits
-  server-side (maxAwaitTimeMS) and the sleep only adds ≤ 20 ms of latency.
+  server-side (maxAwaitTimeMS) and the sleep only adds ≤ 20 ms of latency. While no channel
+  is open in the process the sleep is up to 1 s (`_UNHEARD_POLL`), ended by the first join,
+  and changes are not mapped: 8 idle streams cost ~18 % of a core (two workers + NX-27017).
 - A change is mapped to channel keys by the function registered for its collection (it gets
   the raw change document; use `document_id(change)` for the `_id`, which normalises the
   NX-27017 forms). Keys without subscribers are ignored.
@@ -92,7 +94,8 @@ __all__ = [
 ]
 
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0  # change-stream reopening
-_IDLE_POLL = 0.02  # seconds between empty change-stream polls
+_IDLE_POLL = 0.02  # seconds between empty change-stream polls while anyone listens here
+_UNHEARD_POLL = 1.0  # … and while no channel is open in this process (a join wakes it at once)
 # Resume token no longer in the oplog / not resumable: start a fresh stream.
 _TOKEN_LOST_CODES = {136, 260, 280, 286}
 
@@ -114,6 +117,8 @@ class Broadcaster:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.restarts: dict[str, int] = {}
         self.closing = False
+        self.polls = 0  # change-stream reads (getMore), for the idle-cost test
+        self._heard = asyncio.Event()  # set while at least one channel is open
 
     # -- registration -------------------------------------------------------------------
     def watch(self, collection: str, key_for: KeyFunction) -> None:
@@ -186,6 +191,7 @@ class Broadcaster:
 
     def _open(self, key: str) -> Channel:
         channel = self._channels[key] = Channel(key, self._kind_for(key))
+        self._heard.set()
         metrics.SSE_CHANNELS.inc()
         channel.dirty.set()  # first snapshot, built by the pump right away
         pump = channel.pump(self.min_interval, self._next_id, lambda: self.closing)
@@ -203,6 +209,8 @@ class Broadcaster:
             if not channel.subscribers:
                 del self._channels[key]
                 metrics.SSE_CHANNELS.dec()
+                if not self._channels:
+                    self._heard.clear()
                 if channel.task:
                     channel.task.cancel()
 
@@ -244,6 +252,15 @@ class Broadcaster:
                     if sub.key == channel.key:  # once per slot, from its primary channel
                         sub.tick(now, self.heartbeat)
 
+    async def _idle(self) -> None:
+        """20 ms while a channel is open here; else up to 1 s, cut short by the first join
+        (whose channel builds its snapshot from the database anyway)."""
+        if self._channels:
+            await asyncio.sleep(_IDLE_POLL)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._heard.wait(), _UNHEARD_POLL)
+
     def _next_id(self, key: str) -> int:
         # Monotonic per channel, and (being ~epoch milliseconds) across channel restarts.
         value = max(self._last_ids.get(key, 0) + 1, int(time.time() * 1000))
@@ -270,10 +287,13 @@ class Broadcaster:
                         # when nothing changed (NX-27017 ignores maxAwaitTimeMS) `async for`
                         # spins and starves the event loop; real MongoDB waits server-side.
                         change = await stream.try_next()
+                        self.polls += 1
                         self.resume_tokens[collection] = stream.resume_token
                         if change is None:
-                            await asyncio.sleep(_IDLE_POLL)
+                            await self._idle()
                             continue
+                        if not self._channels:
+                            continue  # nobody listens here: keep the position, map nothing
                         _observe_lag(collection, change)
                         try:
                             keys = await key_for(change)

@@ -243,3 +243,32 @@ async def test_burst_is_coalesced_and_ends_exact(
     # votes is one check-and-set on it; group commit gathers concurrent votes)
     batches = await server_db["event_batches"].count_documents({"event_id": ev["id"]})
     assert m and float(m.group(1)) >= batches > 0, (m and m.group(1), batches)
+
+
+async def test_unheard_change_streams_poll_rarely_and_wake_on_a_join(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    """Issue 13 (CPU per request): with no stream open in the process, each watched
+    collection is polled about once a second (it was 50 times: ~18 % of a core for two idle
+    workers and NX-27017, 15 % of a worker's samples under the ballot load); the first join
+    wakes the polling at once, and votes reach the new stream within a second."""
+    b = server.app.state.broadcaster
+    for _ in range(100):
+        if b.open_channels == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert b.open_channels == 0
+    polls = b.polls
+    await asyncio.sleep(1.5)
+    assert b.polls - polls <= 3 * len(b.watched_collections), b.polls - polls
+    host, ev = await new_event(client, teams=1, results="live")
+    eid, t0 = ev["id"], ev["teams"][0]["id"]
+    await open_voting_for(client, host, eid, t0)
+    a = await join(client, ev["code"])
+    async with stream(client, eid) as (_, events):
+        assert votes_of(await asyncio.wait_for(next_state(events), 5), t0) == 0
+        r = await client.post(
+            f"/api/events/{eid}/votes", json={"team_id": t0, "score": 1}, headers=a["headers"]
+        )
+        assert r.status_code == 201
+        await asyncio.wait_for(until(events, lambda s: votes_of(s, t0) == 1), 1.0)
