@@ -2,7 +2,8 @@
 to MongoDB, and a Redis error is counted (livevote_cache_errors_total) and otherwise ignored.
 
     poll:feedver:<user>            per-user feed version, INCR on every vote/skip of that user
-    poll:feed:<user>:<page sig>    a rendered feed page with the version it was made at
+    poll:page:<user>:<page sig>    a feed page as the bytes of its response body, with the
+                                   version it was made at, its ETag and its poll ids
                                    (FEED_TTL); a page of another version is never served
     poll:top:<sig>:<size>          the newest batch of the catalogue for a filter, shared by all
                                    users (TOP_TTL): a new poll shows within TOP_TTL + FEED_TTL
@@ -12,7 +13,8 @@ to MongoDB, and a Redis error is counted (livevote_cache_errors_total) and other
 
 A feed request reads what it may need in ONE round trip (`lookup`, a pipeline): the version,
 the cached page, and — before walking — the shared newest batch (first pages) or the dense run
-below the cursor (cursor pages).
+below the cursor (cursor pages). A cached page is served as it was stored — the response
+body's bytes, never decoded and re-encoded (`RenderedPage`).
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class PollCache:
         below `cursor`. None when Redis is down (then bypass the caches)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(f"{self.prefix}feedver:{user_id}")
-        pipe.get(f"{self.prefix}feed:{user_id}:{page_sig}")
+        pipe.get(f"{self.prefix}page:{user_id}:{page_sig}")
         if cursor is None:
             pipe.get(f"{self.prefix}top:{sig}:{top_size}")
         else:
@@ -91,21 +93,18 @@ class PollCache:
             return None
         found = Lookup(str(version or "0"))
         if raw_page is not None:
-            stored = json.loads(raw_page)
-            if stored.get("v") == found.version:
-                found.page = stored["page"]
+            found.page = RenderedPage.parse(raw_page, found.version)
         if cursor is None:
             found.top = None if walk is None else list(json.loads(walk))
         else:
             found.jump = _run_below(walk, cursor)
         return found
 
-    async def put_pages(self, user_id: str, version: str, pages: dict[str, Any]) -> None:
+    async def put_pages(self, user_id: str, version: str, pages: dict[str, RenderedPage]) -> None:
         """Cache pages (by page signature) made at `version`, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         for page_sig, page in pages.items():
-            value = json.dumps({"v": version, "page": page})
-            pipe.set(f"{self.prefix}feed:{user_id}:{page_sig}", value, ex=FEED_TTL)
+            pipe.set(f"{self.prefix}page:{user_id}:{page_sig}", page.dump(version), ex=FEED_TTL)
         await self._safe("feed", pipe.execute(), None)
 
     async def invalidate_feed(self, user_id: str) -> None:
@@ -173,13 +172,36 @@ class PollCache:
         await self._safe("stats", script(keys=[f"{self.prefix}stats:{poll_key}"], args=args), None)
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """A feed page as served: the response body (JSON bytes), its ETag, and the ids of its
+    polls (re-checked against MongoDB before a cached page is served). Stored in Redis as
+    "<version>\\n<etag>\\n<id>,<id>,…\\n<body>" (compact JSON holds no raw newline)."""
+
+    body: bytes
+    etag: str
+    ids: list[str]
+
+    def dump(self, version: str) -> str:
+        return f"{version}\n{self.etag}\n{','.join(self.ids)}\n{self.body.decode()}"
+
+    @staticmethod
+    def parse(raw: str, version: str) -> RenderedPage | None:
+        """The page stored in `raw` if it was made at `version` (else None: never served)."""
+        parts = raw.split("\n", 3)
+        if len(parts) != 4 or parts[0] != version:
+            return None
+        _, etag, ids, body = parts
+        return RenderedPage(body.encode(), etag, ids.split(",") if ids else [])
+
+
 @dataclass
 class Lookup:
     """What `PollCache.lookup` read: `page` is None unless cached at `version`; `top` is the
     shared newest batch (first pages), `jump` the dense run below the cursor (cursor pages)."""
 
     version: str
-    page: Any = None
+    page: RenderedPage | None = None
     top: list[dict[str, Any]] | None = None
     jump: tuple[str, str] | None = None
 

@@ -3,10 +3,11 @@ with a view; the rules live in service.py."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.types import ControllerRouterHandler
 
@@ -41,9 +42,14 @@ class PollController(Controller):
         )
         return views.poll_view(doc)
 
-    @get("/")
+    @get(
+        "/",
+        # the body is FeedOut, rendered once per walked page and served as bytes (feed.py)
+        responses={200: ResponseSpec(data_container=FeedOut, description="Request fulfilled")},
+    )
     async def feed(
         self,
+        request: Request[Any, Any, Any],
         polls: PollService,
         user: Principal,
         tag: Annotated[
@@ -58,14 +64,15 @@ class PollController(Controller):
         user_id: Annotated[
             str | None, QueryParameter(name="userId", max_length=64, pattern=r"^[A-Za-z0-9_-]+\Z")
         ] = None,
-    ) -> FeedOut:
+    ) -> Response[bytes]:
         """Newest first; only polls the caller has neither voted on nor skipped. Use
-        `cursor=<next_cursor>` to page without repeats or gaps while voting (see feed.py)."""
+        `cursor=<next_cursor>` to page without repeats or gaps while voting (see feed.py).
+        The page carries an ETag: `If-None-Match` with it answers 304 while it is current."""
         check_user_id(user_id, user)
         found = await polls.feed_page(
             user_id=user.subject, tag=tag, q=q, page=page, limit=limit, cursor=cursor
         )
-        return views.feed_view(found)
+        return views.feed_response(found, request.headers.get("if-none-match"))
 
     @post("/{poll_id:str}/vote", status_code=201)
     async def vote(

@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from bson import ObjectId
 
-from livevote.polls.cache import Lookup, PollCache
+from livevote.polls.cache import Lookup, PollCache, RenderedPage
 from livevote.polls.repository import PollRepository
 from livevote.polls.views import poll_item
 
@@ -112,7 +113,7 @@ async def feed_page(
     page: int,
     limit: int,
     cursor: str | None,
-) -> dict[str, Any]:
+) -> RenderedPage:
     sig = signature(tag, q)
     page_sig = f"{sig}:{cursor or ''}:{page}:{limit}"
     skip = 0 if cursor else (page - 1) * limit
@@ -121,10 +122,9 @@ async def feed_page(
     if found is not None and found.page is not None:
         # The version changes on every vote/skip; re-checking the few cached ids against
         # MongoDB still guarantees an answered poll is never served, even if that bump was lost.
-        keys = [i["id"] for i in found.page["items"]]
-        if not await repo.answered_among(user_id=user_id, keys=keys):
+        if not await repo.answered_among(user_id=user_id, keys=found.page.ids):
             cache.count("feed", hit=True)
-            return dict(found.page)
+            return found.page
     if found is not None:
         cache.count("feed", hit=False)
     result = await _walk(
@@ -139,18 +139,31 @@ async def feed_page(
         bound=cursor,
         ahead=found,
     )
-    result.update(page=page, limit=limit)
     following = result.pop(NEXT, None)
+    rendered = render(result, page, limit)
     if found is not None:
-        pages = {page_sig: result}
+        pages = {page_sig: rendered}
         if following is not None:  # the client's next request, ready (one round trip for both)
-            pages[f"{sig}:{result['next_cursor']}:1:{limit}"] = {
-                **following,
-                "page": 1,
-                "limit": limit,
-            }
+            pages[f"{sig}:{result['next_cursor']}:1:{limit}"] = render(following, 1, limit)
         await cache.put_pages(user_id, found.version, pages)
-    return result
+    return rendered
+
+
+def render(result: dict[str, Any], page: int, limit: int) -> RenderedPage:
+    """A walk's page → the response body (seed 002's FeedOut: items, page, limit, has_more,
+    next_cursor; items as `poll_item` made them), its ETag and its poll ids."""
+    items = result["items"]
+    body = msgspec.json.encode(
+        {
+            "items": items,
+            "page": page,
+            "limit": limit,
+            "has_more": result["has_more"],
+            "next_cursor": result["next_cursor"],
+        }
+    )
+    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    return RenderedPage(body, etag, [i["id"] for i in items])
 
 
 async def _batch(

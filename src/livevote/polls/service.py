@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
 from litestar.datastructures import State
 from redis.asyncio import Redis
@@ -32,7 +31,7 @@ from livevote.infra.resources import (
 )
 from livevote.infra.validation import object_id
 from livevote.polls import feed
-from livevote.polls.cache import PollCache
+from livevote.polls.cache import PollCache, RenderedPage
 from livevote.polls.counting import VoteCounting, VoteWriter
 from livevote.polls.repository import Database, NewVote, PollRepository
 
@@ -177,8 +176,9 @@ class PollService:
         page: int,
         limit: int,
         cursor: str | None,
-    ) -> dict[str, Any]:
-        """Newest first, only polls the user has neither voted on nor skipped (feed.py)."""
+    ) -> RenderedPage:
+        """Newest first, only polls the user has neither voted on nor skipped (feed.py): the
+        page rendered (its response body and ETag)."""
         return await feed.feed_page(
             self.repo,
             self.cache,
