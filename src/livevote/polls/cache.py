@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livevote.infra import metrics
+from livevote.infra.prefetch import Prefetch
 
 log = logging.getLogger("livevote.polls.cache")
 T = TypeVar("T")
@@ -73,26 +74,50 @@ class PollCache:
         metrics.CACHE.labels(cache, "hit" if hit else "miss").inc()
 
     # per-user feed pages -----------------------------------------------------------------
-    async def lookup(
+    def lookup_commands(
         self, user_id: str, sig: str, page_sig: str, *, top_size: int, cursor: str | None
+    ) -> list[tuple[Any, ...]]:
+        """The reads of `lookup`, as Redis commands (also sent ahead, with the rate limit)."""
+        runs = f"{self.prefix}runs:{user_id}:{sig}"
+        third: tuple[Any, ...] = (
+            ("GET", f"{self.prefix}top:{sig}:{top_size}")
+            if cursor is None
+            else ("ZRANGEBYLEX", runs, f"[{cursor}", "+", "LIMIT", 0, 4)
+        )
+        return [
+            ("GET", f"{self.prefix}feedver:{user_id}"),
+            ("GET", f"{self.prefix}page:{user_id}:{page_sig}"),
+            third,
+        ]
+
+    async def lookup(
+        self,
+        user_id: str,
+        sig: str,
+        page_sig: str,
+        *,
+        top_size: int,
+        cursor: str | None,
+        prefetch: Prefetch | None = None,
     ) -> Lookup | None:
         """Everything a feed request may read from Redis, in one round trip: the user's feed
         version, the page `page_sig` cached at that version, and the first step of a walk over
         the filter `sig` — the shared newest batch of `top_size` (no cursor) or the dense run
-        below `cursor`. None when Redis is down (then bypass the caches)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(f"{self.prefix}feedver:{user_id}")
-        pipe.get(f"{self.prefix}page:{user_id}:{page_sig}")
-        if cursor is None:
-            pipe.get(f"{self.prefix}top:{sig}:{top_size}")
-        else:
-            pipe.zrangebylex(f"{self.prefix}runs:{user_id}:{sig}", f"[{cursor}", "+", 0, 4)
-        try:
-            version, raw_page, walk = await pipe.execute()
-        except RedisError as exc:
-            metrics.CACHE_ERRORS.labels("feed").inc()
-            log.warning("cache unavailable", extra={"cache": "feed", "error": repr(exc)})
-            return None
+        below `cursor`. None when Redis is down (then bypass the caches). When the rate limit
+        already read all of it (`prefetch`, infra/ratelimit.Prefetch): no round trip at all."""
+        commands = self.lookup_commands(user_id, sig, page_sig, top_size=top_size, cursor=cursor)
+        replies = prefetch.replies(commands) if prefetch is not None else None
+        if replies is None:
+            pipe = self.redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            try:
+                replies = await pipe.execute()
+            except RedisError as exc:
+                metrics.CACHE_ERRORS.labels("feed").inc()
+                log.warning("cache unavailable", extra={"cache": "feed", "error": repr(exc)})
+                return None
+        version, raw_page, walk = replies
         found = Lookup(str(version or "0"))
         if raw_page is not None:
             found.page = RenderedPage.parse(raw_page, found.version)

@@ -37,10 +37,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from bson import ObjectId
 
+from livevote.infra.prefetch import Prefetch
+from livevote.infra.ratelimit import Rule
 from livevote.polls.cache import Lookup, PollCache, RenderedPage
 from livevote.polls.repository import PollRepository
 from livevote.polls.views import poll_item
@@ -113,12 +116,14 @@ async def feed_page(
     page: int,
     limit: int,
     cursor: str | None,
+    prefetch: Prefetch | None = None,
 ) -> RenderedPage:
-    sig = signature(tag, q)
-    page_sig = f"{sig}:{cursor or ''}:{page}:{limit}"
+    """The page; `prefetch`: the cache reads, if the rate limit's round trip made them."""
+    sig, page_sig, first = _lookup_keys(tag, q, page, limit, cursor)
     skip = 0 if cursor else (page - 1) * limit
-    first = _batch_size(skip + limit + 1)
-    found = await cache.lookup(user_id, sig, page_sig, top_size=first, cursor=cursor)
+    found = await cache.lookup(
+        user_id, sig, page_sig, top_size=first, cursor=cursor, prefetch=prefetch
+    )
     if found is not None and found.page is not None:
         # The version changes on every vote/skip; re-checking the few cached ids against
         # MongoDB still guarantees an answered poll is never served, even if that bump was lost.
@@ -147,6 +152,38 @@ async def feed_page(
             pages[f"{sig}:{result['next_cursor']}:1:{limit}"] = render(following, 1, limit)
         await cache.put_pages(user_id, found.version, pages)
     return rendered
+
+
+def _lookup_keys(
+    tag: str | None, q: str | None, page: int, limit: int, cursor: str | None
+) -> tuple[str, str, int]:
+    """The filter's signature, the page's, and the size of the walk's first batch."""
+    sig = signature(tag, q)
+    skip = 0 if cursor else (page - 1) * limit
+    return sig, f"{sig}:{cursor or ''}:{page}:{limit}", _batch_size(skip + limit + 1)
+
+
+def prefetch_lookup(cache: PollCache, scope: Any, rules: list[Rule]) -> Prefetch | None:
+    """The feed's cache reads (`PollCache.lookup`) for the rate limit to send in its round
+    trip (route opt, infra/ratelimit.PREFETCH): worked out from the raw query as the
+    controller and the service will (defaults, tag lower-cased, q stripped). Anything odd —
+    no user token, a value the controller will refuse — prefetches nothing; a key the handler
+    does not ask for is simply not used."""
+    user = next((r.key.removeprefix("user:") for r in rules if r.name == "user"), None)
+    if user is None:
+        return None
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    try:
+        page, limit = int(query.get("page", 1)), int(query.get("limit", 10))
+    except ValueError:
+        return None
+    if not (1 <= page <= 100 and 1 <= limit <= 50):
+        return None
+    tag = query.get("tag") or None
+    q = (query.get("q") or "").strip() or None
+    cursor = query.get("cursor") or None
+    sig, page_sig, first = _lookup_keys(tag.lower() if tag else None, q, page, limit, cursor)
+    return Prefetch(cache.lookup_commands(user, sig, page_sig, top_size=first, cursor=cursor))
 
 
 def render(result: dict[str, Any], page: int, limit: int) -> RenderedPage:

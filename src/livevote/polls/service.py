@@ -22,6 +22,7 @@ from livevote.infra.auth import Principal
 from livevote.infra.groupcommit import GroupCommit, GroupCommits, provide_group_commits
 from livevote.infra.hooks import Hooks, provide_hooks
 from livevote.infra.mongo import Doc
+from livevote.infra.prefetch import Prefetch
 from livevote.infra.resources import (
     Clock,
     provide_clock,
@@ -176,6 +177,7 @@ class PollService:
         page: int,
         limit: int,
         cursor: str | None,
+        prefetch: Prefetch | None = None,
     ) -> RenderedPage:
         """Newest first, only polls the user has neither voted on nor skipped (feed.py): the
         page rendered (its response body and ETag)."""
@@ -188,6 +190,7 @@ class PollService:
             page=page,
             limit=limit,
             cursor=cursor,
+            prefetch=prefetch,
         )
 
     async def _poll_options(self, key: str) -> list[str]:
