@@ -30,6 +30,7 @@ most FEED_TTL.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -58,6 +59,7 @@ SETTLE_SECONDS = 30.0
 NEXT = "_next"  # a walk's result: the following page by cursor, when the walk knows it whole
 
 
+@functools.lru_cache(maxsize=1024)  # twice per request (prefetch, page): 1.5 % of a worker
 def signature(tag: str | None, q: str | None) -> str:
     raw = json.dumps([(tag or "").lower(), (q or "").lower()])
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
