@@ -201,7 +201,8 @@ def render(result: dict[str, Any], page: int, limit: int) -> RenderedPage:
             "next_cursor": result["next_cursor"],
         }
     )
-    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    # weak: the compression middleware may gzip the same page (RFC 9110 8.8.1)
+    etag = f'W/"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     return RenderedPage(body, etag, [i["id"] for i in items])
 
 

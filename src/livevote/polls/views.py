@@ -38,13 +38,14 @@ def feed_response(page: RenderedPage, if_none_match: str | None) -> Response[byt
     """A feed page (fresh or cached) as its rendered body, with its ETag; 304 when the client
     already holds this page (`If-None-Match`)."""
     headers = {"etag": page.etag}
-    if if_none_match is not None and page.etag in _etags(if_none_match):
+    if if_none_match is not None and page.etag.removeprefix("W/") in _etags(if_none_match):
         return Response(b"", status_code=304, headers=headers)
     return Response(page.body, media_type=_JSON, headers=headers)
 
 
 def _etags(if_none_match: str) -> list[str]:
-    """The entity tags of an If-None-Match header (a weak tag compares equal: RFC 9110)."""
+    """The entity tags of an If-None-Match header, as opaque tags (If-None-Match uses the
+    weak comparison: W/"x" and "x" match, RFC 9110 13.1.2)."""
     return [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
 
 
