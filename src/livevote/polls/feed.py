@@ -19,8 +19,9 @@ answering polls between pages shifts later pages — clients that do that should
 
 Cost per request (issue 13). Redis is read once per request (`PollCache.lookup`: the feed
 version, the cached page, and the walk's first step — the shared newest batch or the dense run
-below the cursor — in one pipeline) and written at most once (the page, and the next one). A
-cached page costs one MongoDB query, the re-check of its ids. A walk that has already read and
+below the cursor — in one pipeline, normally the rate limit's own: `prefetch_lookup`) and
+written at most once (the page, and the next one). A cached page costs that one Redis round
+trip and one MongoDB query, the re-check of its ids. A walk that has already read and
 checked the polls of the next page (the rest of its last batch) caches that page too, keyed as
 the client's `cursor=<next_cursor>` request will ask for it: scrolling on is a cache hit. That
 page can lag a fresh walk only the way a cached page does: by a poll made after the walk (and
