@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from bson import ObjectId
 from redis.asyncio import Redis
 
@@ -162,9 +163,10 @@ async def _cases(
     ) -> dict[str, Any]:
         if fresh:  # a new feed version: no cached page can answer
             await cache.invalidate_feed(user)
-        result: dict[str, Any] = await feed.feed_page(
+        rendered = await feed.feed_page(
             repo, cache, user_id=user, tag=tag, q=None, page=1, limit=10, cursor=cursor
         )
+        result: dict[str, Any] = msgspec.json.decode(rendered.body)
         return result
 
     first = await page("spread")

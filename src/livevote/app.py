@@ -21,7 +21,7 @@ from livevote.events.http import CODE_LOOKUP_ROUTES
 from livevote.events.jury_controllers import route_handlers as jury_routes
 from livevote.events.pages import route_handlers as event_pages
 from livevote.events.stream import install as install_event_streams
-from livevote.infra import health
+from livevote.infra import di, health
 from livevote.infra.broadcaster import broadcaster_lifespan
 from livevote.infra.edge import EdgeGuard
 from livevote.infra.groupcommit import group_commit_lifespan, provide_group_commits
@@ -58,6 +58,7 @@ def create_app(
     """The app; `hooks` is the fault-injection seam (infra/hooks.py), None in production."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
+    di.install()  # dependencies awaited in order, no task group per request (infra/di)
     app = Litestar(
         route_handlers=[
             *health.route_handlers,

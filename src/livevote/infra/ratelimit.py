@@ -48,12 +48,13 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from livevote.config import LimitSettings
 from livevote.errors import RateLimited, ServiceUnavailable
 from livevote.infra import metrics
 from livevote.infra.auth import peek_identity
+from livevote.infra.prefetch import PREFETCH, PREFETCHED, Prefetch
 from livevote.infra.refusals import RefusalMemo
 
 # Paths outside every per-request rule: assets, probes, scrapes.
@@ -196,14 +197,19 @@ class RateLimiter:
         """The per-minute budget of misses `name` for `address` (see the module docstring)."""
         return MissBudget(self, name, address, limit)
 
-    async def hit(self, rules: list[Rule]) -> Decision | None:
-        """Count one request against every rule; None when Redis is unreachable (fail open)."""
+    async def hit(self, rules: list[Rule], prefetch: Prefetch | None = None) -> Decision | None:
+        """Count one request against every rule; None when Redis is unreachable (fail open).
+        `prefetch`: read-only commands sent in the same round trip; their replies are put in
+        it (left empty if the round trip failed)."""
         keys = [f"{self.prefix}rl:{r.key}" for r in rules]
         args: list[Any] = [os.urandom(8).hex()]
         for r in rules:
             args += [r.limit, r.window_ms]
         try:
-            out = await self._script(keys=keys, args=args)
+            if prefetch:
+                out = await self._hit_with(keys, args, prefetch)
+            else:
+                out = await self._script(keys=keys, args=args)
         except RedisError as exc:
             metrics.RATE_LIMIT_FAIL_OPEN.inc()
             log.warning("rate limit skipped: redis unavailable", extra={"error": repr(exc)})
@@ -226,6 +232,20 @@ class RateLimiter:
             key=self.memo_key(rule),
             retry_s=max(0, reset_ms - now) / 1000,
         )
+
+    async def _hit_with(self, keys: list[str], args: list[Any], prefetch: Prefetch) -> Any:
+        """The rate-limit script and the prefetched reads in one pipeline (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        for command in prefetch.commands:
+            pipe.execute_command(*command)
+        out, *replies = await pipe.execute(raise_on_error=False)
+        if isinstance(out, NoScriptError):  # Redis restarted: load the script, prefetch nothing
+            return await self._script(keys=keys, args=args)
+        if isinstance(out, Exception):
+            raise out
+        prefetch.store(replies)
+        return out
 
 
 class MissBudget:
@@ -324,7 +344,11 @@ class RateLimitMiddleware:
         if not rules:
             await self.app(scope, receive, send)
             return
-        decision = await limiter.hit(rules)
+        prefetch = None
+        make = scope["route_handler"].opt.get(PREFETCH)
+        if make is not None:
+            prefetch = scope["state"][PREFETCHED] = make(scope, rules)
+        decision = await limiter.hit(rules, prefetch)
         if decision is None:
             await self.app(scope, receive, send)
             return

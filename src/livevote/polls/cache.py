@@ -2,7 +2,8 @@
 to MongoDB, and a Redis error is counted (livevote_cache_errors_total) and otherwise ignored.
 
     poll:feedver:<user>            per-user feed version, INCR on every vote/skip of that user
-    poll:feed:<user>:<page sig>    a rendered feed page with the version it was made at
+    poll:page:<user>:<page sig>    a feed page as the bytes of its response body, with the
+                                   version it was made at, its ETag and its poll ids
                                    (FEED_TTL); a page of another version is never served
     poll:top:<sig>:<size>          the newest batch of the catalogue for a filter, shared by all
                                    users (TOP_TTL): a new poll shows within TOP_TTL + FEED_TTL
@@ -12,7 +13,8 @@ to MongoDB, and a Redis error is counted (livevote_cache_errors_total) and other
 
 A feed request reads what it may need in ONE round trip (`lookup`, a pipeline): the version,
 the cached page, and — before walking — the shared newest batch (first pages) or the dense run
-below the cursor (cursor pages).
+below the cursor (cursor pages). A cached page is served as it was stored — the response
+body's bytes, never decoded and re-encoded (`RenderedPage`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livevote.infra import metrics
+from livevote.infra.prefetch import Prefetch
 
 log = logging.getLogger("livevote.polls.cache")
 T = TypeVar("T")
@@ -36,6 +39,7 @@ TOP_TTL = 2
 RUNS_TTL = 3600
 STATS_TTL = 3600
 VERSION_TTL = 24 * 3600
+_TOPS_MAX = 256  # newest batches kept decoded per process (PollCache._decoded_top)
 
 # A snapshot replaces the cached one only if it is newer, i.e. has a higher total (the MongoDB
 # total only grows). Every vote writes the counters its own $inc returned, so concurrent votes
@@ -55,6 +59,7 @@ class PollCache:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = f"{prefix}poll:"
+        self._tops: dict[tuple[str, int], tuple[str, list[dict[str, Any]]]] = {}
 
     async def _safe(self, cache: str, op: Awaitable[T], default: T) -> T:
         try:
@@ -69,43 +74,64 @@ class PollCache:
         metrics.CACHE.labels(cache, "hit" if hit else "miss").inc()
 
     # per-user feed pages -----------------------------------------------------------------
-    async def lookup(
+    def lookup_commands(
         self, user_id: str, sig: str, page_sig: str, *, top_size: int, cursor: str | None
+    ) -> list[tuple[Any, ...]]:
+        """The reads of `lookup`, as Redis commands (also sent ahead, with the rate limit)."""
+        runs = f"{self.prefix}runs:{user_id}:{sig}"
+        third: tuple[Any, ...] = (
+            ("GET", f"{self.prefix}top:{sig}:{top_size}")
+            if cursor is None
+            else ("ZRANGEBYLEX", runs, f"[{cursor}", "+", "LIMIT", 0, 4)
+        )
+        return [
+            ("GET", f"{self.prefix}feedver:{user_id}"),
+            ("GET", f"{self.prefix}page:{user_id}:{page_sig}"),
+            third,
+        ]
+
+    async def lookup(
+        self,
+        user_id: str,
+        sig: str,
+        page_sig: str,
+        *,
+        top_size: int,
+        cursor: str | None,
+        prefetch: Prefetch | None = None,
     ) -> Lookup | None:
         """Everything a feed request may read from Redis, in one round trip: the user's feed
         version, the page `page_sig` cached at that version, and the first step of a walk over
         the filter `sig` — the shared newest batch of `top_size` (no cursor) or the dense run
-        below `cursor`. None when Redis is down (then bypass the caches)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(f"{self.prefix}feedver:{user_id}")
-        pipe.get(f"{self.prefix}feed:{user_id}:{page_sig}")
-        if cursor is None:
-            pipe.get(f"{self.prefix}top:{sig}:{top_size}")
-        else:
-            pipe.zrangebylex(f"{self.prefix}runs:{user_id}:{sig}", f"[{cursor}", "+", 0, 4)
-        try:
-            version, raw_page, walk = await pipe.execute()
-        except RedisError as exc:
-            metrics.CACHE_ERRORS.labels("feed").inc()
-            log.warning("cache unavailable", extra={"cache": "feed", "error": repr(exc)})
-            return None
+        below `cursor`. None when Redis is down (then bypass the caches). When the rate limit
+        already read all of it (`prefetch`, infra/ratelimit.Prefetch): no round trip at all."""
+        commands = self.lookup_commands(user_id, sig, page_sig, top_size=top_size, cursor=cursor)
+        replies = prefetch.replies(commands) if prefetch is not None else None
+        if replies is None:
+            pipe = self.redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            try:
+                replies = await pipe.execute()
+            except RedisError as exc:
+                metrics.CACHE_ERRORS.labels("feed").inc()
+                log.warning("cache unavailable", extra={"cache": "feed", "error": repr(exc)})
+                return None
+        version, raw_page, walk = replies
         found = Lookup(str(version or "0"))
         if raw_page is not None:
-            stored = json.loads(raw_page)
-            if stored.get("v") == found.version:
-                found.page = stored["page"]
+            found.page = RenderedPage.parse(raw_page, found.version)
         if cursor is None:
-            found.top = None if walk is None else list(json.loads(walk))
+            found.top = None if walk is None else self._decoded_top(sig, top_size, walk)
         else:
             found.jump = _run_below(walk, cursor)
         return found
 
-    async def put_pages(self, user_id: str, version: str, pages: dict[str, Any]) -> None:
+    async def put_pages(self, user_id: str, version: str, pages: dict[str, RenderedPage]) -> None:
         """Cache pages (by page signature) made at `version`, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         for page_sig, page in pages.items():
-            value = json.dumps({"v": version, "page": page})
-            pipe.set(f"{self.prefix}feed:{user_id}:{page_sig}", value, ex=FEED_TTL)
+            pipe.set(f"{self.prefix}page:{user_id}:{page_sig}", page.dump(version), ex=FEED_TTL)
         await self._safe("feed", pipe.execute(), None)
 
     async def invalidate_feed(self, user_id: str) -> None:
@@ -119,7 +145,20 @@ class PollCache:
     # the shared newest batch -------------------------------------------------------------
     async def get_top(self, sig: str, size: int) -> list[dict[str, Any]] | None:
         raw = await self._safe("feed_top", self.redis.get(f"{self.prefix}top:{sig}:{size}"), None)
-        return None if raw is None else list(json.loads(raw))
+        return None if raw is None else self._decoded_top(sig, size, str(raw))
+
+    def _decoded_top(self, sig: str, size: int, raw: str) -> list[dict[str, Any]]:
+        """The newest batch `raw` decoded, once per process while it stays the same: every
+        walk of every user over the filter reads the same JSON for TOP_TTL (json.loads of it
+        was 3.6 % of a feed worker's CPU). Shared between requests: callers never mutate it."""
+        known = self._tops.get((sig, size))
+        if known is not None and known[0] == raw:
+            return known[1]
+        batch = list(json.loads(raw))
+        if len(self._tops) >= _TOPS_MAX:  # filters include free-text searches: bounded
+            self._tops.clear()
+        self._tops[(sig, size)] = (raw, batch)
+        return batch
 
     async def put_top(self, sig: str, size: int, batch: list[dict[str, Any]]) -> None:
         key = f"{self.prefix}top:{sig}:{size}"
@@ -173,13 +212,36 @@ class PollCache:
         await self._safe("stats", script(keys=[f"{self.prefix}stats:{poll_key}"], args=args), None)
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """A feed page as served: the response body (JSON bytes), its ETag, and the ids of its
+    polls (re-checked against MongoDB before a cached page is served). Stored in Redis as
+    "<version>\\n<etag>\\n<id>,<id>,…\\n<body>" (compact JSON holds no raw newline)."""
+
+    body: bytes
+    etag: str
+    ids: list[str]
+
+    def dump(self, version: str) -> str:
+        return f"{version}\n{self.etag}\n{','.join(self.ids)}\n{self.body.decode()}"
+
+    @staticmethod
+    def parse(raw: str, version: str) -> RenderedPage | None:
+        """The page stored in `raw` if it was made at `version` (else None: never served)."""
+        parts = raw.split("\n", 3)
+        if len(parts) != 4 or parts[0] != version:
+            return None
+        _, etag, ids, body = parts
+        return RenderedPage(body.encode(), etag, ids.split(",") if ids else [])
+
+
 @dataclass
 class Lookup:
     """What `PollCache.lookup` read: `page` is None unless cached at `version`; `top` is the
     shared newest batch (first pages), `jump` the dense run below the cursor (cursor pages)."""
 
     version: str
-    page: Any = None
+    page: RenderedPage | None = None
     top: list[dict[str, Any]] | None = None
     jump: tuple[str, str] | None = None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
 from litestar.datastructures import State
 from redis.asyncio import Redis
@@ -23,6 +22,7 @@ from livevote.infra.auth import Principal
 from livevote.infra.groupcommit import GroupCommit, GroupCommits, provide_group_commits
 from livevote.infra.hooks import Hooks, provide_hooks
 from livevote.infra.mongo import Doc
+from livevote.infra.prefetch import Prefetch
 from livevote.infra.resources import (
     Clock,
     provide_clock,
@@ -32,7 +32,7 @@ from livevote.infra.resources import (
 )
 from livevote.infra.validation import object_id
 from livevote.polls import feed
-from livevote.polls.cache import PollCache
+from livevote.polls.cache import PollCache, RenderedPage
 from livevote.polls.counting import VoteCounting, VoteWriter
 from livevote.polls.repository import Database, NewVote, PollRepository
 
@@ -177,8 +177,10 @@ class PollService:
         page: int,
         limit: int,
         cursor: str | None,
-    ) -> dict[str, Any]:
-        """Newest first, only polls the user has neither voted on nor skipped (feed.py)."""
+        prefetch: Prefetch | None = None,
+    ) -> RenderedPage:
+        """Newest first, only polls the user has neither voted on nor skipped (feed.py): the
+        page rendered (its response body and ETag)."""
         return await feed.feed_page(
             self.repo,
             self.cache,
@@ -188,6 +190,7 @@ class PollService:
             page=page,
             limit=limit,
             cursor=cursor,
+            prefetch=prefetch,
         )
 
     async def _poll_options(self, key: str) -> list[str]:

@@ -1,15 +1,21 @@
 """Poll documents and service results → API views (pure functions, no I/O).
 
-A feed item is kept as a plain dict (`poll_item`) because the feed caches pages and batches
-as JSON in Redis; `feed_view` turns a page of them into the API struct on the way out.
+A feed item is kept as a plain dict (`poll_item`) because the feed caches batches as JSON in
+Redis; a feed page is rendered once into the bytes of its body (feed.py `render`, the FeedOut
+struct's fields) and `feed_response` serves those bytes as they are.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from litestar import Response
+
 from livevote.infra.mongo import Doc
-from livevote.polls.schemas import FeedOut, OptionStats, PollOut, ResponseOut, StatsOut
+from livevote.polls.cache import RenderedPage
+from livevote.polls.schemas import OptionStats, PollOut, ResponseOut, StatsOut
+
+_JSON = "application/json"
 
 
 def poll_item(doc: Doc) -> dict[str, Any]:
@@ -28,15 +34,19 @@ def poll_view(doc: Doc) -> PollOut:
     return PollOut(**poll_item(doc))
 
 
-def feed_view(page: dict[str, Any]) -> FeedOut:
-    """A feed page {items, page, limit, has_more, next_cursor} (fresh or cached)."""
-    return FeedOut(
-        items=[PollOut(**item) for item in page["items"]],
-        page=int(page["page"]),
-        limit=int(page["limit"]),
-        has_more=bool(page["has_more"]),
-        next_cursor=page["next_cursor"],
-    )
+def feed_response(page: RenderedPage, if_none_match: str | None) -> Response[bytes]:
+    """A feed page (fresh or cached) as its rendered body, with its ETag; 304 when the client
+    already holds this page (`If-None-Match`)."""
+    headers = {"etag": page.etag}
+    if if_none_match is not None and page.etag.removeprefix("W/") in _etags(if_none_match):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(page.body, media_type=_JSON, headers=headers)
+
+
+def _etags(if_none_match: str) -> list[str]:
+    """The entity tags of an If-None-Match header, as opaque tags (If-None-Match uses the
+    weak comparison: W/"x" and "x" match, RFC 9110 13.1.2)."""
+    return [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
 
 
 def vote_view(poll_key: str, option_index: int, daily_votes_remaining: int) -> ResponseOut:

@@ -294,3 +294,45 @@ async def test_next_page_comes_ready_with_the_first_and_matches_a_fresh_walk(
     last = await feed(client, h, tag=tag, limit=5, cursor=third["next_cursor"])
     assert [p["id"] for p in last["items"]] == open_polls[11:]
     assert last["has_more"] is False and last["next_cursor"] is None
+
+
+async def test_cached_page_is_served_as_rendered_with_its_etag(client: httpx.AsyncClient) -> None:
+    """A page is rendered once (feed.py `render`) and a cache hit serves those very bytes, with
+    the same ETag; `If-None-Match` with it answers 304 while the page is current, and a vote
+    changes the page, its ETag and the answer to the old tag."""
+    u = await register_user(client)
+    h = u["headers"]
+    tag = f"t{os.urandom(3).hex()}"
+    ids = (await _many(client, h, 3, tag))[::-1]
+    hits = await _feed_hits(client)
+    walked = await client.get("/api/polls", params={"tag": tag}, headers=h)
+    cached = await client.get("/api/polls", params={"tag": tag}, headers=h)
+    assert await _feed_hits(client) == hits + 1
+    assert walked.status_code == cached.status_code == 200
+    assert cached.headers["content-type"] == "application/json"
+    assert cached.content == walked.content
+    etag = walked.headers["etag"]
+    assert etag.startswith('W/"') and cached.headers["etag"] == etag
+    assert cached.json() == {
+        "items": cached.json()["items"],
+        "page": 1,
+        "limit": 10,
+        "has_more": False,
+        "next_cursor": None,
+    }
+    assert [p["id"] for p in cached.json()["items"]] == ids
+    assert set(cached.json()["items"][0]) == {
+        "id", "title", "options", "tags", "created_at", "created_by"
+    }  # fmt: skip
+    for sent in (etag, f'"other", {etag.removeprefix("W/")}'):
+        same = await client.get(
+            "/api/polls", params={"tag": tag}, headers={**h, "If-None-Match": sent}
+        )
+        assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
+    voted = await client.post(f"/api/polls/{ids[0]}/vote", json={"optionIndex": 0}, headers=h)
+    assert voted.status_code == 201
+    changed = await client.get(
+        "/api/polls", params={"tag": tag}, headers={**h, "If-None-Match": etag}
+    )
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    assert [p["id"] for p in changed.json()["items"]] == ids[1:]
