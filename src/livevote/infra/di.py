@@ -3,8 +3,9 @@
 Litestar resolves the dependencies of a handler that do not depend on each other concurrently:
 for two or more of them, every request opens an anyio task group and spawns one task per
 dependency (a cancel scope, a task, a handle each). Ours are state lookups and a token check
-from memory (`Provide(..., sync_to_thread=False)` over `app.state`, `current_user`): none waits
-on I/O, so concurrency gains nothing, and the task group cost 5.5 % of a feed worker's CPU
+from memory (`Provide(..., sync_to_thread=False)` over `app.state`, `current_user`); the one
+that reads MongoDB (events/http.py `host_event`) needs the others, so it is alone in its batch:
+concurrency gains nothing, and the task group cost 5.5 % of a feed worker's CPU
 (py-spy, 300 req/s) — two dependencies there, four on an event vote. `install()` makes
 Litestar await them in order instead: the same batches (a dependency still runs after the
 ones it needs), the same first error raised, nothing run after it.
