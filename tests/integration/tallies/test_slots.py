@@ -82,3 +82,13 @@ async def test_a_slot_taken_without_the_allocator_moves_it_past(
     assert allocator is not None and allocator["next"] >= 50
     t = await totals(client, e, "c")  # (the legacy rows were never counted: not the API's)
     assert t["votes"]["tories"] == 40 and t["reported_boxes"] == 41
+
+
+async def test_a_citys_first_blocks_taken_at_once_are_all_different(server_db: Any) -> None:
+    """100 processes taking the first block of a new city at the same moment (all upserts of
+    one allocator document): each gets its own block, none a 500. MongoDB answers the upsert
+    that loses the race with DuplicateKeyError, NX-27017 may answer it with no document."""
+    repo = ElectionRepository(server_db)
+    election_id = str(ObjectId())
+    firsts = await asyncio.gather(*(repo.take_slot_block(election_id, 3, 32) for _ in range(100)))
+    assert sorted(firsts) == [32 * i for i in range(100)]
