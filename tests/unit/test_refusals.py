@@ -26,6 +26,20 @@ def test_a_refusal_is_remembered_until_it_expires() -> None:
     assert len(memo) == 0  # forgotten once expired
 
 
+def test_an_expired_memo_is_empty_again_without_being_asked_about_each_key() -> None:
+    """The edge's fast path is `not limiter.refused`: entries that expired but were never
+    checked again (an attacker who stopped) must not keep the memo non-empty for ever."""
+    memo = RefusalMemo()
+    for i in range(20):
+        memo.remember(f"address:10.0.0.{i}@5", 5, "address", 0.02)
+    memo.remember("page:10.0.0.99@600", 600, "page", 0.05)
+    assert memo and len(memo) == 21
+    time.sleep(0.03)
+    assert memo  # the page refusal still holds
+    time.sleep(0.03)
+    assert not memo and len(memo) == 0
+
+
 def test_the_memo_is_bounded_dropping_expired_entries_first() -> None:
     assert REFUSALS_MAX == 10_000
     memo = RefusalMemo(capacity=100)

@@ -27,9 +27,18 @@ class RefusalMemo:
     def __init__(self, capacity: int = REFUSALS_MAX) -> None:
         self.capacity = capacity
         self._entries: dict[str, Refusal] = {}
+        self._last_until = 0.0  # when the latest-ending refusal ends
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __bool__(self) -> bool:
+        """Whether any refusal may still hold. Once the latest-ending one has expired, every
+        entry has: they are all forgotten, so the edge is back on its fast path (an entry
+        nobody asked about again would otherwise keep the memo non-empty for ever)."""
+        if self._entries and time.monotonic() >= self._last_until:
+            self._entries.clear()
+        return bool(self._entries)
 
     def remember(self, key: str, limit: int, rule: str, seconds: float) -> None:
         """Refuse `key` (counted at `limit`) for the next `seconds`."""
@@ -41,7 +50,9 @@ class RefusalMemo:
                 del entries[stale]
             while len(entries) >= self.capacity:
                 del entries[next(iter(entries))]  # oldest first
-        entries[key] = Refusal(time.monotonic() + seconds, limit, rule)
+        until = time.monotonic() + seconds
+        entries[key] = Refusal(until, limit, rule)
+        self._last_until = max(self._last_until, until)
 
     def check(self, key: str) -> tuple[Refusal, float] | None:
         """(the refusal, seconds left) while `key` is refused, else None (expired: forgotten)."""
@@ -53,6 +64,3 @@ class RefusalMemo:
             del self._entries[key]
             return None
         return refusal, left
-
-    def forget(self, key: str) -> None:
-        self._entries.pop(key, None)
