@@ -43,7 +43,6 @@ from livevote.infra.auth import ATTENDEE_COOKIE, BUSY_DETAIL, PasswordPool, Toke
 from livevote.infra.ratelimit import (
     RULES_KEY,
     RateLimiter,
-    Rule,
     limit_detail,
     miss_detail,
     request_rules,
@@ -126,8 +125,7 @@ class EdgeGuard:
         factor): a user token, a bad token or none all count at factor 1."""
         if not scope["path"].startswith("/api/"):
             return None
-        address = limiter.client_address(connection)
-        rule = Rule("address", f"address:{address}", limiter.settings.address_per_second, 1000)
+        rule = limiter.address_rule(limiter.client_address(connection))
         refused = limiter.refused.check(limiter.memo_key(rule))
         if refused is None or _claims_attendee(connection):
             return None

@@ -162,14 +162,20 @@ class RateLimiter:
         address = self.client_address(connection)
         identity = peek_identity(connection)
         if identity is None:
-            return [Rule("address", f"address:{address}", s.address_per_second, 1000)]
+            return [self.address_rule(address)]
         kind, subject = identity
         per_minute = s.user_per_minute if kind == "user" else s.attendee_per_minute
         factor = VENUE_FACTOR if kind == "attendee" else 1
         return [
             Rule(kind, f"{kind}:{subject}", per_minute, 60_000),
-            Rule("address", f"address:{address}", s.address_per_second * factor, 1000),
+            self.address_rule(address, factor),
         ]
+
+    def address_rule(self, address: str, factor: int = 1) -> Rule:
+        """The per-second rule of one client address (`factor`: the venue factor)."""
+        return Rule(
+            "address", f"address:{address}", self.settings.address_per_second * factor, 1000
+        )
 
     def page_rule(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Rule:
         address = self.client_address(connection)
