@@ -36,9 +36,9 @@ from collections import defaultdict
 
 from livevote.infra import metrics
 from livevote.infra.mongo import Doc
-from livevote.tallies.keys import epoch_ms, party_key
+from livevote.tallies.keys import epoch_ms
 from livevote.tallies.repository import SLOT_TAKEN, STORED
-from livevote.tallies.service import ElectionService, PlainReport, audit_entries
+from livevote.tallies.service import ElectionService, PlainReport, audit_entries, counts_of
 
 Result = tuple[str, str] | BaseException
 MAX_UPDATE_PATHS = 56  # paths one update may touch on NX-27017 (see `apply`), with a margin
@@ -110,8 +110,7 @@ class ReportBatches:
         by_shard: dict[str, list[Doc]] = defaultdict(list)
         for report in reports:
             by_shard[report["shard_id"]].append(report)
-        index = {p: party_key(i) for i, p in enumerate(election["parties"])}
-        by_report = {r["report_id"]: {index[p]: int(n) for p, n in r["votes"]} for r in reports}
+        by_report = {r["report_id"]: counts_of(election, r) for r in reports}
 
         # NX-27017 drops the `$inc` of an update that sets more than ~63 paths (measured: 62
         # box markers + 2 fields counted reported_boxes but not the votes), so one write
