@@ -16,8 +16,8 @@ import httpx
 
 from livevote.infra.auth import TokenService
 from livevote.infra.ratelimit import RateLimiter
-from livevote.infra.resources import RedisConnection
 from tests.support.http import http_client
+from tests.support.redis_traffic import on_redis_send
 from tests.support.servers import RunningServer
 
 
@@ -31,18 +31,13 @@ class RedisSends:
 @contextlib.contextmanager
 def redis_sends(srv: RunningServer) -> Iterator[RedisSends]:
     sends = RedisSends(srv.thread)
-    original = RedisConnection.send_packed_command
 
-    async def counted(self: RedisConnection, command: Any, check_health: bool = True) -> None:
+    def counted(_command: Any) -> None:
         if threading.get_ident() == sends.thread.ident:
             sends.count += 1
-        await original(self, command, check_health)
 
-    RedisConnection.send_packed_command = counted  # type: ignore[method-assign]
-    try:
+    with on_redis_send(counted):
         yield sends
-    finally:
-        RedisConnection.send_packed_command = original  # type: ignore[method-assign]
 
 
 def limiter(srv: RunningServer) -> RateLimiter:

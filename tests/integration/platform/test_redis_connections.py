@@ -10,8 +10,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from livevote.infra.resources import RedisConnection
 from tests.support.http import http_client
+from tests.support.redis_traffic import on_redis_send
 from tests.support.servers import RunningServer
 from tests.support.users import register_user
 
@@ -28,19 +28,10 @@ async def test_a_burst_opens_connections_without_client_setinfo(
     make_server: Callable[..., RunningServer],
 ) -> None:
     sent: list[bytes] = []
-    original = RedisConnection.send_packed_command
-
-    async def recorded(self: RedisConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(_packed(command))
-        await original(self, command, check_health)
-
-    RedisConnection.send_packed_command = recorded  # type: ignore[method-assign]
-    try:
+    with on_redis_send(lambda command: sent.append(_packed(command))):
         srv = make_server()
         async with http_client(srv.url) as c:
             answers = await asyncio.gather(*(c.get("/api/users/me") for _ in range(30)))
-    finally:
-        RedisConnection.send_packed_command = original  # type: ignore[method-assign]
     assert {r.status_code for r in answers} == {401}
     pool = srv.app.state.redis.connection_pool
     opened = len(pool._available_connections) + len(pool._in_use_connections)

@@ -42,11 +42,11 @@ from livevote.config import Settings, replace
 from livevote.errors import Unauthorized
 from livevote.infra.auth import TokenService
 from livevote.infra.logs import request_id
-from livevote.infra.resources import RedisConnection
 from tests.support.artifacts import ARTIFACTS, save_json
 from tests.support.events import join, live_event
 from tests.support.http import http_client
 from tests.support.polls import new_poll
+from tests.support.redis_traffic import on_redis_send
 from tests.support.servers import RunningServer, ServerFactory
 from tests.support.tallies import create_election, report_body
 from tests.support.users import register_user
@@ -121,17 +121,10 @@ _RECORDER = Recorder()
 @pytest.fixture(scope="module")
 def recorder() -> Iterator[Recorder]:
     monitoring.register(_RECORDER)  # before the server's client exists: it sees every command
-    original = RedisConnection.send_packed_command
-
-    async def counted(self: RedisConnection, command: Any, check_health: bool = True) -> None:
-        _RECORDER.redis_sent()
-        await original(self, command, check_health)
-
-    RedisConnection.send_packed_command = counted  # type: ignore[method-assign]
     try:
-        yield _RECORDER
+        with on_redis_send(lambda _command: _RECORDER.redis_sent()):
+            yield _RECORDER
     finally:
-        RedisConnection.send_packed_command = original  # type: ignore[method-assign]
         _RECORDER.current = None
         _RECORDER.thread = None
 
