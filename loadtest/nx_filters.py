@@ -237,6 +237,12 @@ def _pick(i: int) -> int:
     return i * 7919 % N_DOCS[0]
 
 
+def _taken(i: int) -> Doc:
+    """accounts.taken's pre-check as it was: an `$or` of the e-mail and the username."""
+    user = _user(_pick(i))
+    return {"$or": [{"email": user["email"]}, {"username_lower": user["username_lower"]}]}
+
+
 def _attendee_votes(i: int) -> Doc:
     """One attendee's votes of one event (the filter of events/fairness `votes_of`)."""
     vote = _vote(_pick(i))
@@ -461,28 +467,12 @@ CASES: list[Case] = [
     ),
     # accounts: login and registration
     Case("accounts.by_email", "users", _user, lambda i: {"email": _user(_pick(i))["email"]}),
-    Case(
-        "accounts.taken ($or)",
-        "users",
-        _user,
-        lambda i: {
-            "$or": [
-                {"email": _user(_pick(i))["email"]},
-                {"username_lower": _user(_pick(i))["username_lower"]},
-            ]
-        },
-        convert=_eq_or,
-    ),
+    Case("accounts.taken ($or)", "users", _user, _taken, convert=_eq_or),
     Case(
         "accounts.taken: $or -> find_one per branch",
         "users",
         _user,
-        lambda i: {
-            "$or": [
-                {"email": _user(_pick(i))["email"]},
-                {"username_lower": _user(_pick(i))["username_lower"]},
-            ]
-        },
+        _taken,
         convert=_eq_or,
         run_eq=_first_of,
     ),
